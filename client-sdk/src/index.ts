@@ -1,0 +1,2 @@
+// Public entry of the durable-pubsub client SDK (the client itself lands with the SDK issue).
+export * from './protocol/index';

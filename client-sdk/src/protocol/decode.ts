@@ -1,0 +1,100 @@
+// Parsing and validity checks for frames: one place decides what a well-formed frame is.
+import { MAX_CHANNEL_BYTES, PROTOCOL_VERSION } from './codes';
+import type { ClientFrame, HelloFrame, Json, PubFrame } from './types';
+
+export type DecodeError = 'not_json' | 'bad_frame' | 'unknown_op';
+export type Decoded<T> = { ok: true; frame: T } | { ok: false; error: DecodeError; message: string; ref?: string };
+
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const encoder = new TextEncoder();
+
+export function utf8Length(s: string): number {
+  // Fast path: every UTF-16 unit is at most 3 UTF-8 bytes.
+  return s.length * 3 <= MAX_CHANNEL_BYTES ? s.length : encoder.encode(s).length;
+}
+
+/** A channel: a non-empty, well-formed UTF-8 string of at most 256 bytes. */
+export function isValidChannel(ch: unknown): ch is string {
+  if (typeof ch !== 'string' || ch.length === 0 || LONE_SURROGATE.test(ch)) return false;
+  return ch.length <= MAX_CHANNEL_BYTES && (ch.length * 3 <= MAX_CHANNEL_BYTES || encoder.encode(ch).length <= MAX_CHANNEL_BYTES);
+}
+
+/** Patterns follow the same size rule as channels (a literal pattern is a channel). */
+export const isValidPattern = isValidChannel;
+
+export function isId(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const optString = (v: unknown): boolean => v === undefined || typeof v === 'string';
+const RECIPIENT_MAX = 200;
+
+function fail(error: DecodeError, message: string, ref?: unknown): Decoded<never> {
+  return typeof ref === 'string' ? { ok: false, error, message, ref } : { ok: false, error, message };
+}
+
+/** Checks a parsed value is a client frame; returns a fresh object holding only known fields. */
+export function toClientFrame(v: unknown): Decoded<ClientFrame> {
+  if (!isObject(v)) return fail('bad_frame', 'a frame must be a JSON object');
+  const ref = v.ref;
+  if (!optString(ref)) return fail('bad_frame', '`ref` must be a string');
+  switch (v.op) {
+    case 'hello': {
+      if (v.v !== PROTOCOL_VERSION) return fail('bad_frame', 'hello: `v` must be 1');
+      const r = v.recipient;
+      if (typeof r !== 'string' || r.length === 0 || r.length > RECIPIENT_MAX || LONE_SURROGATE.test(r))
+        return fail('bad_frame', `hello: \`recipient\` must be a non-empty string of at most ${RECIPIENT_MAX} characters`);
+      if (!Array.isArray(v.subs) || !v.subs.every(isValidPattern))
+        return fail('bad_frame', 'hello: `subs` must be an array of patterns (non-empty, at most 256 bytes)');
+      if (!optString(v.token) || !optString(v.epoch)) return fail('bad_frame', 'hello: `token` and `epoch` must be strings');
+      if (v.lastAckedId !== undefined && !isId(v.lastAckedId))
+        return fail('bad_frame', 'hello: `lastAckedId` must be a non-negative integer');
+      if (v.from !== undefined && v.from !== 'head' && v.from !== 'earliest')
+        return fail('bad_frame', 'hello: `from` must be "head" or "earliest"');
+      const frame: HelloFrame = { op: 'hello', v: 1, recipient: r, subs: [...new Set(v.subs as string[])] };
+      if (v.token !== undefined) frame.token = v.token as string;
+      if (v.epoch !== undefined) frame.epoch = v.epoch as string;
+      if (v.lastAckedId !== undefined) frame.lastAckedId = v.lastAckedId;
+      if (v.from !== undefined) frame.from = v.from;
+      return { ok: true, frame };
+    }
+    case 'ack':
+      if (!isId(v.id)) return fail('bad_frame', 'ack: `id` must be a non-negative integer');
+      return { ok: true, frame: { op: 'ack', id: v.id } };
+    case 'sub':
+    case 'unsub': {
+      if (!isValidPattern(v.pattern)) return fail('bad_frame', `${v.op}: \`pattern\` must be a non-empty string of at most 256 bytes`, ref);
+      const frame: ClientFrame =
+        ref === undefined ? { op: v.op, pattern: v.pattern } : { op: v.op, pattern: v.pattern, ref: ref as string };
+      return { ok: true, frame };
+    }
+    case 'pub': {
+      if (!isValidChannel(v.ch)) return fail('bad_frame', 'pub: `ch` must be a non-empty string of at most 256 bytes', ref);
+      if (!('data' in v) || v.data === undefined) return fail('bad_frame', 'pub: `data` is required', ref);
+      if (!optString(v.key)) return fail('bad_frame', 'pub: `key` must be a string', ref);
+      const frame: PubFrame = { op: 'pub', ch: v.ch, data: v.data as Json };
+      if (ref !== undefined) frame.ref = ref as string;
+      if (v.key !== undefined) frame.key = v.key as string;
+      return { ok: true, frame };
+    }
+    case 'auth':
+      if (typeof v.token !== 'string') return fail('bad_frame', 'auth: `token` must be a string');
+      return { ok: true, frame: { op: 'auth', token: v.token } };
+    case 'ping':
+      return { ok: true, frame: { op: 'ping' } };
+    default:
+      return fail(typeof v.op === 'string' ? 'unknown_op' : 'bad_frame', `unknown op ${JSON.stringify(v.op)}`, ref);
+  }
+}
+
+/** Parses one text frame from a client. */
+export function decodeClientFrame(text: string): Decoded<ClientFrame> {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return fail('not_json', 'frame is not valid JSON');
+  }
+  return toClientFrame(v);
+}

@@ -1,0 +1,113 @@
+// Frame types of wire protocol v1: what clients send and what the server sends.
+import type { ErrorCode } from './codes';
+
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+export interface HelloFrame {
+  op: 'hello';
+  v: 1;
+  recipient: string;
+  subs: string[];
+  token?: string;
+  epoch?: string;
+  lastAckedId?: number;
+  from?: 'head' | 'earliest';
+}
+export interface AckFrame {
+  op: 'ack';
+  id: number;
+}
+export interface SubFrame {
+  op: 'sub';
+  pattern: string;
+  ref?: string;
+}
+export interface UnsubFrame {
+  op: 'unsub';
+  pattern: string;
+  ref?: string;
+}
+export interface PubFrame {
+  op: 'pub';
+  ch: string;
+  data: Json;
+  ref?: string;
+  key?: string;
+}
+export interface AuthFrame {
+  op: 'auth';
+  token: string;
+}
+export interface PingFrame {
+  op: 'ping';
+}
+export type ClientFrame = HelloFrame | AckFrame | SubFrame | UnsubFrame | PubFrame | AuthFrame | PingFrame;
+
+export interface WelcomeFrame {
+  op: 'welcome';
+  v: 1;
+  conn: string;
+  recipient: string;
+  epoch: string;
+  resumeFrom: number;
+  head: number;
+  epochChanged?: true;
+}
+export interface MsgFrame {
+  op: 'msg';
+  id: number;
+  ch: string;
+  data: Json;
+  ts: number;
+}
+export interface LiveFrame {
+  op: 'live';
+  id: number;
+}
+export interface GapFrame {
+  op: 'gap';
+  ch: string;
+  after: number;
+  upTo: number;
+  reason: 'retention';
+}
+export interface SubbedFrame {
+  op: 'subbed';
+  pattern: string;
+  ref?: string;
+}
+export interface UnsubbedFrame {
+  op: 'unsubbed';
+  pattern: string;
+  ref?: string;
+}
+export interface PubackFrame {
+  op: 'puback';
+  ref?: string;
+  id: number;
+  dup?: true;
+}
+export interface AuthedFrame {
+  op: 'authed';
+  exp: number;
+}
+export interface PongFrame {
+  op: 'pong';
+}
+export interface ErrorFrame {
+  op: 'error';
+  code: ErrorCode;
+  message: string;
+  ref?: string;
+}
+export type ServerFrame =
+  | WelcomeFrame
+  | MsgFrame
+  | LiveFrame
+  | GapFrame
+  | SubbedFrame
+  | UnsubbedFrame
+  | PubackFrame
+  | AuthedFrame
+  | PongFrame
+  | ErrorFrame;

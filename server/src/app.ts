@@ -1,0 +1,110 @@
+// Wires one server: Redis connections, store, bridge, janitor, HTTP and the WebSocket upgrade.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { CloseCode } from '@durable-pubsub/client-sdk/protocol';
+import { WebSocketServer } from 'ws';
+import { Bridge } from './bridge';
+import type { Config } from './config';
+import { httpHandler } from './http';
+import { Janitor } from './janitor';
+import { createLogger, type Logger } from './log';
+import { commandConnection, connect, subscriberConnection } from './redis/connect';
+import { Session } from './session';
+import { Store } from './store';
+
+export interface App {
+  server: Server;
+  store: Store;
+  bridge: Bridge;
+  janitor: Janitor;
+  sessions: Set<Session>;
+  /** the bound port (useful with PORT=0) */
+  port: number;
+  url: string;
+  stop(): Promise<void>;
+}
+
+export interface AppOptions {
+  redisUrl: string;
+  log?: Logger;
+  page?: () => Promise<string | null>;
+}
+
+const TOUCH_EVERY_MS = 30_000;
+
+export async function startApp(config: Config, opts: AppOptions): Promise<App> {
+  const log = opts.log ?? createLogger();
+  const redis = commandConnection(opts.redisUrl);
+  const sub = subscriberConnection(opts.redisUrl);
+  redis.on('error', (err) => log.debug('redis error', { err: String(err) }));
+  sub.on('error', (err) => log.debug('redis subscriber error', { err: String(err) }));
+  const store = new Store(redis, config);
+  const bridge = new Bridge(sub, store.keys, config.bridgeWideThreshold);
+  await Promise.all([connect(redis), connect(sub)]);
+  await store.init();
+
+  const sessions = new Set<Session>();
+  const connectedRecipients = () => {
+    const names = new Set<string>();
+    for (const s of sessions) if (s.recipient) names.add(s.recipient);
+    return names;
+  };
+  bridge.on('down', () => {
+    log.warn('lost the Redis subscription; connections will catch up from the store');
+    for (const s of sessions) s.liveLost();
+  });
+  bridge.on('up', () => log.info('Redis subscription is live'));
+  store.on('epoch', (epoch, previous) => {
+    log.warn('the log was lost and started anew (new epoch); closing connections', { epoch, previous });
+    for (const s of sessions) if (s.epoch && s.epoch !== epoch) s.close(CloseCode.goingAway, 'the log was reset (new epoch), reconnect');
+  });
+
+  const janitor = new Janitor(store, config, log, connectedRecipients);
+  const touch = setInterval(
+    () => {
+      store.touch(connectedRecipients()).catch(() => {});
+    },
+    Math.min(TOUCH_EVERY_MS, (config.recipientTtlSec * 1000) / 4),
+  );
+
+  const server = createServer(httpHandler({ store, bridge, config, log, page: opts.page }));
+  const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxFrame, perMessageDeflate: false, clientTracking: false });
+  const deps = { store, bridge, config, log, onClose: (s: Session) => sessions.delete(s) };
+  server.on('upgrade', (req, socket, head) => {
+    const path = (req.url ?? '/').split('?')[0];
+    const origin = req.headers.origin;
+    let refuse = path !== config.wsPath ? '404 Not Found' : '';
+    if (!refuse && config.allowedOrigins && origin && !config.allowedOrigins.includes(origin)) refuse = '403 Forbidden';
+    if (refuse) {
+      socket.end(`HTTP/1.1 ${refuse}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      sessions.add(new Session(ws, deps));
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  janitor.start();
+  const port = (server.address() as AddressInfo).port;
+
+  if (!config.jwtSecret && !config.jwtPublicKey)
+    log.warn('auth is off: any client may subscribe to and publish on any channel (set DPS_JWT_SECRET to turn it on)');
+
+  let stopping: Promise<void> | null = null;
+  const stop = () => {
+    stopping ??= (async () => {
+      clearInterval(touch);
+      for (const s of sessions) s.close(CloseCode.goingAway, 'server shutting down');
+      await janitor.stop();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await bridge.close();
+      await redis.quit().catch(() => redis.disconnect());
+    })();
+    return stopping;
+  };
+  return { server, store, bridge, janitor, sessions, port, url: `http://${config.host}:${port}`, stop };
+}

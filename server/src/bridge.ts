@@ -1,0 +1,185 @@
+// One Redis subscriber connection per process, fanning live frames out to the sessions whose patterns match.
+import { EventEmitter } from 'node:events';
+import { compileGlob, type Matcher } from '@durable-pubsub/client-sdk/protocol';
+import type { Redis } from 'ioredis';
+import type { Keys } from './redis/keys';
+
+/** What the bridge needs of a session. */
+export interface LiveSink {
+  offerLive(id: number, ch: string, frame: Buffer): void;
+}
+
+interface PatternEntry {
+  matcher: Matcher;
+  sinks: Set<LiveSink>;
+}
+
+export type BridgeState = 'down' | 'up';
+
+export interface BridgeEvents {
+  /** the subscriber connection dropped: live messages may be lost until `up` */
+  down: [];
+  up: [];
+}
+
+const CHANNEL_CACHE_MAX = 10_000;
+const ID_OFFSET = '{"op":"msg","id":'.length;
+
+/** The id of a frame the publish script built; it always starts with `{"op":"msg","id":`. */
+export function frameId(frame: Buffer): number {
+  let id = 0;
+  for (let i = ID_OFFSET; i < frame.length; i++) {
+    const c = frame[i] as number;
+    if (c < 48 || c > 57) break;
+    id = id * 10 + (c - 48);
+  }
+  return id;
+}
+
+/**
+ * Redis checks every PSUBSCRIBE pattern on every PUBLISH, so Redis never holds
+ * one pattern per client: each distinct pattern once while there are few
+ * ("narrow"), and past `wideThreshold` the namespace's whole live stream with
+ * matching done here ("wide"). Either way a channel's matching patterns are
+ * computed once and cached.
+ */
+export class Bridge extends EventEmitter<BridgeEvents> {
+  state: BridgeState = 'down';
+  /** highest id seen on the live stream */
+  lastId = 0;
+  private readonly patterns = new Map<string, PatternEntry>();
+  private readonly cache = new Map<string, PatternEntry[]>();
+  /** what Redis is subscribed to right now (Redis-side patterns) */
+  private readonly subscribed = new Set<string>();
+  private wide = false;
+  private syncing: Promise<void> = Promise.resolve();
+  private waiters: (() => void)[] = [];
+  private readonly prefixLength: number;
+
+  constructor(
+    private readonly sub: Redis,
+    private readonly keys: Keys,
+    private readonly wideThreshold: number,
+  ) {
+    super();
+    this.prefixLength = Buffer.byteLength(keys.livePrefix);
+    sub.on('pmessageBuffer', (_pattern: Buffer, channel: Buffer, message: Buffer) => this.onMessage(channel, message));
+    sub.on('close', () => this.onDown());
+    sub.on('ready', () => this.onReady());
+  }
+
+  /** Resolves when live delivery covers every registered pattern. */
+  ready(): Promise<void> {
+    if (this.state === 'up') return this.syncing;
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  get patternCount(): number {
+    return this.patterns.size;
+  }
+
+  /** Adds `sink` under `patterns`; resolves once Redis delivers them (or at `up`, if down now). */
+  async add(sink: LiveSink, patterns: Iterable<string>): Promise<void> {
+    let changed = false;
+    for (const p of patterns) {
+      let entry = this.patterns.get(p);
+      if (!entry) {
+        entry = { matcher: compileGlob(p), sinks: new Set() };
+        this.patterns.set(p, entry);
+        changed = true;
+      }
+      entry.sinks.add(sink);
+    }
+    if (changed) {
+      this.cache.clear();
+      this.resync();
+    }
+    await this.ready();
+  }
+
+  remove(sink: LiveSink, patterns: Iterable<string>): void {
+    let changed = false;
+    for (const p of patterns) {
+      const entry = this.patterns.get(p);
+      if (!entry) continue;
+      entry.sinks.delete(sink);
+      if (entry.sinks.size === 0) {
+        this.patterns.delete(p);
+        changed = true;
+      }
+    }
+    if (changed) {
+      this.cache.clear();
+      this.resync();
+    }
+  }
+
+  private onMessage(channel: Buffer, frame: Buffer): void {
+    const id = frameId(frame);
+    // One PUBLISH reaches us once per matching Redis pattern, back to back.
+    if (id === this.lastId) return;
+    this.lastId = id;
+    const ch = channel.toString('utf8', this.prefixLength);
+    let entries = this.cache.get(ch);
+    if (!entries) {
+      entries = [];
+      for (const entry of this.patterns.values()) if (entry.matcher(ch)) entries.push(entry);
+      if (this.cache.size >= CHANNEL_CACHE_MAX) this.cache.clear();
+      this.cache.set(ch, entries);
+    }
+    for (const entry of entries) for (const sink of entry.sinks) sink.offerLive(id, ch, frame);
+  }
+
+  private onDown(): void {
+    if (this.state === 'down') return;
+    this.state = 'down';
+    this.subscribed.clear();
+    this.emit('down');
+  }
+
+  private onReady(): void {
+    this.subscribed.clear();
+    this.resync();
+    this.syncing.then(
+      () => {
+        if (this.sub.status !== 'ready') return;
+        this.state = 'up';
+        const waiters = this.waiters;
+        this.waiters = [];
+        for (const w of waiters) w();
+        this.emit('up');
+      },
+      () => {},
+    );
+  }
+
+  /** Brings Redis's subscriptions in line with the registered patterns, one change set at a time. */
+  private resync(): void {
+    this.syncing = this.syncing.then(() => this.sync()).catch(() => {});
+  }
+
+  private async sync(): Promise<void> {
+    if (this.sub.status !== 'ready') return;
+    const n = this.patterns.size;
+    if (n > this.wideThreshold) this.wide = true;
+    else if (n <= this.wideThreshold / 2) this.wide = false;
+    const want = new Set<string>();
+    if (this.wide) want.add(this.keys.livePattern('*'));
+    else for (const p of this.patterns.keys()) want.add(this.keys.livePattern(p));
+    const add = [...want].filter((p) => !this.subscribed.has(p));
+    const drop = [...this.subscribed].filter((p) => !want.has(p));
+    // Subscribe before unsubscribing, so a narrow<->wide switch never leaves a hole.
+    if (add.length) {
+      await this.sub.psubscribe(...add);
+      for (const p of add) this.subscribed.add(p);
+    }
+    if (drop.length) {
+      await this.sub.punsubscribe(...drop);
+      for (const p of drop) this.subscribed.delete(p);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.sub.disconnect();
+  }
+}

@@ -1,0 +1,92 @@
+// Server configuration: PROTOCOL.md's environment variables with their defaults, plus internal tunables.
+import { resolve } from 'node:path';
+import { isValidNamespace } from './redis/keys';
+
+export interface Config {
+  port: number;
+  host: string;
+  redisUrl: string | undefined;
+  dataDir: string;
+  namespace: string;
+  jwtSecret: string | undefined;
+  jwtPublicKey: string | undefined;
+  allowedOrigins: string[] | undefined;
+  wsPath: string;
+  maxFrame: number;
+  maxBody: number;
+  retentionMaxLen: number;
+  retentionMaxAgeSec: number;
+  recipientTtlSec: number;
+  janitorIntervalMs: number;
+  helloTimeoutMs: number;
+  idempotencyWindowSec: number;
+  /** messages per replay page (and per-channel read chunk at most) */
+  replayPage: number;
+  /** live messages held per socket while it catches up; past it the store serves them */
+  catchUpBuffer: number;
+  /** bytes queued on a live socket before it falls back to being served from the store */
+  sendHighWater: number;
+  /** distinct patterns above which the bridge takes the namespace's whole live stream */
+  bridgeWideThreshold: number;
+  /** messages per HTTP batch publish at most */
+  maxBatch: number;
+  demo: boolean;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Env = Record<string, string | undefined>;
+
+function int(env: Env, name: string, dflt: number, min = 0): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return dflt;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < min) throw new ConfigError(`${name} must be an integer >= ${min}, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+function str(env: Env, name: string): string | undefined {
+  const v = env[name];
+  return v === undefined || v === '' ? undefined : v;
+}
+
+export function loadConfig(env: Env = process.env, overrides: Partial<Config> = {}): Config {
+  const namespace = str(env, 'DPS_NAMESPACE') ?? 'default';
+  if (!isValidNamespace(namespace)) throw new ConfigError('DPS_NAMESPACE must be 1-64 characters of A-Z a-z 0-9 _ . -');
+  const origins = str(env, 'DPS_ALLOWED_ORIGINS');
+  const config: Config = {
+    port: int(env, 'PORT', 8080),
+    host: str(env, 'HOST') ?? '127.0.0.1',
+    redisUrl: str(env, 'REDIS_URL'),
+    // pnpm runs scripts in the package folder; relative paths are the caller's (INIT_CWD).
+    dataDir: resolve(env.INIT_CWD ?? process.cwd(), str(env, 'DPS_DATA_DIR') ?? './.data'),
+    namespace,
+    jwtSecret: str(env, 'DPS_JWT_SECRET'),
+    jwtPublicKey: str(env, 'DPS_JWT_PUBLIC_KEY'),
+    allowedOrigins: origins
+      ? origins
+          .split(',')
+          .map((o) => o.trim())
+          .filter(Boolean)
+      : undefined,
+    wsPath: str(env, 'DPS_WS_PATH') ?? '/ws',
+    maxFrame: int(env, 'DPS_MAX_FRAME', 65536, 64),
+    maxBody: int(env, 'DPS_MAX_BODY', 1048576, 64),
+    retentionMaxLen: int(env, 'DPS_RETENTION_MAX_LEN', 100000, 1),
+    retentionMaxAgeSec: int(env, 'DPS_RETENTION_MAX_AGE', 604800, 1),
+    recipientTtlSec: int(env, 'DPS_RECIPIENT_TTL', 2592000, 1),
+    janitorIntervalMs: int(env, 'DPS_JANITOR_INTERVAL', 1000, 10),
+    helloTimeoutMs: int(env, 'DPS_HELLO_TIMEOUT', 10000, 1),
+    idempotencyWindowSec: int(env, 'DPS_IDEMPOTENCY_WINDOW', 86400, 1),
+    replayPage: int(env, 'DPS_REPLAY_PAGE', 1000, 1),
+    catchUpBuffer: int(env, 'DPS_CATCHUP_BUFFER', 10000, 1),
+    sendHighWater: int(env, 'DPS_SEND_HIGH_WATER', 1 << 20, 1024),
+    bridgeWideThreshold: int(env, 'DPS_BRIDGE_WIDE_THRESHOLD', 32, 0),
+    maxBatch: int(env, 'DPS_MAX_BATCH', 1000, 1),
+    demo: env.DPS_DEMO === '1' || env.DPS_DEMO === 'true',
+    ...overrides,
+  };
+  return config;
+}

@@ -1,0 +1,124 @@
+// HTTP routes: publish API, health and readiness, the demo page; JSON errors with PROTOCOL.md's statuses.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isValidChannel, type Json } from '@durable-pubsub/client-sdk/protocol';
+import type { Bridge } from './bridge';
+import type { Config } from './config';
+import { DpsError, toDpsError } from './errors';
+import type { Logger } from './log';
+import type { Store } from './store';
+
+export interface HttpDeps {
+  store: Store;
+  bridge: Bridge;
+  config: Config;
+  log: Logger;
+  /** served at GET / when set (the demo dashboard) */
+  page?: () => Promise<string | null>;
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function sendError(res: ServerResponse, status: number, code: string, message: string): void {
+  json(res, status, { error: { code, message } });
+}
+
+/** Reads the body up to `limit` bytes; past it, a 413 (the rest is not read). */
+function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length']);
+    if (declared > limit) return reject(new DpsError('too_large', `body exceeds ${limit} bytes`));
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.removeAllListeners('data');
+        req.pause();
+        reject(new DpsError('too_large', `body exceeds ${limit} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+interface PublishItem {
+  ch: string;
+  data: Json;
+  key?: string;
+}
+
+function toItem(v: unknown, where: string): PublishItem {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new DpsError('bad_request', `${where} must be an object`);
+  const o = v as Record<string, unknown>;
+  if (!isValidChannel(o.ch)) throw new DpsError('bad_request', `${where}.ch must be a non-empty string of at most 256 bytes`);
+  if (o.data === undefined) throw new DpsError('bad_request', `${where}.data is required`);
+  if (o.key !== undefined && (typeof o.key !== 'string' || o.key.length === 0 || o.key.length > 256))
+    throw new DpsError('bad_request', `${where}.key must be a non-empty string of at most 256 characters`);
+  return o.key === undefined ? { ch: o.ch, data: o.data as Json } : { ch: o.ch, data: o.data as Json, key: o.key as string };
+}
+
+async function publish(req: IncomingMessage, res: ServerResponse, deps: HttpDeps): Promise<void> {
+  const text = await readBody(req, deps.config.maxBody);
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new DpsError('bad_request', 'body is not valid JSON');
+  }
+  if (typeof body === 'object' && body !== null && 'messages' in body) {
+    const list = (body as { messages: unknown }).messages;
+    if (!Array.isArray(list) || list.length === 0) throw new DpsError('bad_request', '`messages` must be a non-empty array');
+    if (list.length > deps.config.maxBatch) throw new DpsError('too_large', `at most ${deps.config.maxBatch} messages per batch`);
+    const items = list.map((m, i) => toItem(m, `messages[${i}]`));
+    const results = await Promise.all(items.map((m) => deps.store.publish(m.ch, m.data, m.key)));
+    const out: { ids: number[]; dups?: boolean[] } = { ids: results.map((r) => r.id) };
+    if (results.some((r) => r.dup)) out.dups = results.map((r) => r.dup);
+    return json(res, 200, out);
+  }
+  const item = toItem(body, 'body');
+  const r = await deps.store.publish(item.ch, item.data, item.key);
+  json(res, 200, r.dup ? { id: r.id, dup: true } : { id: r.id });
+}
+
+async function ready(res: ServerResponse, deps: HttpDeps): Promise<void> {
+  const ping =
+    deps.store.redis.status === 'ready'
+      ? await Promise.race([deps.store.redis.ping().catch(() => 'no'), new Promise((r) => setTimeout(r, 1000, 'timeout'))])
+      : 'no';
+  if (ping === 'PONG' && deps.bridge.state === 'up') return json(res, 200, { ok: true, redis: 'up' });
+  sendError(res, 503, 'unavailable', 'Redis is unreachable');
+}
+
+export function httpHandler(deps: HttpDeps) {
+  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const path = (req.url ?? '/').split('?')[0];
+    try {
+      if (path === '/v1/publish') {
+        if (req.method !== 'POST') return sendError(res, 405, 'method_not_allowed', 'use POST');
+        return await publish(req, res, deps);
+      }
+      if (path === '/healthz') return json(res, 200, { ok: true });
+      if (path === '/readyz') return await ready(res, deps);
+      if (path === '/' && req.method === 'GET' && deps.page) {
+        const html = await deps.page();
+        if (html !== null) {
+          res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+          return void res.end(html);
+        }
+      }
+      sendError(res, 404, 'not_found', `no route ${req.method} ${path}`);
+    } catch (err) {
+      const e = toDpsError(err, deps.store.redis.status === 'ready');
+      if (e.code === 'internal') deps.log.error('http request failed', { path, err: String(err) });
+      if (e.code === 'too_large') res.setHeader('connection', 'close');
+      if (!res.headersSent) sendError(res, e.status, e.code, e.message);
+    }
+  };
+}

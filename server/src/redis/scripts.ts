@@ -1,0 +1,36 @@
+// Loads the Lua scripts (`<name>-<numKeys>.lua`) as ioredis commands `dps<Name>` (EVALSHA, EVAL on NOSCRIPT).
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Redis } from 'ioredis';
+
+const LUA_DIR = join(dirname(fileURLToPath(import.meta.url)), 'lua');
+
+export interface ScriptCommands {
+  dpsPublish(...args: (string | number)[]): Promise<[number, number, string]>;
+  dpsHello(...args: (string | number)[]): Promise<[string, number, number, number, number]>;
+  dpsAck(...args: (string | number)[]): Promise<number>;
+  dpsRead(...args: (string | number)[]): Promise<[number, ...string[]]>;
+  dpsTrim(...args: (string | number)[]): Promise<[number, number]>;
+}
+
+export type ScriptedRedis = Redis & ScriptCommands;
+
+export function defineScripts(redis: Redis): ScriptedRedis {
+  for (const file of readdirSync(LUA_DIR)) {
+    const m = /^([a-z]+)-(\d+)\.lua$/.exec(file);
+    if (!m) continue;
+    const [, name, keys] = m as unknown as [string, string, string];
+    // Prefixed so that no script shadows a built-in command (ioredis has `publish`).
+    const command = `dps${name[0]?.toUpperCase()}${name.slice(1)}`;
+    if (!(command in redis)) redis.defineCommand(command, { numberOfKeys: Number(keys), lua: readFileSync(join(LUA_DIR, file), 'utf8') });
+  }
+  return redis as ScriptedRedis;
+}
+
+/** The publish script's source, for operators who want to call it from any Redis client. */
+export function luaSource(name: string): string {
+  const file = readdirSync(LUA_DIR).find((f) => f.startsWith(`${name}-`));
+  if (!file) throw new Error(`no script ${name}`);
+  return readFileSync(join(LUA_DIR, file), 'utf8');
+}

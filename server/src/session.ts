@@ -1,0 +1,377 @@
+// One WebSocket connection: hello, replay then live (gapless hand-over), acks, sub/unsub, publish.
+import type { Socket } from 'node:net';
+import {
+  type ClientFrame,
+  CloseCode,
+  compileGlob,
+  decodeClientFrame,
+  type ErrorCode,
+  type HelloFrame,
+  type Matcher,
+  type ServerFrame,
+} from '@durable-pubsub/client-sdk/protocol';
+import { nanoid } from 'nanoid';
+import type { WebSocket } from 'ws';
+import type { Bridge, LiveSink } from './bridge';
+import type { Config } from './config';
+import { corkForBurst } from './cork';
+import { toDpsError } from './errors';
+import type { Logger } from './log';
+import { type ReplayFilter, type ReplayItem, ReplayPass } from './replay';
+import type { Store } from './store';
+
+export type SessionState = 'hello' | 'catching-up' | 'live' | 'closed';
+
+export interface SessionDeps {
+  store: Store;
+  bridge: Bridge;
+  config: Config;
+  log: Logger;
+  onClose(session: Session): void;
+}
+
+interface Sub {
+  matcher: Matcher;
+  /** only ids above this are delivered for this pattern (`sub` is live from now on) */
+  since: number;
+}
+
+interface Buffered {
+  id: number;
+  ch: string;
+  frame: Buffer;
+}
+
+const TEXT = { binary: false } as const;
+
+export class Session implements LiveSink, ReplayFilter {
+  readonly conn = nanoid();
+  state: SessionState = 'hello';
+  recipient = '';
+  epoch = '';
+  private readonly patterns = new Map<string, Sub>();
+  private readonly floors = new Map<string, number | null>();
+  private anySince = false;
+  /** highest msg id sent on this connection (or the resume point) */
+  private lastSent = 0;
+  /** the recipient's stored position, as far as this connection knows */
+  private acked = 0;
+  private ackWanted = 0;
+  private ackInFlight = false;
+  /** live messages held while catching up */
+  private buffer: Buffered[] = [];
+  /** live messages may have been missed since the current pass read its head: run another */
+  private dirty = false;
+  private catching = false;
+  private readonly helloTimer: NodeJS.Timeout;
+  private readonly socket: Socket | undefined;
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly deps: SessionDeps,
+  ) {
+    this.socket = (ws as unknown as { _socket?: Socket })._socket;
+    ws.on('message', (data, isBinary) => this.onFrame(data as Buffer, isBinary));
+    ws.on('close', () => this.onClosed());
+    ws.on('error', () => {}); // 'close' follows
+    this.helloTimer = setTimeout(() => this.close(CloseCode.helloTimeout, 'no hello in time'), deps.config.helloTimeoutMs);
+  }
+
+  get closed(): boolean {
+    return this.state === 'closed';
+  }
+
+  get patternList(): string[] {
+    return [...this.patterns.keys()];
+  }
+
+  send(frame: ServerFrame): void {
+    if (this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify(frame), TEXT);
+  }
+
+  close(code: number, reason: string): void {
+    if (this.ws.readyState === this.ws.OPEN || this.ws.readyState === this.ws.CONNECTING) this.ws.close(code, reason);
+    this.onClosed();
+  }
+
+  private error(code: ErrorCode, message: string, ref?: string): void {
+    this.send(ref === undefined ? { op: 'error', code, message } : { op: 'error', code, message, ref });
+  }
+
+  private onFrame(data: Buffer, isBinary: boolean): void {
+    if (this.closed) return;
+    if (isBinary) return this.close(CloseCode.protocolViolation, 'binary frames are not part of the protocol');
+    const decoded = decodeClientFrame(data.toString('utf8'));
+    if (!decoded.ok) {
+      if (this.state === 'hello') return this.close(CloseCode.protocolViolation, decoded.message);
+      this.error('bad_request', decoded.message, decoded.ref);
+      // An op this server does not know may be a newer client's: keep the connection.
+      if (decoded.error !== 'unknown_op') this.close(CloseCode.protocolViolation, decoded.message);
+      return;
+    }
+    const frame = decoded.frame;
+    if (this.state === 'hello') {
+      if (frame.op !== 'hello') return this.close(CloseCode.protocolViolation, 'the first frame must be hello');
+      this.onHello(frame).catch((err) => this.fail(err));
+      return;
+    }
+    this.onOp(frame);
+  }
+
+  private onOp(frame: ClientFrame): void {
+    switch (frame.op) {
+      case 'hello':
+        return this.close(CloseCode.protocolViolation, 'hello was already sent');
+      case 'ack':
+        return this.onAck(frame.id);
+      case 'ping':
+        return this.send({ op: 'pong' });
+      case 'sub':
+        this.onSub(frame.pattern, frame.ref).catch((err) => this.fail(err, frame.ref));
+        return;
+      case 'unsub':
+        return this.onUnsub(frame.pattern, frame.ref);
+      case 'pub':
+        this.deps.store.publish(frame.ch, frame.data, frame.key).then(
+          (r) => this.send(r.dup ? { op: 'puback', ref: frame.ref, id: r.id, dup: true } : { op: 'puback', ref: frame.ref, id: r.id }),
+          (err) => this.reject(err, frame.ref),
+        );
+        return;
+      case 'auth':
+        return this.error('bad_request', 'authentication is not enabled on this server');
+    }
+  }
+
+  private reject(err: unknown, ref?: string): void {
+    const e = toDpsError(err, this.deps.store.redis.status === 'ready');
+    if (e.code === 'internal') this.deps.log.error('request failed', { conn: this.conn, err: String(err) });
+    this.error(e.code, e.message, ref);
+  }
+
+  /** A failure that leaves the connection unusable: say why, then let the client reconnect. */
+  private fail(err: unknown, ref?: string): void {
+    if (this.closed) return;
+    this.reject(err, ref);
+    this.close(CloseCode.goingAway, 'server could not serve this connection, reconnect');
+  }
+
+  private async onHello(hello: HelloFrame): Promise<void> {
+    clearTimeout(this.helloTimer);
+    // From here on live messages are buffered, so none is missed while we set up.
+    this.state = 'catching-up';
+    this.recipient = hello.recipient;
+    for (const p of hello.subs) this.patterns.set(p, { matcher: compileGlob(p), since: 0 });
+    await this.deps.bridge.add(this, hello.subs);
+    if (this.closed) return;
+    const r = await this.deps.store.hello(hello.recipient, hello.subs, hello);
+    if (this.closed) return;
+    this.epoch = r.epoch;
+    this.lastSent = r.resumeFrom;
+    this.acked = r.acked;
+    this.send({
+      op: 'welcome',
+      v: 1,
+      conn: this.conn,
+      recipient: this.recipient,
+      epoch: r.epoch,
+      resumeFrom: r.resumeFrom,
+      head: r.head,
+      ...(r.epochChanged ? { epochChanged: true as const } : {}),
+    });
+    this.deps.log.debug('hello', { conn: this.conn, recipient: this.recipient, resumeFrom: r.resumeFrom, head: r.head });
+    void this.catchUp();
+  }
+
+  /** Does this connection want message `id` of `ch`? */
+  wants(ch: string, id: number): boolean {
+    for (const s of this.patterns.values()) if (id > s.since && s.matcher(ch)) return true;
+    return false;
+  }
+
+  channelFloor(ch: string): number | null {
+    let floor = this.floors.get(ch);
+    if (floor === undefined) {
+      floor = null;
+      for (const s of this.patterns.values()) if (s.matcher(ch) && (floor === null || s.since < floor)) floor = s.since;
+      this.floors.set(ch, floor);
+    }
+    return floor;
+  }
+
+  ackFloor(): number {
+    return this.acked;
+  }
+
+  offerLive(id: number, ch: string, frame: Buffer): void {
+    if (id <= this.lastSent) return; // overlapping patterns, or already replayed
+    if (this.anySince && !this.wants(ch, id)) return;
+    if (this.state === 'live') {
+      if (this.ws.bufferedAmount > this.deps.config.sendHighWater) {
+        // A slow reader is not dropped: it is served from the store, paced by its socket.
+        this.deps.log.debug('slow consumer, serving from the store', { conn: this.conn });
+        void this.catchUp();
+        return;
+      }
+      corkForBurst(this.socket);
+      this.ws.send(frame, TEXT);
+      this.lastSent = id;
+    } else if (this.state === 'catching-up') {
+      const last = this.buffer[this.buffer.length - 1];
+      if (last && id <= last.id) return;
+      if (this.buffer.length >= this.deps.config.catchUpBuffer) {
+        this.buffer = [];
+        this.dirty = true;
+        return;
+      }
+      this.buffer.push({ id, ch, frame });
+    }
+  }
+
+  /** The bridge lost its subscription: whatever was live must be re-read from the store. */
+  liveLost(): void {
+    if (this.state === 'live' || this.state === 'catching-up') {
+      this.dirty = true;
+      if (this.state === 'live') void this.catchUp();
+    }
+  }
+
+  /**
+   * Replay then live, with no gap and no duplicate. Each pass first makes sure
+   * the bridge delivers live messages (which are buffered from then on), then
+   * reads the head H and sends everything wanted up to H from the store. If no
+   * live message could have been missed since H was read (no buffer overflow,
+   * no subscriber drop), the buffer holds everything after H: it is flushed in
+   * the same tick and the connection is live. Otherwise another pass follows.
+   */
+  private async catchUp(): Promise<void> {
+    if (this.catching) {
+      this.dirty = true;
+      return;
+    }
+    this.catching = true;
+    this.state = 'catching-up';
+    try {
+      let head = 0;
+      do {
+        await this.deps.bridge.ready();
+        await this.writable();
+        if (this.closed) return;
+        this.dirty = false;
+        const pass = new ReplayPass(this.deps.store, this, this.lastSent, this.deps.config.replayPage);
+        await pass.start();
+        head = pass.head;
+        for (let page = await pass.nextPage(); page; page = await pass.nextPage()) {
+          if (this.closed) return;
+          this.sendPage(page);
+          await this.writable();
+        }
+        if (this.closed) return;
+      } while (this.dirty);
+      // No await from here on: nothing can arrive between the flush and going live.
+      for (const m of this.buffer) {
+        if (m.id > this.lastSent && this.wants(m.ch, m.id)) {
+          this.ws.send(m.frame, TEXT);
+          this.lastSent = m.id;
+        }
+      }
+      this.buffer = [];
+      this.state = 'live';
+      this.send({ op: 'live', id: Math.max(head, this.lastSent) });
+    } catch (err) {
+      this.fail(err);
+    } finally {
+      this.catching = false;
+    }
+  }
+
+  private sendPage(page: ReplayItem[]): void {
+    this.socket?.cork();
+    for (const item of page) {
+      if ('gap' in item) {
+        this.send({ op: 'gap', ch: item.ch, after: item.after, upTo: item.upTo, reason: 'retention' });
+      } else if (item.id > this.lastSent) {
+        this.ws.send(item.frame, TEXT);
+        this.lastSent = item.id;
+      }
+    }
+    this.socket?.uncork();
+  }
+
+  /** Resolves once the socket's send buffer is below the high-water mark (replay is paced by the reader). */
+  private writable(): Promise<void> {
+    if (this.closed || this.ws.bufferedAmount <= this.deps.config.sendHighWater) return Promise.resolve();
+    return new Promise((resolve) => {
+      const check = () => {
+        if (this.closed || this.ws.bufferedAmount <= this.deps.config.sendHighWater / 2) {
+          this.socket?.off('drain', check);
+          this.ws.off('close', check);
+          resolve();
+        }
+      };
+      this.socket?.on('drain', check);
+      this.ws.on('close', check);
+    });
+  }
+
+  private onAck(id: number): void {
+    // Never beyond what this connection was sent: an ack must not trim unseen messages.
+    const capped = Math.min(id, this.lastSent);
+    if (capped <= this.acked || capped <= this.ackWanted) return;
+    this.ackWanted = capped;
+    void this.flushAcks();
+  }
+
+  private async flushAcks(): Promise<void> {
+    if (this.ackInFlight) return;
+    this.ackInFlight = true;
+    try {
+      while (this.ackWanted > this.acked) {
+        const id = this.ackWanted;
+        const stored = await this.deps.store.ack(this.recipient, id, this.epoch);
+        if (stored === -1) return this.close(CloseCode.goingAway, 'the log was reset (new epoch), reconnect');
+        this.acked = stored === -2 ? id : Math.max(this.acked, stored);
+      }
+    } catch {
+      // Redis is down: the next (cumulative) ack carries this one.
+    } finally {
+      this.ackInFlight = false;
+    }
+  }
+
+  private setPatterns(): void {
+    this.floors.clear();
+    this.deps.store.setPatterns(this.recipient, this.patternList).catch(() => {});
+  }
+
+  private async onSub(pattern: string, ref?: string): Promise<void> {
+    if (!this.patterns.has(pattern)) {
+      // The bridge may offer this pattern's messages before `since` is known: filter them all.
+      this.anySince = true;
+      await this.deps.bridge.add(this, [pattern]);
+      if (this.closed) return;
+      // Live from now on: nothing at or below what this connection has seen go by.
+      this.patterns.set(pattern, { matcher: compileGlob(pattern), since: Math.max(this.lastSent, this.deps.bridge.lastId) });
+      this.setPatterns();
+    }
+    this.send(ref === undefined ? { op: 'subbed', pattern } : { op: 'subbed', pattern, ref });
+  }
+
+  private onUnsub(pattern: string, ref?: string): void {
+    if (this.patterns.delete(pattern)) {
+      this.deps.bridge.remove(this, [pattern]);
+      this.setPatterns();
+    }
+    this.send(ref === undefined ? { op: 'unsubbed', pattern } : { op: 'unsubbed', pattern, ref });
+  }
+
+  private onClosed(): void {
+    if (this.state === 'closed') return;
+    const wasGreeted = this.state !== 'hello';
+    this.state = 'closed';
+    clearTimeout(this.helloTimer);
+    this.buffer = [];
+    this.deps.bridge.remove(this, this.patterns.keys());
+    if (wasGreeted) void this.flushAcks();
+    this.deps.onClose(this);
+  }
+}

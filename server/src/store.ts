@@ -1,0 +1,238 @@
+// All Redis access of one namespace: publish, recipients, replay reads, trimming, the epoch.
+import { EventEmitter } from 'node:events';
+import type { Json } from '@durable-pubsub/client-sdk/protocol';
+import { nanoid } from 'nanoid';
+import { DpsError, toDpsError } from './errors';
+import { type Keys, keysFor } from './redis/keys';
+import type { ScriptedRedis } from './redis/scripts';
+
+export interface PublishResult {
+  id: number;
+  dup: boolean;
+}
+
+export interface HelloResult {
+  epoch: string;
+  head: number;
+  resumeFrom: number;
+  epochChanged: boolean;
+  /** the recipient's stored acked position after this hello */
+  acked: number;
+}
+
+export interface Chunk {
+  /** highest id of the channel removed by retention (0: none) */
+  watermark: number;
+  ids: number[];
+  frames: string[];
+}
+
+export interface RecipientInfo {
+  name: string;
+  acked: number;
+  patterns: string[];
+  lastSeen: number;
+}
+
+export interface StoreOptions {
+  namespace: string;
+  retentionMaxLen: number;
+  idempotencyWindowSec: number;
+}
+
+export interface StoreEvents {
+  /** the log's epoch is not the one this process knew: the log was lost and started anew */
+  epoch: [epoch: string, previous: string];
+}
+
+export class Store extends EventEmitter<StoreEvents> {
+  readonly keys: Keys;
+  /** the epoch this process serves; empty until `init` */
+  epoch = '';
+
+  constructor(
+    readonly redis: ScriptedRedis,
+    private readonly opts: StoreOptions,
+  ) {
+    super();
+    this.keys = keysFor(opts.namespace);
+  }
+
+  /** Creates the log's epoch if it has none, and learns it. */
+  async init(): Promise<string> {
+    await this.redis.set(this.keys.epoch, nanoid(), 'NX');
+    const epoch = await this.redis.get(this.keys.epoch);
+    if (!epoch) throw new DpsError('internal', 'epoch vanished while starting');
+    this.epoch = epoch;
+    return epoch;
+  }
+
+  /** Learns the epoch a script saw; a different one means the log was lost. */
+  private observeEpoch(epoch: string): void {
+    if (epoch === this.epoch) return;
+    const previous = this.epoch;
+    this.epoch = epoch;
+    if (previous) this.emit('epoch', epoch, previous);
+  }
+
+  /** Re-reads the epoch (the janitor calls this), creating a new one if the log was lost. */
+  async checkEpoch(): Promise<string> {
+    await this.redis.set(this.keys.epoch, nanoid(), 'NX');
+    const epoch = await this.redis.get(this.keys.epoch);
+    if (epoch) this.observeEpoch(epoch);
+    return this.epoch;
+  }
+
+  private fail(err: unknown): never {
+    throw toDpsError(err, this.redis.status === 'ready');
+  }
+
+  async publish(ch: string, data: Json, key?: string): Promise<PublishResult> {
+    const k = this.keys;
+    try {
+      const [id, dup, epoch] = await this.redis.dpsPublish(
+        k.seq,
+        k.epoch,
+        k.index,
+        k.channel(ch),
+        key === undefined ? k.idem('') : k.idem(key),
+        k.trimmed,
+        ch,
+        JSON.stringify(ch),
+        JSON.stringify(data),
+        this.opts.retentionMaxLen,
+        this.opts.idempotencyWindowSec,
+        nanoid(),
+        k.livePrefix + ch,
+        key === undefined ? '0' : '1',
+      );
+      this.observeEpoch(epoch);
+      return { id, dup: dup === 1 };
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  async hello(
+    recipient: string,
+    patterns: string[],
+    client: { epoch?: string; lastAckedId?: number; from?: string },
+  ): Promise<HelloResult> {
+    const k = this.keys;
+    try {
+      const [epoch, head, resumeFrom, changed, acked] = await this.redis.dpsHello(
+        k.epoch,
+        k.seq,
+        k.recipient(recipient),
+        k.recipients,
+        nanoid(),
+        recipient,
+        JSON.stringify(patterns),
+        client.epoch ?? '',
+        client.lastAckedId ?? '',
+        client.from ?? 'head',
+      );
+      this.observeEpoch(epoch);
+      return { epoch, head, resumeFrom, epochChanged: changed === 1, acked };
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  /** Moves the recipient's position forward; false when its epoch is gone or it was forgotten. */
+  async ack(recipient: string, id: number, epoch: string): Promise<number> {
+    const k = this.keys;
+    try {
+      return await this.redis.dpsAck(k.epoch, k.recipient(recipient), k.recipients, epoch, recipient, id);
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  async setPatterns(recipient: string, patterns: string[]): Promise<void> {
+    await this.redis.hset(this.keys.recipient(recipient), 'patterns', JSON.stringify(patterns)).catch((err) => this.fail(err));
+  }
+
+  /** Marks connected recipients as seen (only those that still exist). */
+  async touch(recipients: Iterable<string>): Promise<void> {
+    const now = Date.now();
+    const args: (string | number)[] = [];
+    for (const r of recipients) args.push(now, r);
+    if (args.length) await this.redis.zadd(this.keys.recipients, 'XX', ...args);
+  }
+
+  async forgetRecipient(name: string): Promise<boolean> {
+    const [[, removed] = []] = (await this.redis.multi().zrem(this.keys.recipients, name).del(this.keys.recipient(name)).exec()) ?? [];
+    return removed === 1;
+  }
+
+  async recipients(): Promise<RecipientInfo[]> {
+    const seen = await this.redis.zrangebyscore(this.keys.recipients, '-inf', '+inf', 'WITHSCORES');
+    const names: string[] = [];
+    const lastSeen: number[] = [];
+    for (let i = 0; i < seen.length; i += 2) {
+      names.push(seen[i] as string);
+      lastSeen.push(Number(seen[i + 1]));
+    }
+    const rows = await Promise.all(names.map((n) => this.redis.hmget(this.keys.recipient(n), 'acked', 'patterns')));
+    const out: RecipientInfo[] = [];
+    rows.forEach(([acked, patterns], i) => {
+      if (acked == null) return;
+      let parsed: string[] = [];
+      try {
+        parsed = JSON.parse(patterns ?? '[]');
+      } catch {}
+      out.push({ name: names[i] as string, acked: Number(acked), patterns: parsed, lastSeen: lastSeen[i] as number });
+    });
+    return out;
+  }
+
+  async head(): Promise<number> {
+    return Number((await this.redis.get(this.keys.seq)) ?? 0);
+  }
+
+  /** The head, and the channels whose newest message is after `after` (the channel index). */
+  async changedSince(after: number): Promise<{ head: number; channels: string[] }> {
+    try {
+      // GET first: every message <= head is in the index by the time the index is read.
+      const [seq, chans] = await Promise.all([
+        this.redis.get(this.keys.seq),
+        this.redis.zrangebyscore(this.keys.index, `(${after}`, '+inf'),
+      ]);
+      return { head: Number(seq ?? 0), channels: chans };
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  /** All channels with their newest id. */
+  async channels(): Promise<Map<string, number>> {
+    const flat = await this.redis.zrangebyscore(this.keys.index, '-inf', '+inf', 'WITHSCORES');
+    const out = new Map<string, number>();
+    for (let i = 0; i < flat.length; i += 2) out.set(flat[i] as string, Number(flat[i + 1]));
+    return out;
+  }
+
+  /** Up to `limit` messages of `ch` with after < id <= upTo, with the retention watermark, atomically. */
+  async readChunk(ch: string, after: number, upTo: number, limit: number): Promise<Chunk> {
+    try {
+      const reply = await this.redis.dpsRead(this.keys.channel(ch), this.keys.trimmed, ch, after, upTo, limit);
+      const ids: number[] = [];
+      const frames: string[] = [];
+      for (let i = 1; i < reply.length; i += 2) {
+        frames.push(reply[i] as string);
+        ids.push(Number(reply[i + 1]));
+      }
+      return { watermark: Number(reply[0]), ids, frames };
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  /** Trims one channel: ids <= ackFloor (-1: keep), ids <= ageCut by retention (-1: none), and the length cap. */
+  async trim(ch: string, ackFloor: number, ageCut: number): Promise<{ acked: number; retained: number }> {
+    const k = this.keys;
+    const [acked, retained] = await this.redis.dpsTrim(k.channel(ch), k.trimmed, k.index, ch, ackFloor, ageCut, this.opts.retentionMaxLen);
+    return { acked, retained };
+  }
+}
