@@ -12,7 +12,9 @@ function toBytes(s: string): Bytes {
   return out;
 }
 
-const NUL = -1; // what C reads past the end of an sds string: matches no byte
+const NUL = -1000; // what C reads past the end of an sds string: matches no byte
+
+const signed = (b: number): number => (b > 127 ? b - 256 : b);
 
 /**
  * A faithful port of Redis 7's stringmatchlen (util.c), nocase off. Redis
@@ -55,11 +57,13 @@ function matchAt(p: Bytes, pi: number, s: Bytes, si: number, state: { skip: bool
           pi--;
           break;
         } else if (plen - pi >= 3 && at(pi + 1) === 0x2d /* - */) {
-          let start = at(pi);
-          let end = at(pi + 2);
+          // Redis compares ranges as C `char`, which is signed: bytes >= 0x80 are negative.
+          let start = signed(at(pi));
+          let end = signed(at(pi + 2));
           if (start > end) [start, end] = [end, start];
           pi += 2;
-          if (ch >= start && ch <= end) match = true;
+          const c = signed(ch);
+          if (c >= start && c <= end) match = true;
         } else if (at(pi) === ch) {
           match = true;
         }

@@ -1,0 +1,70 @@
+// Test fixtures: a real redis-server per test file and the real server in-process on a free port.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type App, type Config, type ManagedRedis, loadConfig, silentLogger, startApp, startRedis } from '@durable-pubsub/server';
+import { Redis } from 'ioredis';
+
+export interface TestRedis extends ManagedRedis {
+  client: Redis;
+  dataDir: string;
+  /** kills and restarts redis-server on the same port and data dir */
+  restart(opts?: { kill?: boolean }): Promise<void>;
+  cleanup(): Promise<void>;
+}
+
+export async function startTestRedis(opts: { appendonly?: boolean } = {}): Promise<TestRedis> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'dps-redis-'));
+  let managed = await startRedis({ dataDir, appendonly: opts.appendonly ?? false });
+  const client = new Redis(managed.url, { protocol: 2, lazyConnect: false, maxRetriesPerRequest: null });
+  const t: TestRedis = {
+    ...managed,
+    client,
+    dataDir,
+    async restart({ kill = false } = {}) {
+      await (kill ? managed.kill() : managed.stop());
+      managed = await startRedis({ dataDir, port: managed.port, appendonly: opts.appendonly ?? false });
+      t.child = managed.child;
+      t.stop = managed.stop;
+      t.kill = managed.kill;
+    },
+    async cleanup() {
+      client.disconnect();
+      await managed.kill();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+  return t;
+}
+
+export interface TestServer extends App {
+  config: Config;
+  wsUrl: string;
+}
+
+export async function startTestServer(redisUrl: string, env: Record<string, string> = {}): Promise<TestServer> {
+  const config = loadConfig({ PORT: '0', DPS_JANITOR_INTERVAL: '600000', ...env });
+  const app = await startApp(config, { redisUrl, log: silentLogger });
+  return { ...app, config, wsUrl: `ws://127.0.0.1:${app.port}${config.wsPath}` };
+}
+
+/** POST /v1/publish; returns the parsed JSON and the status. */
+export async function httpPublish(server: { url: string }, body: unknown): Promise<{ status: number; body: any }> {
+  const res = await fetch(`${server.url}/v1/publish`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  return { status: res.status, body: await res.json() };
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `check` until it returns true or `ms` pass. */
+export async function until(check: () => boolean | Promise<boolean>, ms = 10_000, what = 'condition'): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
