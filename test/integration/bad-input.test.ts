@@ -1,6 +1,6 @@
 // Bad input gets the protocol's close codes and errors, and a well-behaved client alongside loses nothing.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type TestRedis, type TestServer, httpPublish, startTestRedis, startTestServer } from '../support/env';
+import { httpPublish, startTestRedis, startTestServer, type TestRedis, type TestServer } from '../support/env';
 import { RawClient } from '../support/raw-client';
 
 let redis: TestRedis;
@@ -92,7 +92,17 @@ describe('bad WebSocket input', () => {
 describe('bad HTTP input', () => {
   const post = (body: string) => httpPublish(server, body);
   it('answers 400 with a JSON error for bad bodies', async () => {
-    for (const body of ['{nope', '[]', '{}', '{"ch":"","data":1}', '{"ch":"a"}', '{"ch":5,"data":1}', '{"messages":[]}', '{"messages":[{"ch":"a"}]}', '{"ch":"a","data":1,"key":7}']) {
+    for (const body of [
+      '{nope',
+      '[]',
+      '{}',
+      '{"ch":"","data":1}',
+      '{"ch":"a"}',
+      '{"ch":5,"data":1}',
+      '{"messages":[]}',
+      '{"messages":[{"ch":"a"}]}',
+      '{"ch":"a","data":1,"key":7}',
+    ]) {
       const r = await post(body);
       expect([body, r.status, r.body.error.code]).toEqual([body, 400, 'bad_request']);
       expect(typeof r.body.error.message).toBe('string');

@@ -1,6 +1,6 @@
 // Epochs (a lost log is never silently skipped) and idempotent publishing.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type TestRedis, type TestServer, httpPublish, startTestRedis, startTestServer } from '../support/env';
+import { httpPublish, startTestRedis, startTestServer, type TestRedis, type TestServer } from '../support/env';
 import { RawClient } from '../support/raw-client';
 
 let redis: TestRedis;
@@ -30,7 +30,12 @@ describe('idempotency', () => {
     expect(overWs).toEqual({ op: 'puback', ref: 'w', id: first.body.id, dup: true });
     await c.waitFor((f) => f.id === other.body.id);
     expect(c.msgIds()).toEqual([first.body.id, other.body.id]);
-    const batch = await httpPublish(server, { messages: [{ ch: 'idem.a', data: 1, key: 'order-42' }, { ch: 'idem.b', data: 3 }] });
+    const batch = await httpPublish(server, {
+      messages: [
+        { ch: 'idem.a', data: 1, key: 'order-42' },
+        { ch: 'idem.b', data: 3 },
+      ],
+    });
     expect(batch.body.ids[0]).toBe(first.body.id);
     expect(batch.body.dups).toEqual([true, false]);
     c.close();
@@ -49,13 +54,24 @@ describe('epoch', () => {
     const c = await RawClient.connect(server.wsUrl);
     const w1 = await c.hello({ recipient: 'epoch-watcher', subs: ['ep.*'] });
     await c.next('live');
-    const before = await httpPublish(server, { messages: [{ ch: 'ep.a', data: 1 }, { ch: 'ep.a', data: 2 }] });
+    const before = await httpPublish(server, {
+      messages: [
+        { ch: 'ep.a', data: 1 },
+        { ch: 'ep.a', data: 2 },
+      ],
+    });
     await c.waitFor((f) => f.id === before.body.ids[1]);
     const acked = c.lastId();
 
     await redis.client.flushall();
     // The server notices the new epoch on its next look at the log (here: a publish) and closes old connections.
-    const after = await httpPublish(server, { messages: [{ ch: 'ep.a', data: 'new-1' }, { ch: 'ep.b', data: 'new-2' }, { ch: 'zz', data: 3 }] });
+    const after = await httpPublish(server, {
+      messages: [
+        { ch: 'ep.a', data: 'new-1' },
+        { ch: 'ep.b', data: 'new-2' },
+        { ch: 'zz', data: 3 },
+      ],
+    });
     expect(after.body.ids).toEqual([1, 2, 3]);
     expect(await c.closed()).toBe(1001);
 

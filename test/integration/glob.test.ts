@@ -3,7 +3,7 @@ import { compileGlob, globMatch } from '@durable-pubsub/client-sdk/protocol';
 import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type TestRedis, startTestRedis, until } from '../support/env';
+import { startTestRedis, type TestRedis, until } from '../support/env';
 
 let redis: TestRedis;
 let sub: Redis;
@@ -46,20 +46,27 @@ async function redisMatches(patterns: string[], channels: string[]): Promise<Set
 describe('glob semantics', () => {
   it('matches exactly what Redis PSUBSCRIBE matches', async () => {
     const examples: [string[], string[]][] = [
-      [['a*', '*', '?', '[a-c]', '[^x]', '\\*', '[abc', '[a-]', '[z-a]', '[^', '[\\]]', 'a\\', '**a', '*?*', 'é', '?', '??'], ['a', 'abc', '*', 'x', ']', 'é', 'b-', '\\', 'aa']],
+      [
+        ['a*', '*', '?', '[a-c]', '[^x]', '\\*', '[abc', '[a-]', '[z-a]', '[^', '[\\]]', 'a\\', '**a', '*?*', 'é', '?', '??'],
+        ['a', 'abc', '*', 'x', ']', 'é', 'b-', '\\', 'aa'],
+      ],
     ];
     await fc.assert(
-      fc.asyncProperty(fc.uniqueArray(pattern, { minLength: 1, maxLength: 25 }), fc.uniqueArray(channel, { minLength: 1, maxLength: 25 }), async (patterns, channels) => {
-        const actual = await redisMatches(patterns, channels);
-        for (const p of patterns) {
-          const compiled = compileGlob(p);
-          for (const ch of channels) {
-            const redisSays = actual.has(JSON.stringify([p, ch]));
-            expect([p, ch, globMatch(p, ch)]).toEqual([p, ch, redisSays]);
-            expect([p, ch, compiled(ch)]).toEqual([p, ch, redisSays]);
+      fc.asyncProperty(
+        fc.uniqueArray(pattern, { minLength: 1, maxLength: 25 }),
+        fc.uniqueArray(channel, { minLength: 1, maxLength: 25 }),
+        async (patterns, channels) => {
+          const actual = await redisMatches(patterns, channels);
+          for (const p of patterns) {
+            const compiled = compileGlob(p);
+            for (const ch of channels) {
+              const redisSays = actual.has(JSON.stringify([p, ch]));
+              expect([p, ch, globMatch(p, ch)]).toEqual([p, ch, redisSays]);
+              expect([p, ch, compiled(ch)]).toEqual([p, ch, redisSays]);
+            }
           }
-        }
-      }),
+        },
+      ),
       { numRuns: 150, examples },
     );
   });

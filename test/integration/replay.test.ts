@@ -1,6 +1,6 @@
 // Offline replay: a recipient that was away receives exactly what it missed, in order, then live messages.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type TestRedis, type TestServer, httpPublish, startTestRedis, startTestServer } from '../support/env';
+import { httpPublish, startTestRedis, startTestServer, type TestRedis, type TestServer } from '../support/env';
 import { RawClient } from '../support/raw-client';
 
 let redis: TestRedis;
@@ -41,7 +41,12 @@ describe('offline replay', () => {
     expect(expected).toHaveLength(1000);
 
     const back = await RawClient.connect(server.wsUrl);
-    const welcome = await back.hello({ recipient: 'orders-dashboard', subs: ['orders.*'], epoch: welcome1.epoch, lastAckedId: welcome1.resumeFrom });
+    const welcome = await back.hello({
+      recipient: 'orders-dashboard',
+      subs: ['orders.*'],
+      epoch: welcome1.epoch,
+      lastAckedId: welcome1.resumeFrom,
+    });
     expect(welcome.resumeFrom).toBe(welcome1.resumeFrom);
     const live = await back.next('live');
     expect(back.msgIds()).toEqual(expected);
@@ -52,7 +57,12 @@ describe('offline replay', () => {
     const after = await publishBatch(['orders.eu', 'other', 'orders.us']);
     await back.waitFor((f) => f.op === 'msg' && f.id === after[2]);
     expect(back.msgIds()).toEqual([...expected, after[0], after[2]]);
-    expect(back.frames.filter((f) => f.op === 'msg').slice(-2).map((f) => [f.ch, f.data])).toEqual([
+    expect(
+      back.frames
+        .filter((f) => f.op === 'msg')
+        .slice(-2)
+        .map((f) => [f.ch, f.data]),
+    ).toEqual([
       ['orders.eu', { n: 0 }],
       ['orders.us', { n: 2 }],
     ]);

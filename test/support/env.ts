@@ -1,8 +1,9 @@
 // Test fixtures: a real redis-server per test file and the real server in-process on a free port.
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type App, type Config, type ManagedRedis, loadConfig, silentLogger, startApp, startRedis } from '@durable-pubsub/server';
+import { type App, type Config, loadConfig, type ManagedRedis, silentLogger, startApp, startRedis } from '@durable-pubsub/server';
 import { Redis } from 'ioredis';
 
 export interface TestRedis extends ManagedRedis {
@@ -67,4 +68,26 @@ export async function until(check: () => boolean | Promise<boolean>, ms = 10_000
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await sleep(10);
   }
+}
+
+const TSX = new URL('../../node_modules/.bin/tsx', import.meta.url).pathname;
+const PUBLISHER = new URL('./publisher.ts', import.meta.url).pathname;
+
+/** Runs test/support/publisher.ts in its own process; resolves with every [id, channel] it published. */
+export function runPublisher(baseUrl: string, total: number, channels: string[], opts: { batch?: number; concurrency?: number } = {}) {
+  const child = spawn(
+    TSX,
+    [PUBLISHER, baseUrl, String(total), String(opts.batch ?? 20), String(opts.concurrency ?? 4), channels.join(',')],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  let out = '';
+  child.stdout.on('data', (d) => {
+    out += d;
+  });
+  const done = new Promise<{ published: [number, string][]; failures: number }>((resolve, reject) => {
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`publisher exited with ${code}`))));
+  });
+  return { child, done };
 }

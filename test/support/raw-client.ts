@@ -43,7 +43,13 @@ export class RawClient {
   }
 
   /** Sends hello and waits for welcome. */
-  async hello(fields: { recipient: string; subs: string[]; epoch?: string; lastAckedId?: number; from?: 'head' | 'earliest' }): Promise<Frame> {
+  async hello(fields: {
+    recipient: string;
+    subs: string[];
+    epoch?: string;
+    lastAckedId?: number;
+    from?: 'head' | 'earliest';
+  }): Promise<Frame> {
     this.send({ op: 'hello', v: 1, ...fields });
     return this.next('welcome');
   }

@@ -1,0 +1,55 @@
+// When the server's Redis subscriber connection is killed, every live socket catches up from the store: nothing is lost.
+import { globMatch } from '@durable-pubsub/client-sdk/protocol';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runPublisher, sleep, startTestRedis, startTestServer, type TestRedis, type TestServer, until } from '../support/env';
+import { RawClient } from '../support/raw-client';
+
+let redis: TestRedis;
+let server: TestServer;
+
+beforeAll(async () => {
+  redis = await startTestRedis();
+  server = await startTestServer(redis.url);
+});
+afterAll(async () => {
+  await server?.stop();
+  await redis?.cleanup();
+});
+
+describe('subscriber reconnect', () => {
+  it('delivers every message to every client across three CLIENT KILL TYPE pubsub', async () => {
+    const subs = [['rk.*'], ['rk.a'], ['rk.?', 'rk.b'], ['*']];
+    const clients = await Promise.all(
+      subs.map(async (patterns, i) => {
+        const c = await RawClient.connect(server.wsUrl);
+        await c.hello({ recipient: `rk-${i}`, subs: patterns });
+        await c.next('live');
+        return { c, patterns };
+      }),
+    );
+    const pub = runPublisher(server.url, 6000, ['rk.a', 'rk.b', 'rk.c', 'other'], { batch: 10, concurrency: 2 });
+    const kills = 3;
+    for (let k = 0; k < kills; k++) {
+      await sleep(400);
+      const killed = await redis.client.client('KILL', 'TYPE', 'pubsub');
+      expect(killed).toBe(1);
+      // Wait for the recovery to finish before the next kill, so each kill is one recovery.
+      await until(
+        () => clients.every(({ c }) => c.frames.filter((f) => f.op === 'live').length === k + 2),
+        10_000,
+        'all clients live again',
+      );
+    }
+    const { published } = await pub.done;
+    expect(published).toHaveLength(6000);
+    const head = published[published.length - 1]?.[0] as number;
+    for (const { c, patterns } of clients) {
+      const expected = published.filter(([, ch]) => patterns.some((p) => globMatch(p, ch))).map(([id]) => id);
+      await until(() => c.lastId() >= (expected[expected.length - 1] ?? 0), 10_000, `client ${patterns} to catch up`);
+      expect(c.msgIds()).toEqual(expected);
+      expect(c.frames.filter((f) => f.op === 'live')).toHaveLength(kills + 1);
+      expect(c.lastId()).toBeLessThanOrEqual(head);
+      c.close();
+    }
+  });
+});
