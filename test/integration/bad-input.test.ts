@@ -114,9 +114,9 @@ describe('bad HTTP input', () => {
   });
   it('answers 404 and 405 with JSON errors', async () => {
     const r1 = await fetch(`${server.url}/v2/nothing`);
-    expect([r1.status, (await r1.json()).error.code]).toEqual([404, 'not_found']);
+    expect([r1.status, ((await r1.json()) as any).error.code]).toEqual([404, 'not_found']);
     const r2 = await fetch(`${server.url}/v1/publish`);
-    expect([r2.status, (await r2.json()).error.code]).toEqual([405, 'method_not_allowed']);
+    expect([r2.status, ((await r2.json()) as any).error.code]).toEqual([405, 'method_not_allowed']);
   });
   it('serves health and readiness', async () => {
     const h = await fetch(`${server.url}/healthz`);

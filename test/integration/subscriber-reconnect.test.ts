@@ -31,7 +31,7 @@ describe('subscriber reconnect', () => {
     const kills = 3;
     for (let k = 0; k < kills; k++) {
       await sleep(400);
-      const killed = await redis.client.client('KILL', 'TYPE', 'pubsub');
+      const killed = await redis.client.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
       expect(killed).toBe(1);
       // Wait for the recovery to finish before the next kill, so each kill is one recovery.
       await until(

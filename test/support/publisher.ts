@@ -1,5 +1,7 @@
 // A publisher in its own process: POSTs batches at full speed, prints every [id, channel] as JSON at the end.
 // usage: tsx publisher.ts <baseUrl> <total> <batch> <concurrency> <channel,channel,...>
+export {};
+
 const [base, totalArg, batchArg, concArg, chArg] = process.argv.slice(2);
 const total = Number(totalArg);
 const batch = Number(batchArg);
@@ -20,7 +22,7 @@ async function worker(): Promise<void> {
       const res = await fetch(`${base}/v1/publish`, { method: 'POST', body: JSON.stringify({ messages }) }).catch(() => null);
       if (res?.status === 200) {
         const { ids } = (await res.json()) as { ids: number[] };
-        ids.forEach((id, i) => out.push([id, (messages[i] as { ch: string }).ch]));
+        for (const [i, id] of ids.entries()) out.push([id, (messages[i] as { ch: string }).ch]);
         break;
       }
       // Not stored (the tests here keep Redis up); count it and try again.
