@@ -1,0 +1,84 @@
+// The server as an operator runs it: managed redis-server child with AOF, clean SIGTERM, a clear message without redis-server.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from '@durable-pubsub/server';
+import { afterAll, describe, expect, it } from 'vitest';
+import { httpPublish, until } from '../support/env';
+import { RawClient } from '../support/raw-client';
+
+const TSX_CLI = new URL('../../node_modules/tsx/dist/cli.mjs', import.meta.url).pathname;
+const MAIN = new URL('../../server/src/main.ts', import.meta.url).pathname;
+const dirs: string[] = [];
+
+function tmp(): string {
+  const d = mkdtempSync(join(tmpdir(), 'dps-proc-'));
+  dirs.push(d);
+  return d;
+}
+
+function runServer(env: Record<string, string>): { child: ChildProcess; output: () => string; exit: Promise<number | null> } {
+  const child = spawn(process.execPath, [TSX_CLI, MAIN], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout?.on('data', (d) => {
+    out += d;
+  });
+  child.stderr?.on('data', (d) => {
+    out += d;
+  });
+  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, output: () => out, exit };
+}
+
+const alive = (pid: number) => existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
+
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+describe('the server process', () => {
+  it('with REDIS_URL unset owns a redis-server with an append-only file in DPS_DATA_DIR, and stops it on SIGTERM', async () => {
+    const dataDir = tmp();
+    const port = await freePort();
+    const s = runServer({ PORT: String(port), DPS_DATA_DIR: dataDir, REDIS_URL: '' });
+    const base = { url: `http://127.0.0.1:${port}` };
+    await until(() => s.output().includes('durable-pubsub is listening'), 20_000, 'the server to listen');
+    const r = await httpPublish(base, { ch: 'proc', data: 'kept' });
+    expect(r).toEqual({ status: 200, body: { id: 1 } });
+    const pid = Number(readFileSync(join(dataDir, 'redis.pid'), 'utf8'));
+    expect(alive(pid)).toBe(true);
+    expect(readdirSync(join(dataDir, 'appendonlydir')).some((f) => f.endsWith('.incr.aof'))).toBe(true);
+
+    s.child.kill('SIGTERM');
+    expect(await s.exit).toBe(0);
+    await until(() => !alive(pid), 5000, 'redis-server to stop');
+
+    // The log survives the restart: same epoch, the message is replayable.
+    const again = runServer({ PORT: String(port), DPS_DATA_DIR: dataDir, REDIS_URL: '' });
+    await until(() => again.output().includes('durable-pubsub is listening'), 20_000, 'the server to listen again');
+    const c = await RawClient.connect(`ws://127.0.0.1:${port}/ws`);
+    await c.hello({ recipient: 'proc-reader', subs: ['proc'], from: 'earliest' });
+    await c.next('live');
+    expect(c.frames.filter((f) => f.op === 'msg').map((f) => [f.id, f.data])).toEqual([[1, 'kept']]);
+    c.close();
+    again.child.kill('SIGINT');
+    expect(await again.exit).toBe(0);
+  });
+
+  it('exits with a one-line message when there is no redis-server binary and no REDIS_URL', async () => {
+    const bin = tmp();
+    symlinkSync(process.execPath, join(bin, 'node'));
+    const s = runServer({ PATH: bin, PORT: '0', DPS_DATA_DIR: tmp(), REDIS_URL: '' });
+    expect(await s.exit).toBe(1);
+    expect(s.output().trim().split('\n')).toEqual([
+      'durable-pubsub: redis-server not found: install it (Debian/Ubuntu: apt-get install -y redis-server; macOS: brew install redis) or set REDIS_URL=redis://host:port',
+    ]);
+  });
+
+  it('exits with status 2 and names the variable on bad configuration', async () => {
+    const s = runServer({ PORT: 'eighty', REDIS_URL: 'redis://127.0.0.1:1' });
+    expect(await s.exit).toBe(2);
+    expect(s.output().trim()).toBe('durable-pubsub: PORT must be an integer >= 0, got "eighty"');
+  });
+});
