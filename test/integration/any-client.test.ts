@@ -1,0 +1,78 @@
+// Publishing without the server: the publish script called from plain redis-cli reaches clients live and is replayable.
+import { execFileSync } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestRedis, startTestServer, type TestRedis, type TestServer } from '../support/env';
+import { RawClient } from '../support/raw-client';
+
+let redis: TestRedis;
+let server: TestServer;
+const SCRIPT = new URL('../../server/src/redis/lua/publish-6.lua', import.meta.url).pathname;
+
+beforeAll(async () => {
+  redis = await startTestRedis();
+  server = await startTestServer(redis.url);
+});
+afterAll(async () => {
+  await server?.stop();
+  await redis?.cleanup();
+});
+
+/** Exactly the command the README documents. */
+function cliPublish(ch: string, dataJson: string, key = ''): string {
+  const t = 'dps:{default}';
+  return execFileSync(
+    'redis-cli',
+    [
+      '-p',
+      String(redis.port),
+      '--eval',
+      SCRIPT,
+      `${t}:seq`,
+      `${t}:epoch`,
+      `${t}:index`,
+      `${t}:ch:${ch}`,
+      `${t}:idem:${key}`,
+      `${t}:trimmed`,
+      ',',
+      ch,
+      JSON.stringify(ch),
+      dataJson,
+      '100000',
+      '86400',
+      `cli-${Date.now()}`,
+      `${t}:live:${ch}`,
+      key ? '1' : '0',
+    ],
+    { encoding: 'utf8' },
+  );
+}
+
+describe('publishing from any Redis client', () => {
+  it('a message published with redis-cli --eval reaches a live client and is replayed to a later one', async () => {
+    const live = await RawClient.connect(server.wsUrl);
+    await live.hello({ recipient: 'cli-live', subs: ['cli.*'] });
+    await live.next('live');
+    const out = cliPublish('cli.news', '{"from":"redis-cli"}');
+    const [id, dup] = out.trim().split('\n');
+    expect([Number(id), dup]).toEqual([1, '0']);
+    const msg = await live.waitFor((f) => f.op === 'msg');
+    expect([msg.id, msg.ch, msg.data]).toEqual([1, 'cli.news', { from: 'redis-cli' }]);
+
+    const dupOut = cliPublish('cli.news', '{"again":true}', 'k1');
+    const dupAgain = cliPublish('cli.news', '{"again":true}', 'k1');
+    expect(dupOut.trim().split('\n').slice(0, 2)).toEqual(['2', '0']);
+    expect(dupAgain.trim().split('\n').slice(0, 2)).toEqual(['2', '1']);
+
+    const later = await RawClient.connect(server.wsUrl);
+    await later.hello({ recipient: 'cli-later', subs: ['cli.*'], from: 'earliest' });
+    await later.next('live');
+    expect(later.frames.filter((f) => f.op === 'msg').map((f) => [f.id, f.data])).toEqual([
+      [1, { from: 'redis-cli' }],
+      [2, { again: true }],
+    ]);
+    await live.waitFor((f) => f.id === 2);
+    expect(live.msgIds()).toEqual([1, 2]);
+    live.close();
+    later.close();
+  });
+});
