@@ -52,6 +52,7 @@ export class Bridge extends EventEmitter<BridgeEvents> {
   /** what Redis is subscribed to right now (Redis-side patterns) */
   private readonly subscribed = new Set<string>();
   private wide = false;
+  private closing = false;
   private syncing: Promise<void> = Promise.resolve();
   private waiters: (() => void)[] = [];
   private readonly prefixLength: number;
@@ -131,7 +132,7 @@ export class Bridge extends EventEmitter<BridgeEvents> {
   }
 
   private onDown(): void {
-    if (this.state === 'down') return;
+    if (this.state === 'down' || this.closing) return;
     this.state = 'down';
     this.subscribed.clear();
     this.emit('down');
@@ -180,6 +181,7 @@ export class Bridge extends EventEmitter<BridgeEvents> {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     this.sub.disconnect();
   }
 }

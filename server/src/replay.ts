@@ -1,5 +1,5 @@
 // One catch-up pass: every wanted message with from < id <= head, read from the store in id order, in pages.
-import type { Store } from './store';
+import type { Chunk, Store } from './store';
 
 export interface ReplayMsg {
   id: number;
@@ -24,33 +24,38 @@ export interface ReplayFilter {
 interface Cursor {
   ch: string;
   floor: number;
-  /** last id read from this channel */
-  last: number;
   ids: number[];
   frames: string[];
   pos: number;
+  /** highest id read from the store so far (consumed or not) */
+  readTo: number;
   /** more may exist up to head: the last chunk was full */
   more: boolean;
-  next: Promise<void> | null;
-  /** retention watermark seen by the last read, and the channel's read position before it */
-  watermark: number;
-  watermarkAfter: number;
+  /** the next chunk, requested ahead of need */
+  next: Promise<Chunk> | null;
+  /** read position the pending request started from (for gap reports) */
+  nextFrom: number;
   /** gaps reported so far cover ids up to this */
   gapUpTo: number;
 }
 
+const nextId = (c: Cursor) => c.ids[c.pos] as number;
+
 /**
- * A k-way merge by id over the channels that changed after `from`, reading each
- * channel in chunks (prefetching the next chunk while the current one is
- * sent). Memory: two chunks per channel, and a channel's chunk shrinks as the
- * channel count grows. Every read is bounded by the head read at the start, so
- * a message published meanwhile can never slip in out of order: the live
- * buffer covers everything after the head.
+ * A k-way merge by id (binary heap) over the channels that changed after
+ * `from`, reading each channel in chunks and asking for a channel's next chunk
+ * once half of the current one is sent. Memory: at most two chunks per
+ * channel; a channel's chunk shrinks as the channel count grows. Every read is
+ * bounded by the head read at the start, so a message published meanwhile
+ * never slips in out of order: the live buffer covers everything after it.
  */
 export class ReplayPass {
   head = 0;
-  private cursors: Cursor[] = [];
+  private heap: Cursor[] = [];
+  /** cursors whose chunk is used up while more is in the store: refilled before the next pick */
+  private drained: Cursor[] = [];
   private chunk = 0;
+  private pendingGaps: ReplayGap[] = [];
 
   constructor(
     private readonly store: Store,
@@ -62,81 +67,103 @@ export class ReplayPass {
   async start(): Promise<void> {
     const { head, channels } = await this.store.changedSince(this.from);
     this.head = head;
-    const wanted: Cursor[] = [];
+    const cursors: Cursor[] = [];
     for (const ch of channels) {
       const floor = this.filter.channelFloor(ch);
       if (floor === null) continue;
-      wanted.push({
-        ch,
-        floor,
-        last: this.from,
-        ids: [],
-        frames: [],
-        pos: 0,
-        more: true,
-        next: null,
-        watermark: 0,
-        watermarkAfter: 0,
-        gapUpTo: 0,
-      });
+      cursors.push({ ch, floor, ids: [], frames: [], pos: 0, readTo: this.from, more: true, next: null, nextFrom: this.from, gapUpTo: 0 });
     }
-    this.chunk = Math.max(16, Math.min(this.pageSize, Math.ceil((this.pageSize * 4) / Math.max(1, wanted.length))));
-    this.cursors = wanted;
-    await Promise.all(wanted.map((c) => this.fetch(c)));
+    this.chunk = Math.max(16, Math.min(this.pageSize, Math.ceil((this.pageSize * 4) / Math.max(1, cursors.length))));
+    this.drained = cursors;
   }
 
-  private fetch(c: Cursor): Promise<void> {
-    const before = c.last;
-    return this.store.readChunk(c.ch, before, this.head, this.chunk).then((chunk) => {
-      c.ids = chunk.ids;
-      c.frames = chunk.frames;
-      c.pos = 0;
-      c.more = chunk.ids.length === this.chunk;
-      if (chunk.ids.length) c.last = chunk.ids[chunk.ids.length - 1] as number;
-      if (chunk.watermark > before) {
-        c.watermark = chunk.watermark;
-        c.watermarkAfter = before;
-      }
-    });
+  private request(c: Cursor): void {
+    c.nextFrom = c.readTo;
+    c.next = this.store.readChunk(c.ch, c.readTo, this.head, this.chunk);
+  }
+
+  /** Installs the requested chunk; notes a retention gap if the channel lost ids since the last read. */
+  private async refill(c: Cursor): Promise<void> {
+    if (!c.next) this.request(c);
+    const chunk = await (c.next as Promise<Chunk>);
+    c.next = null;
+    c.ids = chunk.ids;
+    c.frames = chunk.frames;
+    c.pos = 0;
+    c.more = chunk.ids.length === this.chunk;
+    if (chunk.ids.length) c.readTo = chunk.ids[chunk.ids.length - 1] as number;
+    if (chunk.watermark > Math.max(c.gapUpTo, c.nextFrom)) {
+      // Ids up to the head only: later ones are this pass's live buffer's business.
+      const upTo = Math.min(chunk.watermark, this.head);
+      const after = Math.max(c.nextFrom, c.gapUpTo, c.floor, this.filter.ackFloor());
+      c.gapUpTo = chunk.watermark;
+      if (upTo > after) this.pendingGaps.push({ gap: true, ch: c.ch, after, upTo });
+    }
   }
 
   /** The next page of items in id order, or null when the pass has reached its head. */
   async nextPage(): Promise<ReplayItem[] | null> {
     const out: ReplayItem[] = [];
-    const ackFloor = this.filter.ackFloor();
     while (out.length < this.pageSize) {
-      // Pick the channel with the smallest next id; refill a drained channel first.
-      let best: Cursor | null = null;
-      for (let i = 0; i < this.cursors.length; i++) {
-        const c = this.cursors[i] as Cursor;
-        if (c.watermark > c.gapUpTo) {
-          // Ids up to the head only: later ones are this pass's live buffer's business.
-          const upTo = Math.min(c.watermark, this.head);
-          const after = Math.max(c.watermarkAfter, c.gapUpTo, c.floor, ackFloor);
-          c.gapUpTo = c.watermark;
-          if (upTo > after) out.push({ gap: true, ch: c.ch, after, upTo });
-        }
-        if (c.pos >= c.ids.length) {
-          if (!c.more) {
-            this.cursors.splice(i--, 1);
-            continue;
-          }
-          if (out.length) return out; // send what we have before waiting on Redis
-          c.next ??= this.fetch(c);
-          await c.next;
-          c.next = null;
-          i--;
-          continue;
-        }
-        if (!best || (c.ids[c.pos] as number) < (best.ids[best.pos] as number)) best = c;
+      if (this.drained.length) {
+        if (out.length) break; // send what we have while the refills are on their way
+        const drained = this.drained;
+        this.drained = [];
+        for (const c of drained) if (!c.next) this.request(c);
+        await Promise.all(drained.map((c) => this.refill(c)));
+        for (const c of drained) if (c.pos < c.ids.length) this.push(c);
+        out.push(...this.pendingGaps);
+        this.pendingGaps = [];
+        continue;
       }
-      if (!best) return out.length ? out : null;
-      const id = best.ids[best.pos] as number;
-      const frame = best.frames[best.pos] as string;
-      best.pos++;
-      if (best.pos === best.ids.length && best.more && !best.next) best.next = this.fetch(best);
-      if (id > best.floor) out.push({ id, ch: best.ch, frame });
+      const c = this.heap[0];
+      if (!c) break;
+      const id = nextId(c);
+      if (id > c.floor) out.push({ id, ch: c.ch, frame: c.frames[c.pos] as string });
+      c.pos++;
+      if (c.more && !c.next && c.pos * 2 >= c.ids.length) this.request(c);
+      if (c.pos < c.ids.length) this.siftDown(0);
+      else {
+        this.pop();
+        if (c.more) this.drained.push(c);
+      }
     }
-    return out;
+    return out.length ? out : null;
+  }
+
+  private push(c: Cursor): void {
+    const h = this.heap;
+    h.push(c);
+    let i = h.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (nextId(h[parent] as Cursor) <= nextId(c)) break;
+      h[i] = h[parent] as Cursor;
+      i = parent;
+    }
+    h[i] = c;
+  }
+
+  private pop(): void {
+    const last = this.heap.pop() as Cursor;
+    if (this.heap.length) {
+      this.heap[0] = last;
+      this.siftDown(0);
+    }
+  }
+
+  private siftDown(i: number): void {
+    const h = this.heap;
+    const c = h[i] as Cursor;
+    const key = nextId(c);
+    for (;;) {
+      let child = 2 * i + 1;
+      if (child >= h.length) break;
+      if (child + 1 < h.length && nextId(h[child + 1] as Cursor) < nextId(h[child] as Cursor)) child++;
+      if (nextId(h[child] as Cursor) >= key) break;
+      h[i] = h[child] as Cursor;
+      i = child;
+    }
+    h[i] = c;
   }
 }
