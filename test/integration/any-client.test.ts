@@ -1,21 +1,11 @@
 // Publishing without the server: the publish script called from plain redis-cli reaches clients live and is replayable.
 import { execFileSync } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestRedis, startTestServer, type TestRedis, type TestServer } from '../support/env';
+import { describe, expect, it } from 'vitest';
+import { withServer } from '../support/env';
 import { RawClient } from '../support/raw-client';
 
-let redis: TestRedis;
-let server: TestServer;
 const SCRIPT = new URL('../../server/src/redis/lua/publish-6.lua', import.meta.url).pathname;
-
-beforeAll(async () => {
-  redis = await startTestRedis();
-  server = await startTestServer(redis.url);
-});
-afterAll(async () => {
-  await server?.stop();
-  await redis?.cleanup();
-});
+const ctx = withServer();
 
 /** Exactly the command the README documents. */
 function cliPublish(ch: string, dataJson: string, key = ''): string {
@@ -24,7 +14,7 @@ function cliPublish(ch: string, dataJson: string, key = ''): string {
     'redis-cli',
     [
       '-p',
-      String(redis.port),
+      String(ctx.redis.port),
       '--eval',
       SCRIPT,
       `${t}:seq`,
@@ -49,7 +39,7 @@ function cliPublish(ch: string, dataJson: string, key = ''): string {
 
 describe('publishing from any Redis client', () => {
   it('a message published with redis-cli --eval reaches a live client and is replayed to a later one', async () => {
-    const live = await RawClient.connect(server.wsUrl);
+    const live = await RawClient.connect(ctx.server.wsUrl);
     await live.hello({ recipient: 'cli-live', subs: ['cli.*'] });
     await live.next('live');
     const out = cliPublish('cli.news', '{"from":"redis-cli"}');
@@ -63,7 +53,7 @@ describe('publishing from any Redis client', () => {
     expect(dupOut.trim().split('\n').slice(0, 2)).toEqual(['2', '0']);
     expect(dupAgain.trim().split('\n').slice(0, 2)).toEqual(['2', '1']);
 
-    const later = await RawClient.connect(server.wsUrl);
+    const later = await RawClient.connect(ctx.server.wsUrl);
     await later.hello({ recipient: 'cli-later', subs: ['cli.*'], from: 'earliest' });
     await later.next('live');
     expect(later.frames.filter((f) => f.op === 'msg').map((f) => [f.id, f.data])).toEqual([

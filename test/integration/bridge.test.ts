@@ -1,28 +1,18 @@
 // The bridge hands Redis one pattern per distinct pattern while few, the whole stream past the threshold — never one per client.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { httpPublish, startTestRedis, startTestServer, type TestRedis, type TestServer, until } from '../support/env';
+import { describe, expect, it } from 'vitest';
+import { httpPublish, until, withServer } from '../support/env';
 import { RawClient } from '../support/raw-client';
 
-let redis: TestRedis;
-let server: TestServer;
+const ctx = withServer({ DPS_BRIDGE_WIDE_THRESHOLD: '4' });
 
-beforeAll(async () => {
-  redis = await startTestRedis();
-  server = await startTestServer(redis.url, { DPS_BRIDGE_WIDE_THRESHOLD: '4' });
-});
-afterAll(async () => {
-  await server?.stop();
-  await redis?.cleanup();
-});
-
-const numpat = async () => Number(await redis.client.call('PUBSUB', 'NUMPAT'));
+const numpat = async () => Number(await ctx.redis.client.call('PUBSUB', 'NUMPAT'));
 const pubsubConnections = async () => {
-  const list = (await redis.client.call('CLIENT', 'LIST', 'TYPE', 'pubsub')) as string;
+  const list = (await ctx.redis.client.call('CLIENT', 'LIST', 'TYPE', 'pubsub')) as string;
   return list.trim().split('\n').length;
 };
 
 async function client(recipient: string, subs: string[]): Promise<RawClient> {
-  const c = await RawClient.connect(server.wsUrl);
+  const c = await RawClient.connect(ctx.server.wsUrl);
   await c.hello({ recipient, subs });
   await c.next('live');
   return c;
@@ -33,7 +23,7 @@ describe('bridge', () => {
     const clients = await Promise.all(Array.from({ length: 20 }, (_, i) => client(`shared-${i}`, ['b.shared.*'])));
     expect(await numpat()).toBe(1);
     expect(await pubsubConnections()).toBe(1);
-    const r = await httpPublish(server, { ch: 'b.shared.x', data: 1 });
+    const r = await httpPublish(ctx.server, { ch: 'b.shared.x', data: 1 });
     for (const c of clients) await c.waitFor((f) => f.id === r.body.id);
     for (const c of clients) expect(c.msgIds()).toEqual([r.body.id]);
     for (const c of clients) c.close();
@@ -46,7 +36,7 @@ describe('bridge', () => {
     await until(async () => (await numpat()) === 1, 5000, 'one wide pattern');
 
     const chs = ['w.a', 'w.b', 'w.c', 'w.d', 'w.e', 'w.f'];
-    const { body } = await httpPublish(server, { messages: chs.map((ch) => ({ ch, data: ch })) });
+    const { body } = await httpPublish(ctx.server, { messages: chs.map((ch) => ({ ch, data: ch })) });
     const want = (p: string) =>
       (body.ids as number[]).filter((_, i) => (p === 'w.[ab]' ? ['w.a', 'w.b'].includes(chs[i] as string) : chs[i] === p));
     for (const [i, c] of clients.entries()) {
@@ -57,7 +47,7 @@ describe('bridge', () => {
 
     for (const c of clients.slice(0, 4)) c.close(); // 2 distinct patterns left: narrow again
     await until(async () => (await numpat()) === 2, 5000, 'two narrow patterns');
-    const again = await httpPublish(server, {
+    const again = await httpPublish(ctx.server, {
       messages: [
         { ch: 'w.e', data: 1 },
         { ch: 'w.a', data: 2 },

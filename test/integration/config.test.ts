@@ -1,6 +1,6 @@
 // Operator settings that shape who may connect and which log is served: DPS_ALLOWED_ORIGINS, DPS_NAMESPACE.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type TestRedis, type TestServer, httpPublish, startTestRedis, startTestServer } from '../support/env';
+import { httpPublish, startTestRedis, startTestServer, type TestRedis, type TestServer } from '../support/env';
 import { RawClient } from '../support/raw-client';
 
 let redis: TestRedis;
@@ -35,7 +35,12 @@ describe('DPS_NAMESPACE', () => {
     const g = await RawClient.connect(green.wsUrl);
     await g.hello({ recipient: 'same-name', subs: ['*'] });
     await Promise.all([b.next('live'), g.next('live')]);
-    const rb = await httpPublish(blue, { messages: [{ ch: 'x', data: 'blue-1' }, { ch: 'x', data: 'blue-2' }] });
+    const rb = await httpPublish(blue, {
+      messages: [
+        { ch: 'x', data: 'blue-1' },
+        { ch: 'x', data: 'blue-2' },
+      ],
+    });
     const rg = await httpPublish(green, { ch: 'x', data: 'green-1' });
     expect([rb.body.ids, rg.body.id]).toEqual([[1, 2], 1]);
     await b.waitFor((f) => f.id === 2);

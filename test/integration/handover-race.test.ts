@@ -1,21 +1,11 @@
 // The hand-over race: clients reconnect at random points while publishers run flat out; nothing lost, nothing repeated per connection.
 import { globMatch } from '@durable-pubsub/client-sdk/protocol';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runPublisher, sleep, startTestRedis, startTestServer, type TestRedis, type TestServer, until } from '../support/env';
+import { describe, expect, it } from 'vitest';
+import { runPublisher, sleep, until, withServer } from '../support/env';
 import { RawClient } from '../support/raw-client';
 
-let redis: TestRedis;
-let server: TestServer;
-
-beforeAll(async () => {
-  redis = await startTestRedis();
-  // A small catch-up buffer and replay page make overflow and multi-pass catch-ups happen often.
-  server = await startTestServer(redis.url, { DPS_CATCHUP_BUFFER: '50', DPS_REPLAY_PAGE: '64' });
-});
-afterAll(async () => {
-  await server?.stop();
-  await redis?.cleanup();
-});
+// A small catch-up buffer and replay page make overflow and multi-pass catch-ups happen often.
+const ctx = withServer({ DPS_CATCHUP_BUFFER: '50', DPS_REPLAY_PAGE: '64' });
 
 const CLIENTS = 50;
 const TOTAL = 30_000;
@@ -43,7 +33,7 @@ class Racer {
   }
 
   async connectOnce(hold: number): Promise<void> {
-    const c = await RawClient.connect(server.wsUrl);
+    const c = await RawClient.connect(ctx.server.wsUrl);
     const hello = { recipient: `racer-${this.n}`, subs: this.patterns };
     const w = await c.hello(this.conns.length && this.usesCursor ? { ...hello, epoch: this.epoch, lastAckedId: this.cursor } : hello);
     this.epoch = w.epoch;
@@ -92,7 +82,7 @@ describe('hand-over race', () => {
     const startHead = Math.max(...racers.map((r) => r.conns[0]?.resumeFrom ?? 0));
     expect(startHead).toBe(0);
 
-    const pub = runPublisher(server.url, TOTAL, ['race.a', 'race.b', 'race.c', 'other', 'zzz'], { batch: 5, concurrency: 3 });
+    const pub = runPublisher(ctx.server.url, TOTAL, ['race.a', 'race.b', 'race.c', 'other', 'zzz'], { batch: 5, concurrency: 3 });
     const running = racers.map((r) => r.run());
     const { published } = await pub.done;
     for (const r of racers) r.stopped = true;
@@ -104,7 +94,7 @@ describe('hand-over race', () => {
     let handovers = 0;
     for (const r of racers) {
       // A last connection that stays until it has everything.
-      const c = await RawClient.connect(server.wsUrl);
+      const c = await RawClient.connect(ctx.server.wsUrl);
       const w = await c.hello({
         recipient: `racer-${r.n}`,
         subs: r.patterns,

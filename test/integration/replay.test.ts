@@ -1,24 +1,14 @@
 // Offline replay: a recipient that was away receives exactly what it missed, in order, then live messages.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { httpPublish, startTestRedis, startTestServer, type TestRedis, type TestServer } from '../support/env';
+import { describe, expect, it } from 'vitest';
+import { httpPublish, withServer } from '../support/env';
 import { RawClient } from '../support/raw-client';
 
-let redis: TestRedis;
-let server: TestServer;
-
-beforeAll(async () => {
-  redis = await startTestRedis();
-  server = await startTestServer(redis.url);
-});
-afterAll(async () => {
-  await server?.stop();
-  await redis?.cleanup();
-});
+const ctx = withServer();
 
 async function publishBatch(chs: string[]): Promise<number[]> {
   const ids: number[] = [];
   for (let i = 0; i < chs.length; i += 500) {
-    const r = await httpPublish(server, { messages: chs.slice(i, i + 500).map((ch, j) => ({ ch, data: { n: i + j } })) });
+    const r = await httpPublish(ctx.server, { messages: chs.slice(i, i + 500).map((ch, j) => ({ ch, data: { n: i + j } })) });
     expect(r.status).toBe(200);
     ids.push(...r.body.ids);
   }
@@ -27,7 +17,7 @@ async function publishBatch(chs: string[]): Promise<number[]> {
 
 describe('offline replay', () => {
   it('replays exactly the 1,000 missed matching messages in order, then live, then new live messages', async () => {
-    const first = await RawClient.connect(server.wsUrl);
+    const first = await RawClient.connect(ctx.server.wsUrl);
     const welcome1 = await first.hello({ recipient: 'orders-dashboard', subs: ['orders.*'] });
     await first.next('live');
     first.close();
@@ -40,7 +30,7 @@ describe('offline replay', () => {
     const expected = ids.filter((_, i) => chs[i] !== 'other');
     expect(expected).toHaveLength(1000);
 
-    const back = await RawClient.connect(server.wsUrl);
+    const back = await RawClient.connect(ctx.server.wsUrl);
     const welcome = await back.hello({
       recipient: 'orders-dashboard',
       subs: ['orders.*'],
@@ -70,7 +60,7 @@ describe('offline replay', () => {
   });
 
   it('resumes from the stored position when the client sends none', async () => {
-    const a = await RawClient.connect(server.wsUrl);
+    const a = await RawClient.connect(ctx.server.wsUrl);
     await a.hello({ recipient: 'stored-pos', subs: ['s.*'] });
     await a.next('live');
     const ids = await publishBatch(['s.1', 's.2', 's.3', 's.4']);
@@ -80,7 +70,7 @@ describe('offline replay', () => {
     a.close();
     await a.closed();
 
-    const b = await RawClient.connect(server.wsUrl);
+    const b = await RawClient.connect(ctx.server.wsUrl);
     const welcome = await b.hello({ recipient: 'stored-pos', subs: ['s.*'] });
     expect(welcome.resumeFrom).toBe(ids[1]);
     await b.next('live');
@@ -90,13 +80,13 @@ describe('offline replay', () => {
 
   it('starts a new recipient at the head by default and at the earliest message with from: "earliest"', async () => {
     const ids = await publishBatch(['fresh.a', 'fresh.b']);
-    const head = await RawClient.connect(server.wsUrl);
+    const head = await RawClient.connect(ctx.server.wsUrl);
     const w1 = await head.hello({ recipient: 'fresh-head', subs: ['fresh.*'] });
     expect(w1.resumeFrom).toBe(ids[1]);
     await head.next('live');
     expect(head.msgIds()).toEqual([]);
 
-    const earliest = await RawClient.connect(server.wsUrl);
+    const earliest = await RawClient.connect(ctx.server.wsUrl);
     const w2 = await earliest.hello({ recipient: 'fresh-earliest', subs: ['fresh.*'], from: 'earliest' });
     expect(w2.resumeFrom).toBe(0);
     await earliest.next('live');
@@ -106,7 +96,7 @@ describe('offline replay', () => {
   });
 
   it('delivers each id once to a connection whose patterns overlap', async () => {
-    const c = await RawClient.connect(server.wsUrl);
+    const c = await RawClient.connect(ctx.server.wsUrl);
     await c.hello({ recipient: 'overlap', subs: ['ov.*', 'ov.a', 'ov.?', '*'] });
     await c.next('live');
     const ids = await publishBatch(['ov.a', 'ov.b', 'zz', 'ov.a']);
@@ -117,7 +107,7 @@ describe('offline replay', () => {
 
   it('sub adds a pattern live from now on (no backlog) and unsub removes it', async () => {
     const [old] = await publishBatch(['later.x']);
-    const c = await RawClient.connect(server.wsUrl);
+    const c = await RawClient.connect(ctx.server.wsUrl);
     await c.hello({ recipient: 'subber', subs: ['base'] });
     await c.next('live');
     c.send({ op: 'sub', pattern: 'later.*', ref: 'r1' });
@@ -136,7 +126,7 @@ describe('offline replay', () => {
   });
 
   it('publishes over the socket with pub/puback, and answers ping with pong', async () => {
-    const c = await RawClient.connect(server.wsUrl);
+    const c = await RawClient.connect(ctx.server.wsUrl);
     await c.hello({ recipient: 'ws-publisher', subs: ['wsp'] });
     await c.next('live');
     c.send({ op: 'pub', ch: 'wsp', data: { hello: 'world' }, ref: 'p1' });

@@ -1,37 +1,27 @@
 // When the server's Redis subscriber connection is killed, every live socket catches up from the store: nothing is lost.
 import { globMatch } from '@durable-pubsub/client-sdk/protocol';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runPublisher, sleep, startTestRedis, startTestServer, type TestRedis, type TestServer, until } from '../support/env';
+import { describe, expect, it } from 'vitest';
+import { runPublisher, sleep, until, withServer } from '../support/env';
 import { RawClient } from '../support/raw-client';
 
-let redis: TestRedis;
-let server: TestServer;
-
-beforeAll(async () => {
-  redis = await startTestRedis();
-  server = await startTestServer(redis.url);
-});
-afterAll(async () => {
-  await server?.stop();
-  await redis?.cleanup();
-});
+const ctx = withServer();
 
 describe('subscriber reconnect', () => {
   it('delivers every message to every client across three CLIENT KILL TYPE pubsub', async () => {
     const subs = [['rk.*'], ['rk.a'], ['rk.?', 'rk.b'], ['*']];
     const clients = await Promise.all(
       subs.map(async (patterns, i) => {
-        const c = await RawClient.connect(server.wsUrl);
+        const c = await RawClient.connect(ctx.server.wsUrl);
         await c.hello({ recipient: `rk-${i}`, subs: patterns });
         await c.next('live');
         return { c, patterns };
       }),
     );
-    const pub = runPublisher(server.url, 6000, ['rk.a', 'rk.b', 'rk.c', 'other'], { batch: 10, concurrency: 2 });
+    const pub = runPublisher(ctx.server.url, 6000, ['rk.a', 'rk.b', 'rk.c', 'other'], { batch: 10, concurrency: 2 });
     const kills = 3;
     for (let k = 0; k < kills; k++) {
       await sleep(400);
-      const killed = await redis.client.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+      const killed = await ctx.redis.client.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
       expect(killed).toBe(1);
       // Wait for the recovery to finish before the next kill, so each kill is one recovery.
       await until(

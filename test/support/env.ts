@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type App, type Config, loadConfig, type ManagedRedis, silentLogger, startApp, startRedis } from '@durable-pubsub/server';
 import { Redis } from 'ioredis';
+import { afterAll, beforeAll } from 'vitest';
 
 export interface TestRedis extends ManagedRedis {
   client: Redis;
@@ -90,4 +91,18 @@ export function runPublisher(baseUrl: string, total: number, channels: string[],
     child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`publisher exited with ${code}`))));
   });
   return { child, done };
+}
+
+/** A fresh redis-server and server for one test file, started before its tests and removed after them. */
+export function withServer(env: Record<string, string> = {}): { redis: TestRedis; server: TestServer } {
+  const ctx = {} as { redis: TestRedis; server: TestServer };
+  beforeAll(async () => {
+    ctx.redis = await startTestRedis();
+    ctx.server = await startTestServer(ctx.redis.url, env);
+  });
+  afterAll(async () => {
+    await ctx.server?.stop();
+    await ctx.redis?.cleanup();
+  });
+  return ctx;
 }
