@@ -44,6 +44,14 @@ interface Buffered {
 
 const TEXT = { binary: false } as const;
 
+/** A WebSocket close reason is at most 123 bytes of UTF-8. */
+function closeReason(reason: string): string {
+  if (Buffer.byteLength(reason) <= 123) return reason;
+  let cut = reason.slice(0, 120);
+  while (Buffer.byteLength(cut) > 120) cut = cut.slice(0, -1);
+  return `${cut}…`;
+}
+
 export class Session implements LiveSink, ReplayFilter {
   readonly conn = nanoid();
   state: SessionState = 'hello';
@@ -90,7 +98,7 @@ export class Session implements LiveSink, ReplayFilter {
   }
 
   close(code: number, reason: string): void {
-    if (this.ws.readyState === this.ws.OPEN || this.ws.readyState === this.ws.CONNECTING) this.ws.close(code, reason);
+    if (this.ws.readyState === this.ws.OPEN || this.ws.readyState === this.ws.CONNECTING) this.ws.close(code, closeReason(reason));
     this.onClosed();
   }
 
@@ -99,6 +107,16 @@ export class Session implements LiveSink, ReplayFilter {
   }
 
   private onFrame(data: Buffer, isBinary: boolean): void {
+    try {
+      this.handleFrame(data, isBinary);
+    } catch (err) {
+      // A bug here must cost this connection, never the process and everyone else's messages.
+      this.deps.log.error('frame handler failed', { conn: this.conn, err: String(err) });
+      this.close(CloseCode.goingAway, 'internal error, reconnect');
+    }
+  }
+
+  private handleFrame(data: Buffer, isBinary: boolean): void {
     if (this.closed) return;
     if (isBinary) return this.close(CloseCode.protocolViolation, 'binary frames are not part of the protocol');
     const decoded = decodeClientFrame(data.toString('utf8'));

@@ -46,6 +46,18 @@ describe('bad WebSocket input', () => {
     expect((await closeCodeAfter({ op: 'ping' })).code).toBe(4400);
     expect((await closeCodeAfter({ op: 'dance' })).code).toBe(4400);
   });
+  it('closes 4400 on a long unknown op (the close reason stays within 123 bytes) without hurting the server', async () => {
+    const r = await closeCodeAfter({ op: 'x'.repeat(2000) });
+    expect(r.code).toBe(4400);
+    expect(Buffer.byteLength(r.reason)).toBeLessThanOrEqual(123);
+    const c = await RawClient.connect(server.wsUrl);
+    await c.hello({ recipient: 'long-op', subs: [] });
+    c.send({ op: 'é'.repeat(1500), ref: 'r' }); // 3,000 bytes: under DPS_MAX_FRAME here
+    const err = await c.next('error');
+    expect([err.code, err.ref, err.message.length < 100]).toEqual(['bad_request', 'r', true]);
+    expect(await c.closed(2000).catch(() => 'open')).toBe('open');
+    c.close();
+  });
   it('closes 4400 on a hello with missing or mistyped fields', async () => {
     expect((await closeCodeAfter({ op: 'hello', v: 1, subs: ['x'] })).code).toBe(4400);
     expect((await closeCodeAfter({ op: 'hello', v: 2, recipient: 'a', subs: [] })).code).toBe(4400);
@@ -131,7 +143,7 @@ describe('the bystander', () => {
     await publishOne();
     await bystander.waitFor((f) => f.id === published[published.length - 1]);
     expect(bystander.msgIds()).toEqual(published);
-    expect(published.length).toBe(15); // one per bad connection above, and this one
+    expect(published.length).toBe(16); // one per bad connection above, and this one
     expect(bystander.closeCode).toBe(null);
   });
 });

@@ -84,7 +84,7 @@ export function toClientFrame(v: unknown): Decoded<ClientFrame> {
     case 'ping':
       return { ok: true, frame: { op: 'ping' } };
     default:
-      return fail(typeof v.op === 'string' ? 'unknown_op' : 'bad_frame', `unknown op ${JSON.stringify(v.op)}`, ref);
+      return fail(typeof v.op === 'string' ? 'unknown_op' : 'bad_frame', `unknown op ${JSON.stringify(String(v.op).slice(0, 40))}`, ref);
   }
 }
 
