@@ -1,9 +1,9 @@
 // Test fixtures: a real redis-server per test file and the real server in-process on a free port.
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type App, type Config, loadConfig, type ManagedRedis, silentLogger, startApp, startRedis } from '@durable-pubsub/server';
+import { type App, type Config, freePort, loadConfig, type ManagedRedis, silentLogger, startApp, startRedis } from '@durable-pubsub/server';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll } from 'vitest';
 
@@ -105,4 +105,56 @@ export function withServer(env: Record<string, string> = {}): { redis: TestRedis
     await ctx.redis?.cleanup();
   });
   return ctx;
+}
+
+const MAIN = new URL('../../server/src/main.ts', import.meta.url).pathname;
+
+export interface ServerProcess {
+  url: string;
+  wsUrl: string;
+  port: number;
+  child: ChildProcess;
+  /** SIGKILL (a crash) */
+  kill(): Promise<void>;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** The real server in its own process (`node --import tsx server/src/main.ts`), so tests can crash and restart it. */
+export async function serverProcess(redisUrl: string, env: Record<string, string> = {}): Promise<ServerProcess> {
+  const port = await freePort();
+  const sp: ServerProcess = {
+    url: `http://127.0.0.1:${port}`,
+    wsUrl: `ws://127.0.0.1:${port}/ws`,
+    port,
+    child: undefined as unknown as ChildProcess,
+    async start() {
+      sp.child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
+        env: { ...process.env, PORT: String(port), REDIS_URL: redisUrl, DPS_LOG_LEVEL: 'error', ...env },
+        stdio: ['ignore', 'inherit', 'inherit'],
+      });
+      await until(
+        () =>
+          fetch(`${sp.url}/readyz`).then(
+            (r) => r.ok,
+            () => false,
+          ),
+        20_000,
+        'the server process to be ready',
+      );
+    },
+    async kill() {
+      const exited = new Promise((r) => sp.child.once('exit', r));
+      sp.child.kill('SIGKILL');
+      await exited;
+    },
+    async stop() {
+      if (sp.child.exitCode !== null || sp.child.signalCode !== null) return;
+      const exited = new Promise((r) => sp.child.once('exit', r));
+      sp.child.kill('SIGTERM');
+      await exited;
+    },
+  };
+  await sp.start();
+  return sp;
 }

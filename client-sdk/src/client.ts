@@ -1,0 +1,460 @@
+// The durable-pubsub client: connects, resumes from its stored position, delivers in order, acks, reconnects.
+import { backoff } from './backoff';
+import { Emitter } from './emitter';
+import { CloseCode, compileGlob, type Matcher } from './protocol';
+import type { ClientFrame, Json, ServerFrame } from './protocol/types';
+import { localStorageStorage, type Position, type PositionStorage } from './storage';
+
+export type ClientState = 'connecting' | 'catching-up' | 'live' | 'reconnecting' | 'closed';
+
+export interface Message {
+  id: number;
+  ch: string;
+  data: Json;
+  ts: number;
+  /** sent during catch-up (replayed from the store) rather than live */
+  replayed: boolean;
+}
+export interface MessageContext {
+  /** manual ack mode: marks this message and every earlier one processed */
+  ack(): void;
+}
+export type Handler = (msg: Message, ctx: MessageContext) => void | Promise<void>;
+
+export interface Subscription {
+  readonly pattern: string;
+  unsubscribe(): void;
+}
+
+export interface ClientEvents {
+  state: { oldState: ClientState; newState: ClientState; reason?: string };
+  /** messages of `ch` with after < id <= upTo were removed by retention before they were processed */
+  gap: { ch: string; after: number; upTo: number };
+  /** the server's log was lost (new epoch): messages after `lastAckedId` of the old epoch are gone */
+  reset: { oldEpoch: string; newEpoch: string; lastAckedId: number };
+  error: { code: string; message: string; cause?: unknown };
+  [key: string]: unknown;
+}
+
+/** The part of the WebSocket API the client uses: the browser's, or `ws` in Node. */
+export interface WebSocketLike {
+  readonly readyState: number;
+  onopen: ((ev: unknown) => void) | null;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null;
+  onerror: ((ev: unknown) => void) | null;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+}
+export type WebSocketConstructor = new (url: string) => WebSocketLike;
+
+export interface ClientOptions {
+  url: string;
+  recipient: string;
+  token?: string;
+  /** called before every connection, and again before the token expires (refreshed in-band) */
+  getToken?: () => string | Promise<string>;
+  storage?: PositionStorage;
+  /** where a recipient seen for the first time starts (default: head) */
+  from?: 'head' | 'earliest';
+  ackMode?: 'auto' | 'manual';
+  WebSocket?: WebSocketConstructor;
+  /** ms between pings; a connection silent for pingInterval + pongTimeout is dead */
+  pingInterval?: number;
+  pongTimeout?: number;
+  backoffMin?: number;
+  backoffMax?: number;
+  /** acks (and position saves) are sent at most this often, or every ackBatch messages */
+  ackInterval?: number;
+  ackBatch?: number;
+  /** publishes waiting for a connection, at most */
+  maxQueue?: number;
+}
+
+interface PendingPub {
+  frame: Extract<ClientFrame, { op: 'pub' }>;
+  resolve(id: number): void;
+  reject(err: ClientError): void;
+}
+
+export class ClientError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ClientError';
+  }
+}
+
+const OPEN = 1;
+const FATAL = new Set<number>([CloseCode.unauthorized, CloseCode.forbidden]);
+
+function randomKey(): string {
+  const c = globalThis.crypto;
+  return c?.randomUUID ? c.randomUUID() : `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+}
+
+/** Seconds-since-epoch `exp` of a JWT, or null. */
+function tokenExp(token: string): number | null {
+  try {
+    const payload = token.split('.')[1] ?? '';
+    const json = atob(payload.replace(/-/g, '+').replace(/_/g, '/'));
+    const exp = JSON.parse(json).exp;
+    return typeof exp === 'number' ? exp : null;
+  } catch {
+    return null;
+  }
+}
+
+export class Client extends Emitter<ClientEvents> {
+  state: ClientState = 'connecting';
+  /** how many already-processed messages were dropped (the server may resend after a reconnect) */
+  duplicatesDropped = 0;
+  private readonly o: Required<Omit<ClientOptions, 'token' | 'getToken' | 'storage' | 'WebSocket'>> & ClientOptions;
+  private readonly storage: PositionStorage;
+  private readonly key: string;
+  private position: Position | null;
+  private readonly subs = new Map<string, { matcher: Matcher; handlers: Set<Handler> }>();
+  private readonly pubs = new Map<string, PendingPub>();
+  private ws: WebSocketLike | null = null;
+  private welcomed = false;
+  private catchingUp = false;
+  private attempt = 0;
+  /** connection generation: messages of a connection whose handler failed are not processed */
+  private gen = 0;
+  private brokenGen = -1;
+  private chain: Promise<void> = Promise.resolve();
+  private ackSent = 0;
+  private unsaved = 0;
+  private ref = 0;
+  private timers: Record<'reconnect' | 'ping' | 'pong' | 'ack' | 'token', ReturnType<typeof setTimeout> | undefined> = {
+    reconnect: undefined,
+    ping: undefined,
+    pong: undefined,
+    ack: undefined,
+    token: undefined,
+  };
+  private token: string | undefined;
+  private closedByUser = false;
+  private readonly onOnline = () => {
+    if (this.state === 'reconnecting') this.retryNow();
+  };
+  private readonly onPageHide = () => this.flush();
+
+  constructor(opts: ClientOptions) {
+    super();
+    this.o = {
+      from: 'head',
+      ackMode: 'auto',
+      pingInterval: 20_000,
+      pongTimeout: 10_000,
+      backoffMin: 250,
+      backoffMax: 15_000,
+      ackInterval: 50,
+      ackBatch: 100,
+      maxQueue: 1000,
+      ...opts,
+    };
+    this.storage = opts.storage ?? localStorageStorage();
+    this.key = `dps:${opts.url}|${opts.recipient}`;
+    this.position = this.storage.get(this.key);
+    this.token = opts.token;
+    if (typeof window !== 'undefined' && typeof window.addEventListener === 'function') {
+      window.addEventListener('online', this.onOnline);
+      window.addEventListener('pagehide', this.onPageHide);
+    }
+    // Subscriptions made in the same tick go into the first hello.
+    queueMicrotask(() => void this.connect());
+  }
+
+  /** The position this client has processed up to: what it resumes from. */
+  get lastAckedId(): number {
+    return this.position?.lastAckedId ?? 0;
+  }
+
+  subscribe(pattern: string, handler: Handler): Subscription {
+    let sub = this.subs.get(pattern);
+    if (!sub) {
+      sub = { matcher: compileGlob(pattern), handlers: new Set() };
+      this.subs.set(pattern, sub);
+      if (this.welcomed) this.send({ op: 'sub', pattern });
+    }
+    sub.handlers.add(handler);
+    return {
+      pattern,
+      unsubscribe: () => {
+        const s = this.subs.get(pattern);
+        if (!s?.handlers.delete(handler) || s.handlers.size) return;
+        this.subs.delete(pattern);
+        if (this.welcomed) this.send({ op: 'unsub', pattern });
+      },
+    };
+  }
+
+  /** Publishes; resolves with the stored id. Queued while disconnected; a resend never publishes twice. */
+  publish(ch: string, data: Json, opts: { key?: string } = {}): Promise<number> {
+    if (this.state === 'closed') return Promise.reject(new ClientError('closed', 'the client is closed'));
+    if (this.pubs.size >= this.o.maxQueue)
+      return Promise.reject(new ClientError('queue_full', `more than ${this.o.maxQueue} publishes pending`));
+    const ref = `p${++this.ref}`;
+    const frame = { op: 'pub' as const, ch, data, ref, key: opts.key ?? randomKey() };
+    return new Promise((resolve, reject) => {
+      this.pubs.set(ref, { frame, resolve, reject });
+      if (this.welcomed) this.send(frame);
+    });
+  }
+
+  close(): void {
+    if (this.state === 'closed') return;
+    this.closedByUser = true;
+    this.flush();
+    this.stopTimers();
+    if (typeof window !== 'undefined' && typeof window.removeEventListener === 'function') {
+      window.removeEventListener('online', this.onOnline);
+      window.removeEventListener('pagehide', this.onPageHide);
+    }
+    const ws = this.ws;
+    this.detach();
+    ws?.close(1000, 'client closed');
+    this.failPubs(new ClientError('closed', 'the client is closed'));
+    this.setState('closed');
+  }
+
+  private setState(newState: ClientState, reason?: string): void {
+    if (newState === this.state) return;
+    const oldState = this.state;
+    this.state = newState;
+    this.emit('state', reason === undefined ? { oldState, newState } : { oldState, newState, reason });
+  }
+
+  private send(frame: ClientFrame): void {
+    if (this.ws?.readyState === OPEN) this.ws.send(JSON.stringify(frame));
+  }
+
+  private async connect(): Promise<void> {
+    if (this.closedByUser) return;
+    this.setState(this.attempt === 0 && this.gen === 0 ? 'connecting' : 'reconnecting');
+    if (this.o.getToken) {
+      try {
+        this.token = await this.o.getToken();
+      } catch (cause) {
+        this.emit('error', { code: 'token', message: 'getToken failed', cause });
+        return this.scheduleReconnect();
+      }
+      if (this.closedByUser) return;
+    }
+    const WS = this.o.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    if (!WS) {
+      this.emit('error', { code: 'no_websocket', message: 'no WebSocket implementation: pass options.WebSocket (e.g. from "ws")' });
+      return this.close();
+    }
+    const ws = new WS(this.o.url);
+    const gen = ++this.gen;
+    this.ws = ws;
+    ws.onopen = () => {
+      const hello: ClientFrame = { op: 'hello', v: 1, recipient: this.o.recipient, subs: [...this.subs.keys()], from: this.o.from };
+      if (this.token) hello.token = this.token;
+      if (this.position) {
+        hello.epoch = this.position.epoch;
+        hello.lastAckedId = this.position.lastAckedId;
+      }
+      ws.send(JSON.stringify(hello));
+      this.armPing();
+    };
+    ws.onmessage = (ev) => this.onFrame(JSON.parse(String(ev.data)) as ServerFrame, gen);
+    ws.onclose = (ev) => this.onClose(ev.code, ev.reason);
+    ws.onerror = () => {}; // onclose follows
+  }
+
+  private onFrame(f: ServerFrame, gen: number): void {
+    this.armPing();
+    switch (f.op) {
+      case 'welcome': {
+        const old = this.position;
+        if (f.epochChanged && old) this.emit('reset', { oldEpoch: old.epoch, newEpoch: f.epoch, lastAckedId: old.lastAckedId });
+        if (!old || old.epoch !== f.epoch) {
+          this.position = { epoch: f.epoch, lastAckedId: f.resumeFrom };
+          this.storage.set(this.key, this.position);
+        }
+        this.ackSent = Math.min(this.ackSent, this.position?.lastAckedId ?? 0);
+        this.welcomed = true;
+        this.catchingUp = true;
+        this.setState('catching-up');
+        for (const p of this.pubs.values()) this.send(p.frame);
+        this.scheduleTokenRefresh();
+        return;
+      }
+      case 'msg': {
+        const msg: Message = { id: f.id, ch: f.ch, data: f.data, ts: f.ts, replayed: this.catchingUp };
+        this.chain = this.chain.then(() => this.process(msg, gen));
+        return;
+      }
+      case 'live':
+        this.catchingUp = false;
+        this.attempt = 0;
+        // Reported once the handlers have seen everything sent before it.
+        this.chain = this.chain.then(() => {
+          if (gen === this.gen && this.brokenGen !== gen) this.setState('live');
+        });
+        return;
+      case 'gap':
+        this.emit('gap', { ch: f.ch, after: f.after, upTo: f.upTo });
+        return;
+      case 'puback': {
+        const p = f.ref === undefined ? undefined : this.pubs.get(f.ref);
+        if (p && f.ref !== undefined) {
+          this.pubs.delete(f.ref);
+          p.resolve(f.id);
+        }
+        return;
+      }
+      case 'error': {
+        const p = f.ref === undefined ? undefined : this.pubs.get(f.ref);
+        if (p && f.ref !== undefined) {
+          this.pubs.delete(f.ref);
+          p.reject(new ClientError(f.code, f.message));
+        } else this.emit('error', { code: f.code, message: f.message });
+        return;
+      }
+      case 'authed':
+        this.scheduleTokenRefresh();
+        return;
+      default:
+        return; // pong, subbed, unsubbed: liveness is all they carry here
+    }
+  }
+
+  private async process(msg: Message, gen: number): Promise<void> {
+    if (gen === this.brokenGen) return;
+    if (this.position && msg.id <= this.position.lastAckedId) {
+      this.duplicatesDropped++;
+      return;
+    }
+    const ctx: MessageContext = { ack: () => this.advance(msg.id) };
+    try {
+      for (const sub of this.subs.values()) {
+        if (!sub.matcher(msg.ch)) continue;
+        for (const h of sub.handlers) await h(msg, ctx);
+      }
+    } catch (cause) {
+      // The position stays before this message: reconnect, and the server sends it again.
+      this.brokenGen = gen;
+      this.emit('error', { code: 'handler', message: `handler failed on message ${msg.id}`, cause });
+      if (gen === this.gen) this.ws?.close(4000, 'handler failed');
+      return;
+    }
+    if (this.o.ackMode === 'auto') this.advance(msg.id);
+  }
+
+  /** Moves the processed position forward; saved and acked in batches. */
+  private advance(id: number): void {
+    if (!this.position || id <= this.position.lastAckedId) return;
+    this.position.lastAckedId = id;
+    if (++this.unsaved >= this.o.ackBatch) this.flush();
+    else this.timers.ack ??= setTimeout(() => this.flush(), this.o.ackInterval);
+  }
+
+  /** Saves the position and acks it (also on pagehide and close). */
+  flush(): void {
+    clearTimeout(this.timers.ack);
+    this.timers.ack = undefined;
+    this.unsaved = 0;
+    if (!this.position) return;
+    this.storage.set(this.key, this.position);
+    if (this.welcomed && this.position.lastAckedId > this.ackSent) {
+      this.ackSent = this.position.lastAckedId;
+      this.send({ op: 'ack', id: this.ackSent });
+    }
+  }
+
+  private armPing(): void {
+    clearTimeout(this.timers.pong);
+    clearTimeout(this.timers.ping);
+    this.timers.ping = setTimeout(() => {
+      this.send({ op: 'ping' });
+      this.timers.pong = setTimeout(() => this.onDead(), this.o.pongTimeout);
+    }, this.o.pingInterval);
+  }
+
+  /** No frame for too long: the connection is dead even if the socket has not noticed. */
+  private onDead(): void {
+    const ws = this.ws;
+    this.detach();
+    ws?.close(4000, 'no pong');
+    this.onClose(1006, 'no pong in time');
+  }
+
+  private scheduleTokenRefresh(): void {
+    clearTimeout(this.timers.token);
+    const exp = this.token ? tokenExp(this.token) : null;
+    if (!exp || !this.o.getToken) return;
+    const getToken = this.o.getToken;
+    // Refresh a little before expiry: 30 s, or a fifth of a short lifetime.
+    const inMs = exp * 1000 - Date.now();
+    const delay = Math.max(1000, inMs - Math.min(30_000, inMs / 5));
+    this.timers.token = setTimeout(async () => {
+      try {
+        this.token = await getToken();
+        this.send({ op: 'auth', token: this.token });
+      } catch (cause) {
+        this.emit('error', { code: 'token', message: 'getToken failed', cause });
+      }
+    }, delay);
+  }
+
+  private detach(): void {
+    if (!this.ws) return;
+    this.ws.onopen = this.ws.onmessage = this.ws.onclose = null;
+    this.ws = null;
+    this.welcomed = false;
+  }
+
+  private onClose(code: number, reason: string): void {
+    this.detach();
+    this.stopTimers();
+    this.flushPositionOnly();
+    if (this.closedByUser) return;
+    if (FATAL.has(code)) {
+      this.failPubs(new ClientError(code === CloseCode.forbidden ? 'forbidden' : 'unauthorized', reason || 'refused'));
+      this.emit('error', { code: code === CloseCode.forbidden ? 'forbidden' : 'unauthorized', message: reason });
+      this.closedByUser = true;
+      this.setState('closed', reason || String(code));
+      return;
+    }
+    if (code === CloseCode.goingAway) this.retryNow();
+    else this.scheduleReconnect();
+  }
+
+  private flushPositionOnly(): void {
+    if (this.position) this.storage.set(this.key, this.position);
+  }
+
+  private scheduleReconnect(): void {
+    this.setState('reconnecting');
+    const delay = backoff(this.attempt++, this.o.backoffMin, this.o.backoffMax);
+    this.timers.reconnect = setTimeout(() => void this.connect(), delay);
+  }
+
+  private retryNow(): void {
+    clearTimeout(this.timers.reconnect);
+    this.setState('reconnecting');
+    this.timers.reconnect = setTimeout(() => void this.connect(), 0);
+  }
+
+  private stopTimers(): void {
+    for (const k of Object.keys(this.timers) as (keyof typeof this.timers)[]) {
+      clearTimeout(this.timers[k]);
+      this.timers[k] = undefined;
+    }
+  }
+
+  private failPubs(err: ClientError): void {
+    for (const p of this.pubs.values()) p.reject(err);
+    this.pubs.clear();
+  }
+}
+
+export function createClient(opts: ClientOptions): Client {
+  return new Client(opts);
+}

@@ -1,0 +1,216 @@
+// The SDK in Node against the real server process and real Redis: reconnects, crashes, failing handlers, manual acks.
+import { type Client, type ClientState, createClient, memoryStorage, type PositionStorage } from '@durable-pubsub/client-sdk';
+import { Store } from '@durable-pubsub/server';
+import { commandConnection, connect } from '@durable-pubsub/server/src/redis/connect';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket, { WebSocketServer } from 'ws';
+import { type ServerProcess, serverProcess, startTestRedis, type TestRedis, until } from '../support/env';
+
+let redis: TestRedis;
+let server: ServerProcess;
+let store: Store;
+
+beforeAll(async () => {
+  redis = await startTestRedis();
+  server = await serverProcess(redis.url);
+  const cmd = commandConnection(redis.url);
+  await connect(cmd);
+  store = new Store(cmd, { namespace: 'default', retentionMaxLen: 100_000, idempotencyWindowSec: 60 });
+  await store.init();
+});
+afterAll(async () => {
+  store?.redis.disconnect();
+  await server?.stop();
+  await redis?.cleanup();
+});
+
+/** Publishes straight into the store (works while the server process is down). */
+async function publish(ch: string, n: number): Promise<number[]> {
+  const ids: number[] = [];
+  for (let i = 0; i < n; i++) ids.push((await store.publish(ch, { i })).id);
+  return ids;
+}
+
+function client(recipient: string, patterns: string[], extra: Partial<Parameters<typeof createClient>[0]> = {}) {
+  const seen: number[] = [];
+  const states: ClientState[] = [];
+  const c = createClient({
+    url: server.wsUrl,
+    recipient,
+    storage: memoryStorage(),
+    WebSocket: WebSocket as never,
+    backoffMin: 20,
+    backoffMax: 200,
+    ...extra,
+  });
+  c.on('state', (e) => states.push(e.newState));
+  for (const p of patterns) c.subscribe(p, (m) => void seen.push(m.id));
+  return { c, seen, states };
+}
+
+const live = (c: Client) => until(() => c.state === 'live', 15_000, 'live');
+
+describe('SDK in Node', () => {
+  it('reconnects when the server drops it and delivers the exact sequence, no duplicates', async () => {
+    const { c, seen, states } = client('sdk-reconnect', ['sdk.r.*']);
+    await live(c);
+    const expected: number[] = [];
+    for (let round = 0; round < 5; round++) {
+      expected.push(...(await publish('sdk.r.a', 20)));
+      // Drop the socket mid-stream, as a flaky network would.
+      (c as unknown as { ws: { close(): void } | null }).ws?.close();
+      expected.push(...(await publish('sdk.r.b', 10)));
+      await until(() => seen.length === expected.length, 10_000, 'round delivered');
+    }
+    expect(seen).toEqual(expected);
+    expect(c.duplicatesDropped).toBe(0);
+    expect(states.filter((s) => s === 'reconnecting').length).toBe(5);
+    c.close();
+    expect(c.state).toBe('closed');
+  });
+
+  it('survives the server process being killed mid-stream and restarted: no loss, no duplicate to the handler', async () => {
+    const { c, seen } = client('sdk-crash', ['sdk.k']);
+    await live(c);
+    const expected = await publish('sdk.k', 50);
+    await until(() => seen.length >= 20, 10_000, 'some delivered');
+    await server.kill();
+    expected.push(...(await publish('sdk.k', 50))); // stored while no server runs
+    await until(() => c.state === 'reconnecting', 5000, 'reconnecting');
+    await server.start();
+    await live(c);
+    expected.push(...(await publish('sdk.k', 10)));
+    await until(() => seen.length === expected.length, 15_000, 'everything delivered');
+    expect(seen).toEqual(expected);
+    c.close();
+  });
+
+  it('does not advance the position past a message whose handler throws; it is delivered again', async () => {
+    const storage: PositionStorage = memoryStorage();
+    const calls: number[] = [];
+    const errors: string[] = [];
+    const c = createClient({
+      url: server.wsUrl,
+      recipient: 'sdk-throws',
+      storage,
+      WebSocket: WebSocket as never,
+      backoffMin: 20,
+      backoffMax: 100,
+    });
+    c.on('error', (e) => errors.push(e.code));
+    let failOn = 0;
+    let positionWhenFailing = -1;
+    c.subscribe('sdk.t', (m) => {
+      calls.push(m.id);
+      if (m.id === failOn) {
+        failOn = -1;
+        positionWhenFailing = c.lastAckedId;
+        throw new Error('boom');
+      }
+    });
+    await live(c);
+    const target = (await store.head()) + 3; // the third message about to be published
+    failOn = target;
+    const ids = await publish('sdk.t', 6);
+    expect(ids[2]).toBe(target);
+    await until(() => calls.length === 7, 10_000, 'redelivery');
+    expect(calls).toEqual([ids[0], ids[1], ids[2], ids[2], ids[3], ids[4], ids[5]]);
+    expect(positionWhenFailing).toBe(ids[1]);
+    expect(errors).toEqual(['handler']);
+    await until(() => c.lastAckedId === ids[5], 5000, 'position');
+    c.close();
+  });
+
+  it('manual ack mode: unacked messages come again after a reconnect, acked ones never', async () => {
+    const calls: number[] = [];
+    const c = createClient({
+      url: server.wsUrl,
+      recipient: 'sdk-manual',
+      storage: memoryStorage(),
+      ackMode: 'manual',
+      WebSocket: WebSocket as never,
+      backoffMin: 20,
+    });
+    let ackUpTo = 0;
+    c.subscribe('sdk.m', (m, ctx) => {
+      calls.push(m.id);
+      if (m.id <= ackUpTo) ctx.ack();
+    });
+    await live(c);
+    ackUpTo = (await store.head()) + 3;
+    const ids = await publish('sdk.m', 5);
+    await until(() => calls.length === 5, 10_000, 'first delivery');
+    expect(c.lastAckedId).toBe(ids[2]);
+    ackUpTo = ids[4] as number;
+    (c as unknown as { ws: { close(): void } | null }).ws?.close();
+    await until(() => calls.length === 7, 10_000, 'redelivery of the unacked');
+    expect(calls).toEqual([...ids, ids[3], ids[4]]);
+    await until(async () => Number(await redis.client.hget('dps:{default}:r:sdk-manual', 'acked')) === ids[4], 5000, 'the ack stored');
+    c.close();
+  });
+
+  it('queues publishes while disconnected and sends them once after reconnecting', async () => {
+    const { c, seen } = client('sdk-pub', ['sdk.p']);
+    await live(c);
+    const first = await c.publish('sdk.p', { n: 1 });
+    await server.kill();
+    await until(() => c.state === 'reconnecting', 5000, 'reconnecting');
+    const queued = [c.publish('sdk.p', { n: 2 }), c.publish('sdk.p', { n: 3 }, { key: 'fixed-key' })];
+    await server.start();
+    const ids = await Promise.all(queued);
+    expect(ids).toEqual([first + 1, first + 2]);
+    expect(await c.publish('sdk.p', { n: 4 }, { key: 'fixed-key' })).toBe(first + 2); // same key: stored once
+    await until(() => seen.length === 3, 10_000, 'delivery');
+    expect(seen).toEqual([first, first + 1, first + 2]);
+    c.close();
+  });
+
+  it('notices a dead connection with ping/pong (server process stopped) and recovers without loss', async () => {
+    const { c, seen, states } = client('sdk-ping', ['sdk.d'], { pingInterval: 150, pongTimeout: 150 });
+    await live(c);
+    const expected = await publish('sdk.d', 5);
+    await until(() => seen.length === 5, 5000, 'delivered');
+    server.child.kill('SIGSTOP');
+    try {
+      await until(() => c.state === 'reconnecting', 3000, 'the dead connection to be noticed');
+      expected.push(...(await publish('sdk.d', 5)));
+    } finally {
+      server.child.kill('SIGCONT');
+    }
+    await live(c);
+    await until(() => seen.length === 10, 10_000, 'catch-up');
+    expect(seen).toEqual(expected);
+    expect(states).toContain('reconnecting');
+    c.close();
+  });
+
+  it('stops retrying on 4401 and 4403 and says why', async () => {
+    for (const code of [4401, 4403]) {
+      const wss = new WebSocketServer({ port: 0 });
+      let connections = 0;
+      wss.on('connection', (ws) => {
+        connections++;
+        ws.close(code, 'go away');
+      });
+      const port = (wss.address() as { port: number }).port;
+      const errors: string[] = [];
+      const c = createClient({
+        url: `ws://127.0.0.1:${port}`,
+        recipient: 'r',
+        storage: memoryStorage(),
+        WebSocket: WebSocket as never,
+        backoffMin: 10,
+      });
+      c.on('error', (e) => errors.push(e.code));
+      const pending = c.publish('x', 1).catch((e) => e.code);
+      await until(() => c.state === 'closed', 5000, 'closed');
+      await new Promise((r) => setTimeout(r, 200));
+      expect([connections, errors, await pending]).toEqual([
+        1,
+        [code === 4401 ? 'unauthorized' : 'forbidden'],
+        code === 4401 ? 'unauthorized' : 'forbidden',
+      ]);
+      wss.close();
+    }
+  });
+});
