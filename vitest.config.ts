@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['client-sdk/src/**/*.test.ts', 'server/src/**/*.test.ts', 'test/integration/**/*.test.ts'],
+    include: ['client-sdk/src/**/*.test.ts', 'server/src/**/*.test.ts', 'test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 30_000,
     pool: 'forks',

@@ -1,0 +1,49 @@
+// Real Chromium (Debian's /usr/bin/chromium) via Playwright, and a static server for test pages that load the SDK bundle.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { type Browser, chromium } from 'playwright-core';
+import { bundle } from './bundle';
+
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: CHROMIUM_ARGS });
+}
+
+export interface PageServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Serves `/sdk.js` (the SDK's public entry, bundled by Vite) and the given pages. */
+export async function servePages(pages: Record<string, string>): Promise<PageServer> {
+  const sdk = await bundle("export * from '@durable-pubsub/client-sdk';", { minify: false });
+  const server: Server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0] as string;
+    if (path === '/sdk.js') {
+      res.writeHead(200, { 'content-type': 'text/javascript' });
+      return void res.end(sdk);
+    }
+    const page = pages[path];
+    if (page === undefined) {
+      res.writeHead(404);
+      return void res.end();
+    }
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    res.end(page);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise((r) => server.close(() => r())),
+  };
+}

@@ -1,0 +1,32 @@
+// Builds an entry module into one minified ESM file with Vite, in memory (bundle sizes, browser tests).
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { build, type Rolldown } from 'vite';
+
+const HERE = new URL('.', import.meta.url).pathname;
+
+/** Bundles `source` (an ES module resolved from test/) and returns the code. */
+export async function bundle(source: string, opts: { minify?: boolean } = {}): Promise<string> {
+  // Inside test/ so that bare imports resolve from the test package's dependencies.
+  const dir = mkdtempSync(join(HERE, '.bundle-'));
+  try {
+    const entry = join(dir, 'entry.ts');
+    writeFileSync(entry, source);
+    const out = await build({
+      configFile: false,
+      logLevel: 'silent',
+      root: dir,
+      build: {
+        write: false,
+        minify: opts.minify ?? true,
+        lib: { entry, formats: ['es'], fileName: 'bundle' },
+      },
+    });
+    const results = (Array.isArray(out) ? out : [out]) as Rolldown.RolldownOutput[];
+    const chunk = results[0]?.output.find((o) => o.type === 'chunk');
+    if (!chunk || chunk.type !== 'chunk') throw new Error('no chunk built');
+    return chunk.code;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
