@@ -23,9 +23,8 @@ export async function bundle(source: string, opts: { minify?: boolean } = {}): P
       },
     });
     const results = (Array.isArray(out) ? out : [out]) as Rolldown.RolldownOutput[];
-    const chunk = results[0]?.output.find((o) => o.type === 'chunk');
-    if (!chunk || chunk.type !== 'chunk') throw new Error('no chunk built');
-    return chunk.code;
+    for (const o of results[0]?.output ?? []) if (o.type === 'chunk') return o.code;
+    throw new Error('no chunk built');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
