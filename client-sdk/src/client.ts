@@ -4,6 +4,7 @@ import { Emitter } from './emitter';
 import { CloseCode, compileGlob, type Matcher } from './protocol';
 import type { ClientFrame, Json, ServerFrame } from './protocol/types';
 import { localStorageStorage, type Position, type PositionStorage } from './storage';
+import { joinTabs, type TabLink, type TabMessage } from './tabs';
 
 export type ClientState = 'connecting' | 'catching-up' | 'live' | 'reconnecting' | 'closed';
 
@@ -69,6 +70,8 @@ export interface ClientOptions {
   ackBatch?: number;
   /** publishes waiting for a connection, at most */
   maxQueue?: number;
+  /** tabs of this browser share one socket per (url, recipient): a leader tab connects and relays */
+  shareAcrossTabs?: boolean;
 }
 
 interface PendingPub {
@@ -111,7 +114,7 @@ export class Client extends Emitter<ClientEvents> {
   state: ClientState = 'connecting';
   /** how many already-processed messages were dropped (the server may resend after a reconnect) */
   duplicatesDropped = 0;
-  private readonly o: Required<Omit<ClientOptions, 'token' | 'getToken' | 'storage' | 'WebSocket'>> & ClientOptions;
+  private readonly o: Required<Omit<ClientOptions, 'token' | 'getToken' | 'storage' | 'WebSocket' | 'shareAcrossTabs'>> & ClientOptions;
   private readonly storage: PositionStorage;
   private readonly key: string;
   private position: Position | null;
@@ -137,6 +140,13 @@ export class Client extends Emitter<ClientEvents> {
   };
   private token: string | undefined;
   private closedByUser = false;
+  /** with shareAcrossTabs: this tab's role, and the patterns the other tabs need */
+  private role: 'solo' | 'leader' | 'follower' = 'solo';
+  private readonly tabId = randomKey();
+  private tabs: TabLink | null = null;
+  private readonly remoteSubs = new Map<string, string[]>();
+  /** highest id this tab's handlers saw (shared mode: the floor a new leader's replay is deduplicated against) */
+  private delivered = 0;
   private readonly onOnline = () => {
     if (this.state === 'reconnecting') this.retryNow();
   };
@@ -164,8 +174,94 @@ export class Client extends Emitter<ClientEvents> {
       window.addEventListener('online', this.onOnline);
       window.addEventListener('pagehide', this.onPageHide);
     }
+    if (opts.shareAcrossTabs) {
+      this.tabs = joinTabs(
+        this.key,
+        () => this.becomeLeader(),
+        (m) => this.onTab(m),
+      );
+      if (this.tabs) {
+        this.role = 'follower';
+        this.tabs.post({ t: 'join', tab: this.tabId });
+        return;
+      }
+    }
     // Subscriptions made in the same tick go into the first hello.
     queueMicrotask(() => void this.connect());
+  }
+
+  private becomeLeader(): void {
+    this.role = 'leader';
+    this.position = this.storage.get(this.key); // the previous leader saved it
+    this.tabs?.post({ t: 'leader', tab: this.tabId });
+    void this.connect();
+  }
+
+  /** Every pattern this socket serves: this tab's, and in shared mode the other tabs'. */
+  private patterns(): Set<string> {
+    const all = new Set(this.subs.keys());
+    for (const ps of this.remoteSubs.values()) for (const p of ps) all.add(p);
+    return all;
+  }
+
+  private onTab(m: TabMessage): void {
+    const leader = this.role === 'leader';
+    switch (m.t) {
+      case 'join':
+        this.tabs?.post({ t: 'subs', tab: this.tabId, patterns: [...this.subs.keys()] });
+        if (leader) this.tabs?.post({ t: 'state', state: this.state });
+        return;
+      case 'subs': {
+        const before = this.patterns();
+        this.remoteSubs.set(m.tab, m.patterns);
+        if (leader && this.welcomed) for (const p of m.patterns) if (!before.has(p)) this.send({ op: 'sub', pattern: p });
+        return;
+      }
+      case 'bye':
+        this.remoteSubs.delete(m.tab);
+        return;
+      case 'leader':
+        // Publishes the old leader had not answered go to the new one (same idempotency keys).
+        for (const [ref, p] of this.pubs) this.postPub(ref, p);
+        this.tabs?.post({ t: 'subs', tab: this.tabId, patterns: [...this.subs.keys()] });
+        return;
+      case 'msg':
+        if (!leader) this.chain = this.chain.then(() => this.process(m.msg, -2));
+        return;
+      case 'state':
+        if (!leader) this.setState(m.state);
+        return;
+      case 'gap':
+        if (!leader) this.emit('gap', { ch: m.ch, after: m.after, upTo: m.upTo });
+        return;
+      case 'reset':
+        if (!leader) {
+          this.delivered = 0;
+          this.emit('reset', { oldEpoch: m.oldEpoch, newEpoch: m.newEpoch, lastAckedId: m.lastAckedId });
+        }
+        return;
+      case 'pub':
+        if (leader)
+          this.publish(m.ch, m.data, { key: m.key }).then(
+            (id) => this.tabs?.post({ t: 'puback', tab: m.tab, ref: m.ref, id }),
+            (e: ClientError) => this.tabs?.post({ t: 'puberr', tab: m.tab, ref: m.ref, code: e.code, message: e.message }),
+          );
+        return;
+      case 'puback':
+      case 'puberr': {
+        const p = m.tab === this.tabId ? this.pubs.get(m.ref) : undefined;
+        if (!p) return;
+        this.pubs.delete(m.ref);
+        if (m.t === 'puback') p.resolve(m.id);
+        else p.reject(new ClientError(m.code, m.message));
+        return;
+      }
+    }
+  }
+
+  private postPub(ref: string, p: PendingPub): void {
+    const { ch, data, key } = p.frame;
+    this.tabs?.post({ t: 'pub', tab: this.tabId, ref, ch, data, key: key as string });
   }
 
   /** The position this client has processed up to: what it resumes from. */
@@ -177,8 +273,10 @@ export class Client extends Emitter<ClientEvents> {
     let sub = this.subs.get(pattern);
     if (!sub) {
       sub = { matcher: compileGlob(pattern), handlers: new Set() };
+      const known = this.patterns().has(pattern);
       this.subs.set(pattern, sub);
-      if (this.welcomed) this.send({ op: 'sub', pattern });
+      if (this.role === 'follower') this.tabs?.post({ t: 'subs', tab: this.tabId, patterns: [...this.subs.keys()] });
+      else if (this.welcomed && !known) this.send({ op: 'sub', pattern });
     }
     sub.handlers.add(handler);
     return {
@@ -187,7 +285,8 @@ export class Client extends Emitter<ClientEvents> {
         const s = this.subs.get(pattern);
         if (!s?.handlers.delete(handler) || s.handlers.size) return;
         this.subs.delete(pattern);
-        if (this.welcomed) this.send({ op: 'unsub', pattern });
+        if (this.role === 'follower') this.tabs?.post({ t: 'subs', tab: this.tabId, patterns: [...this.subs.keys()] });
+        else if (this.welcomed && !this.patterns().has(pattern)) this.send({ op: 'unsub', pattern });
       },
     };
   }
@@ -200,8 +299,10 @@ export class Client extends Emitter<ClientEvents> {
     const ref = `p${++this.ref}`;
     const frame = { op: 'pub' as const, ch, data, ref, key: opts.key ?? randomKey() };
     return new Promise((resolve, reject) => {
-      this.pubs.set(ref, { frame, resolve, reject });
-      if (this.welcomed) this.send(frame);
+      const pending = { frame, resolve, reject };
+      this.pubs.set(ref, pending);
+      if (this.role === 'follower') this.postPub(ref, pending);
+      else if (this.welcomed) this.send(frame);
     });
   }
 
@@ -217,6 +318,8 @@ export class Client extends Emitter<ClientEvents> {
     const ws = this.ws;
     this.detach();
     ws?.close(1000, 'client closed');
+    this.tabs?.post({ t: 'bye', tab: this.tabId });
+    this.tabs?.close();
     this.failPubs(new ClientError('closed', 'the client is closed'));
     this.setState('closed');
   }
@@ -225,6 +328,7 @@ export class Client extends Emitter<ClientEvents> {
     if (newState === this.state) return;
     const oldState = this.state;
     this.state = newState;
+    if (this.role === 'leader') this.tabs?.post({ t: 'state', state: newState });
     this.emit('state', reason === undefined ? { oldState, newState } : { oldState, newState, reason });
   }
 
@@ -253,7 +357,7 @@ export class Client extends Emitter<ClientEvents> {
     const gen = ++this.gen;
     this.ws = ws;
     ws.onopen = () => {
-      const hello: ClientFrame = { op: 'hello', v: 1, recipient: this.o.recipient, subs: [...this.subs.keys()], from: this.o.from };
+      const hello: ClientFrame = { op: 'hello', v: 1, recipient: this.o.recipient, subs: [...this.patterns()], from: this.o.from };
       if (this.token) hello.token = this.token;
       if (this.position) {
         hello.epoch = this.position.epoch;
@@ -272,7 +376,12 @@ export class Client extends Emitter<ClientEvents> {
     switch (f.op) {
       case 'welcome': {
         const old = this.position;
-        if (f.epochChanged && old) this.emit('reset', { oldEpoch: old.epoch, newEpoch: f.epoch, lastAckedId: old.lastAckedId });
+        if (f.epochChanged && old) {
+          const reset = { oldEpoch: old.epoch, newEpoch: f.epoch, lastAckedId: old.lastAckedId };
+          this.delivered = 0;
+          this.tabs?.post({ t: 'reset', ...reset });
+          this.emit('reset', reset);
+        }
         if (!old || old.epoch !== f.epoch) {
           this.position = { epoch: f.epoch, lastAckedId: f.resumeFrom };
           this.storage.set(this.key, this.position);
@@ -287,6 +396,7 @@ export class Client extends Emitter<ClientEvents> {
       }
       case 'msg': {
         const msg: Message = { id: f.id, ch: f.ch, data: f.data, ts: f.ts, replayed: this.catchingUp };
+        this.tabs?.post({ t: 'msg', msg });
         this.chain = this.chain.then(() => this.process(msg, gen));
         return;
       }
@@ -299,6 +409,7 @@ export class Client extends Emitter<ClientEvents> {
         });
         return;
       case 'gap':
+        this.tabs?.post({ t: 'gap', ch: f.ch, after: f.after, upTo: f.upTo });
         this.emit('gap', { ch: f.ch, after: f.after, upTo: f.upTo });
         return;
       case 'puback': {
@@ -327,7 +438,7 @@ export class Client extends Emitter<ClientEvents> {
 
   private async process(msg: Message, gen: number): Promise<void> {
     if (gen === this.brokenGen) return;
-    if (this.position && msg.id <= this.position.lastAckedId) {
+    if (msg.id <= Math.max(this.position?.lastAckedId ?? 0, this.delivered)) {
       this.duplicatesDropped++;
       return;
     }
@@ -344,7 +455,8 @@ export class Client extends Emitter<ClientEvents> {
       if (gen === this.gen) this.ws?.close(4000, 'handler failed');
       return;
     }
-    if (this.o.ackMode === 'auto') this.advance(msg.id);
+    if (this.tabs) this.delivered = msg.id;
+    if (this.o.ackMode === 'auto' && this.role !== 'follower') this.advance(msg.id);
   }
 
   /** Moves the processed position forward; saved and acked in batches. */

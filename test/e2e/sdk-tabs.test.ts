@@ -1,0 +1,68 @@
+// shareAcrossTabs in real Chromium: two tabs, one socket; close the leader and the other takes over with no gap.
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium, type PageServer, servePages } from '../support/browser';
+import { httpPublish, sleep, until, withServer } from '../support/env';
+
+const ctx = withServer();
+let browser: Browser;
+let pages: PageServer;
+
+const PAGE = `<!doctype html><meta charset="utf-8"><title>tabs</title><script type="module">
+  import { createClient } from '/sdk.js';
+  const q = new URLSearchParams(location.search);
+  window.seen = [];
+  window.client = createClient({ url: q.get('ws'), recipient: q.get('recipient'), shareAcrossTabs: true });
+  window.client.subscribe('tabs.*', (m) => { window.seen.push(m.id); });
+</script>`;
+
+beforeAll(async () => {
+  browser = await launchChromium();
+  pages = await servePages({ '/': PAGE });
+});
+afterAll(async () => {
+  await browser?.close();
+  await pages?.close();
+});
+
+const role = (p: Page) => p.evaluate(() => (window as unknown as { client: { role: string } }).client.role);
+const seen = (p: Page): Promise<number[]> => p.evaluate(() => (window as unknown as { seen: number[] }).seen);
+const sockets = () => [...ctx.server.sessions].filter((s) => s.recipient === 'tabber' && !s.closed).length;
+
+async function publish(n: number): Promise<number[]> {
+  const r = await httpPublish(ctx.server, { messages: Array.from({ length: n }, (_, i) => ({ ch: `tabs.${i % 3}`, data: i })) });
+  return r.body.ids;
+}
+
+describe('shareAcrossTabs in Chromium', () => {
+  it('two tabs share one socket, both get everything, and the follower takes over when the leader closes', async () => {
+    const context = await browser.newContext();
+    const url = `${pages.url}/?ws=${encodeURIComponent(ctx.server.wsUrl)}&recipient=tabber`;
+    const a = await context.newPage();
+    await a.goto(url);
+    await a.waitForFunction(() => (window as unknown as { client: { state: string } }).client.state === 'live');
+    const b = await context.newPage();
+    await b.goto(url);
+    await b.waitForFunction(() => (window as unknown as { client: { state: string } }).client.state === 'live');
+    expect([await role(a), await role(b)]).toEqual(['leader', 'follower']);
+    expect(sockets()).toBe(1);
+
+    const first = await publish(30);
+    await until(async () => (await seen(a)).length === 30 && (await seen(b)).length === 30, 10_000, 'both tabs');
+    expect(await seen(a)).toEqual(first);
+    expect(await seen(b)).toEqual(first);
+
+    // The leader goes away while messages keep coming.
+    const during = publish(20);
+    await a.close({ runBeforeUnload: true });
+    const second = [...(await during), ...(await publish(20))];
+    await b.waitForFunction(() => (window as unknown as { client: { role: string } }).client.role === 'leader', undefined, {
+      timeout: 10_000,
+    });
+    await until(async () => (await seen(b)).length >= 70, 15_000, 'the new leader to catch up');
+    await sleep(200);
+    expect(await seen(b)).toEqual([...first, ...second]);
+    await until(() => sockets() === 1, 5000, 'one socket again');
+    await context.close();
+  });
+});
