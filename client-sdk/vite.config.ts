@@ -1,0 +1,11 @@
+// Library build of the SDK: ESM bundles of the public entry and of the protocol module, no dependencies.
+import { defineConfig } from 'vite';
+
+export default defineConfig({
+  build: {
+    outDir: 'dist',
+    emptyOutDir: true,
+    sourcemap: true,
+    lib: { entry: { index: 'src/index.ts', protocol: 'src/protocol/index.ts' }, formats: ['es'] },
+  },
+});
