@@ -1,12 +1,9 @@
 // The browser's `online` event makes a reconnecting client retry at once instead of waiting out its backoff.
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium, type PageServer, servePages } from '../support/browser';
+import { describe, expect, it } from 'vitest';
+import { withBrowser } from '../support/browser';
 import { httpPublish, withServer } from '../support/env';
 
 const ctx = withServer();
-let browser: Browser;
-let pages: PageServer;
 
 // A minimum backoff of a minute: only the online event can bring it back within the test.
 const PAGE = `<!doctype html><meta charset="utf-8"><script type="module">
@@ -19,19 +16,12 @@ const PAGE = `<!doctype html><meta charset="utf-8"><script type="module">
   window.client.subscribe('on.*', (m) => { window.seen.push(m.id); });
 </script>`;
 
-beforeAll(async () => {
-  browser = await launchChromium();
-  pages = await servePages({ '/': PAGE });
-});
-afterAll(async () => {
-  await browser?.close();
-  await pages?.close();
-});
+const web = withBrowser({ '/': PAGE });
 
 describe('SDK online event', () => {
   it('retries immediately on online and catches up what was published meanwhile', async () => {
-    const page = await browser.newPage();
-    await page.goto(`${pages.url}/?ws=${encodeURIComponent(ctx.server.wsUrl)}`);
+    const page = await web.browser.newPage();
+    await page.goto(`${web.pages.url}/?ws=${encodeURIComponent(ctx.server.wsUrl)}`);
     await page.waitForFunction(() => (window as unknown as { client: { state: string } }).client.state === 'live');
     // The server drops it with a code that means "back off" (4508).
     for (const s of ctx.server.sessions) if (s.recipient === 'online-tab') s.close(4508, 'slow consumer');

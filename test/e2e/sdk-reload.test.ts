@@ -1,12 +1,9 @@
 // The SDK in real Chromium: a page reloaded mid-stream processes exactly the messages it had not processed before.
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium, type PageServer, servePages } from '../support/browser';
+import { describe, expect, it } from 'vitest';
+import { withBrowser } from '../support/browser';
 import { httpPublish, sleep, until, withServer } from '../support/env';
 
 const ctx = withServer();
-let browser: Browser;
-let pages: PageServer;
 
 // The handler records each processed id in sessionStorage (which survives a reload) as it runs.
 const PAGE = `<!doctype html><meta charset="utf-8"><title>sdk</title><script type="module">
@@ -23,21 +20,14 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>sdk</title><script typ
   sessionStorage.setItem('loads', String(window.loads));
 </script>`;
 
-beforeAll(async () => {
-  browser = await launchChromium();
-  pages = await servePages({ '/': PAGE });
-});
-afterAll(async () => {
-  await browser?.close();
-  await pages?.close();
-});
+const web = withBrowser({ '/': PAGE });
 
 describe('SDK in Chromium', () => {
   it('after a reload mid-stream the handler sees exactly the messages it had not processed', async () => {
-    const page = await browser.newPage();
+    const page = await web.browser.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(String(e)));
-    await page.goto(`${pages.url}/?ws=${encodeURIComponent(ctx.server.wsUrl)}&recipient=reloader`);
+    await page.goto(`${web.pages.url}/?ws=${encodeURIComponent(ctx.server.wsUrl)}&recipient=reloader`);
     await page.waitForFunction(() => (window as { dpsState?: string }).dpsState === 'live');
 
     const published: number[] = [];

@@ -1,12 +1,10 @@
 // shareAcrossTabs in real Chromium: two tabs, one socket; close the leader and the other takes over with no gap.
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium, type PageServer, servePages } from '../support/browser';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { withBrowser } from '../support/browser';
 import { httpPublish, sleep, until, withServer } from '../support/env';
 
 const ctx = withServer();
-let browser: Browser;
-let pages: PageServer;
 
 const PAGE = `<!doctype html><meta charset="utf-8"><title>tabs</title><script type="module">
   import { createClient } from '/sdk.js';
@@ -16,14 +14,7 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>tabs</title><script ty
   window.client.subscribe('tabs.*', (m) => { window.seen.push(m.id); });
 </script>`;
 
-beforeAll(async () => {
-  browser = await launchChromium();
-  pages = await servePages({ '/': PAGE });
-});
-afterAll(async () => {
-  await browser?.close();
-  await pages?.close();
-});
+const web = withBrowser({ '/': PAGE });
 
 const role = (p: Page) => p.evaluate(() => (window as unknown as { client: { role: string } }).client.role);
 const seen = (p: Page): Promise<number[]> => p.evaluate(() => (window as unknown as { seen: number[] }).seen);
@@ -36,8 +27,8 @@ async function publish(n: number): Promise<number[]> {
 
 describe('shareAcrossTabs in Chromium', () => {
   it('two tabs share one socket, both get everything, and the follower takes over when the leader closes', async () => {
-    const context = await browser.newContext();
-    const url = `${pages.url}/?ws=${encodeURIComponent(ctx.server.wsUrl)}&recipient=tabber`;
+    const context = await web.browser.newContext();
+    const url = `${web.pages.url}/?ws=${encodeURIComponent(ctx.server.wsUrl)}&recipient=tabber`;
     const a = await context.newPage();
     await a.goto(url);
     await a.waitForFunction(() => (window as unknown as { client: { state: string } }).client.state === 'live');

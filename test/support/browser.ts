@@ -2,6 +2,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type Browser, chromium } from 'playwright-core';
+import { afterAll, beforeAll } from 'vitest';
 import { bundle } from './bundle';
 
 export const CHROMIUM_ARGS = [
@@ -46,4 +47,18 @@ export async function servePages(pages: Record<string, string>): Promise<PageSer
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     close: () => new Promise((r) => server.close(() => r())),
   };
+}
+
+/** Chromium and a page server for one test file, started before its tests and closed after them. */
+export function withBrowser(pageMap: Record<string, string>): { browser: Browser; pages: PageServer } {
+  const ctx = {} as { browser: Browser; pages: PageServer };
+  beforeAll(async () => {
+    ctx.browser = await launchChromium();
+    ctx.pages = await servePages(pageMap);
+  });
+  afterAll(async () => {
+    await ctx.browser?.close();
+    await ctx.pages?.close();
+  });
+  return ctx;
 }
