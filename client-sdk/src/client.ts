@@ -353,7 +353,13 @@ export class Client extends Emitter<ClientEvents> {
       this.emit('error', { code: 'no_websocket', message: 'no WebSocket implementation: pass options.WebSocket (e.g. from "ws")' });
       return this.close();
     }
-    const ws = new WS(this.o.url);
+    let ws: WebSocketLike;
+    try {
+      ws = new WS(this.o.url);
+    } catch (cause) {
+      this.emit('error', { code: 'bad_url', message: `cannot open ${this.o.url}`, cause });
+      return this.close();
+    }
     const gen = ++this.gen;
     this.ws = ws;
     ws.onopen = () => {
@@ -366,7 +372,15 @@ export class Client extends Emitter<ClientEvents> {
       ws.send(JSON.stringify(hello));
       this.armPing();
     };
-    ws.onmessage = (ev) => this.onFrame(JSON.parse(String(ev.data)) as ServerFrame, gen);
+    ws.onmessage = (ev) => {
+      let frame: ServerFrame;
+      try {
+        frame = JSON.parse(String(ev.data)) as ServerFrame;
+      } catch (cause) {
+        return this.emit('error', { code: 'bad_frame', message: 'the server sent a frame that is not JSON', cause });
+      }
+      this.onFrame(frame, gen);
+    };
     ws.onclose = (ev) => this.onClose(ev.code, ev.reason);
     ws.onerror = () => {}; // onclose follows
   }

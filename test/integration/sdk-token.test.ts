@@ -40,3 +40,13 @@ describe('SDK tokens', () => {
     wss.close();
   });
 });
+
+describe('SDK bad input', () => {
+  it('reports an unusable URL as an error and closes instead of throwing', async () => {
+    const errors: string[] = [];
+    const c = createClient({ url: 'not a url', recipient: 'r', storage: memoryStorage(), WebSocket: WebSocket as never });
+    c.on('error', (e) => errors.push(e.code));
+    await until(() => c.state === 'closed', 2000, 'closed');
+    expect(errors).toEqual(['bad_url']);
+  });
+});
