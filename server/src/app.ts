@@ -27,7 +27,8 @@ export interface App {
 export interface AppOptions {
   redisUrl: string;
   log?: Logger;
-  page?: () => Promise<string | null>;
+  /** a built web app served at / (the demo dashboard) */
+  staticDir?: string;
 }
 
 const TOUCH_EVERY_MS = 30_000;
@@ -44,11 +45,6 @@ export async function startApp(config: Config, opts: AppOptions): Promise<App> {
   await store.init();
 
   const sessions = new Set<Session>();
-  const connectedRecipients = () => {
-    const names = new Set<string>();
-    for (const s of sessions) if (s.recipient) names.add(s.recipient);
-    return names;
-  };
   bridge.on('down', () => {
     log.warn('lost the Redis subscription; connections will catch up from the store');
     for (const s of sessions) s.liveLost();
@@ -59,15 +55,20 @@ export async function startApp(config: Config, opts: AppOptions): Promise<App> {
     for (const s of sessions) if (s.epoch && s.epoch !== epoch) s.close(CloseCode.goingAway, 'the log was reset (new epoch), reconnect');
   });
 
-  const janitor = new Janitor(store, config, log, connectedRecipients);
+  const janitor = new Janitor(store, config, log, () => new Set(connections().keys()));
   const touch = setInterval(
     () => {
-      store.touch(connectedRecipients()).catch(() => {});
+      store.touch(connections().keys()).catch(() => {});
     },
     Math.min(TOUCH_EVERY_MS, (config.recipientTtlSec * 1000) / 4),
   );
 
-  const server = createServer(httpHandler({ store, bridge, config, log, page: opts.page }));
+  const connections = () => {
+    const counts = new Map<string, number>();
+    for (const s of sessions) if (s.recipient) counts.set(s.recipient, (counts.get(s.recipient) ?? 0) + 1);
+    return counts;
+  };
+  const server = createServer(httpHandler({ store, bridge, config, log, staticDir: opts.staticDir, connections }));
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxFrame, perMessageDeflate: false, clientTracking: false });
   const deps = { store, bridge, config, log, onClose: (s: Session) => sessions.delete(s) };
   server.on('upgrade', (req, socket, head) => {

@@ -5,6 +5,7 @@ import type { Bridge } from './bridge';
 import type { Config } from './config';
 import { DpsError, toDpsError } from './errors';
 import type { Logger } from './log';
+import { serveStatic } from './static';
 import type { Store } from './store';
 
 export interface HttpDeps {
@@ -12,8 +13,10 @@ export interface HttpDeps {
   bridge: Bridge;
   config: Config;
   log: Logger;
-  /** served at GET / when set (the demo dashboard) */
-  page?: () => Promise<string | null>;
+  /** a built web app served at / (the demo dashboard) */
+  staticDir?: string;
+  /** live connections per recipient on this node */
+  connections(): Map<string, number>;
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {
@@ -106,13 +109,14 @@ export function httpHandler(deps: HttpDeps) {
       }
       if (path === '/healthz') return json(res, 200, { ok: true });
       if (path === '/readyz') return await ready(res, deps);
-      if (path === '/' && req.method === 'GET' && deps.page) {
-        const html = await deps.page();
-        if (html !== null) {
-          res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-          return void res.end(html);
-        }
+      if (path === '/v1/recipients' && req.method === 'GET')
+        return json(res, 200, { recipients: await deps.store.recipientStats(deps.connections()) });
+      const forget = /^\/v1\/recipients\/([^/]+)$/.exec(path ?? '');
+      if (forget && req.method === 'DELETE') {
+        const removed = await deps.store.forgetRecipient(decodeURIComponent(forget[1] as string));
+        return removed ? json(res, 200, { ok: true }) : sendError(res, 404, 'not_found', 'no such recipient');
       }
+      if (deps.staticDir && (await serveStatic(deps.staticDir, req, res))) return;
       sendError(res, 404, 'not_found', `no route ${req.method} ${path}`);
     } catch (err) {
       const e = toDpsError(err, deps.store.redis.status === 'ready');

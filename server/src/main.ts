@@ -1,5 +1,4 @@
 // Entry point: `pnpm run server` (and `pnpm start`, with the demo): config from the environment, managed Redis when REDIS_URL is unset.
-import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startApp } from './app';
@@ -8,7 +7,7 @@ import { startDemoFeed } from './demo-feed';
 import { createLogger } from './log';
 import { type ManagedRedis, RedisBinaryMissing, startRedis } from './redis/managed';
 
-const DEMO_PAGE = join(dirname(fileURLToPath(import.meta.url)), '../../demo-web/index.html');
+const DEMO_DIST = join(dirname(fileURLToPath(import.meta.url)), '../../demo-web/dist');
 
 async function main(): Promise<void> {
   const log = createLogger((process.env.DPS_LOG_LEVEL as 'info' | undefined) ?? 'info');
@@ -40,7 +39,7 @@ async function main(): Promise<void> {
   const app = await startApp(config, {
     redisUrl,
     log,
-    page: config.demo ? () => readFile(DEMO_PAGE, 'utf8').catch(() => null) : undefined,
+    staticDir: config.demo ? DEMO_DIST : undefined,
   });
   const stopFeed = config.demo ? startDemoFeed(app.store) : () => {};
   const shown = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;

@@ -1,6 +1,6 @@
 // All Redis access of one namespace: publish, recipients, replay reads, trimming, the epoch.
 import { EventEmitter } from 'node:events';
-import type { Json } from '@durable-pubsub/client-sdk/protocol';
+import { compileGlob, type Json } from '@durable-pubsub/client-sdk/protocol';
 import { nanoid } from 'nanoid';
 import { DpsError, toDpsError } from './errors';
 import { type Keys, keysFor } from './redis/keys';
@@ -185,6 +185,35 @@ export class Store extends EventEmitter<StoreEvents> {
       out.push({ name: names[i] as string, acked: Number(acked), patterns: parsed, lastSeen: lastSeen[i] as number });
     });
     return out;
+  }
+
+  /**
+   * Recipients with their lag: messages after their acked id on channels their
+   * patterns match (one ZCOUNT per matching channel, pipelined).
+   */
+  async recipientStats(
+    connections: Map<string, number>,
+  ): Promise<{ name: string; lastAckedId: number; lag: number; lastSeen: number; connections: number; patterns: string[] }[]> {
+    const [recipients, channels] = await Promise.all([this.recipients(), this.channels()]);
+    return Promise.all(
+      recipients.map(async (r) => {
+        const matchers = r.patterns.map(compileGlob);
+        const counts = await Promise.all(
+          [...channels]
+            .filter(([ch, newest]) => newest > r.acked && matchers.some((m) => m(ch)))
+            .map(([ch]) => this.redis.zcount(this.keys.channel(ch), `(${r.acked}`, '+inf')),
+        );
+        const lag = counts.reduce((a, b) => a + b, 0);
+        return {
+          name: r.name,
+          lastAckedId: r.acked,
+          lag,
+          lastSeen: r.lastSeen,
+          connections: connections.get(r.name) ?? 0,
+          patterns: r.patterns,
+        };
+      }),
+    );
   }
 
   async head(): Promise<number> {

@@ -44,9 +44,13 @@ export interface TestServer extends App {
   wsUrl: string;
 }
 
-export async function startTestServer(redisUrl: string, env: Record<string, string> = {}): Promise<TestServer> {
+export async function startTestServer(
+  redisUrl: string,
+  env: Record<string, string> = {},
+  opts: { staticDir?: string } = {},
+): Promise<TestServer> {
   const config = loadConfig({ PORT: '0', DPS_JANITOR_INTERVAL: '600000', ...env });
-  const app = await startApp(config, { redisUrl, log: silentLogger });
+  const app = await startApp(config, { redisUrl, log: silentLogger, ...opts });
   return { ...app, config, wsUrl: `ws://127.0.0.1:${app.port}${config.wsPath}` };
 }
 
