@@ -8,6 +8,7 @@ import type { Config } from './config';
 import { httpHandler } from './http';
 import { Janitor } from './janitor';
 import { createLogger, type Logger } from './log';
+import { createMetrics, createStats } from './metrics';
 import { commandConnection, connect, subscriberConnection } from './redis/connect';
 import { Session } from './session';
 import { Store } from './store';
@@ -39,7 +40,8 @@ export async function startApp(config: Config, opts: AppOptions): Promise<App> {
   const sub = subscriberConnection(opts.redisUrl);
   redis.on('error', (err) => log.debug('redis error', { err: String(err) }));
   sub.on('error', (err) => log.debug('redis subscriber error', { err: String(err) }));
-  const store = new Store(redis, config);
+  const stats = createStats();
+  const store = new Store(redis, { ...config, observe: stats.observeRedis });
   const bridge = new Bridge(sub, store.keys, config.bridgeWideThreshold);
   await Promise.all([connect(redis), connect(sub)]);
   await store.init();
@@ -68,9 +70,22 @@ export async function startApp(config: Config, opts: AppOptions): Promise<App> {
     for (const s of sessions) if (s.recipient) counts.set(s.recipient, (counts.get(s.recipient) ?? 0) + 1);
     return counts;
   };
-  const server = createServer(httpHandler({ store, bridge, config, log, staticDir: opts.staticDir, connections }));
+  const registry = createMetrics({
+    stats,
+    connectionsByState: () => {
+      const by: Record<string, number> = { hello: 0, 'catching-up': 0, live: 0 };
+      for (const s of sessions) if (s.state !== 'closed') by[s.state] = (by[s.state] ?? 0) + 1;
+      return by;
+    },
+    topLag: async () => {
+      if (!config.metricsLagTop) return [];
+      const all = await store.recipientStats(connections());
+      return all.sort((a, b) => b.lag - a.lag).slice(0, config.metricsLagTop);
+    },
+  });
+  const server = createServer(httpHandler({ store, bridge, config, log, staticDir: opts.staticDir, connections, stats, registry }));
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxFrame, perMessageDeflate: false, clientTracking: false });
-  const deps = { store, bridge, config, log, onClose: (s: Session) => sessions.delete(s) };
+  const deps = { store, bridge, config, log, stats, onClose: (s: Session) => sessions.delete(s) };
   server.on('upgrade', (req, socket, head) => {
     const path = (req.url ?? '/').split('?')[0];
     const origin = req.headers.origin;

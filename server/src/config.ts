@@ -30,6 +30,8 @@ export interface Config {
   bridgeWideThreshold: number;
   /** messages per HTTP batch publish at most */
   maxBatch: number;
+  /** recipients exported with their lag in /metrics (the furthest behind); 0: none */
+  metricsLagTop: number;
   demo: boolean;
 }
 
@@ -85,6 +87,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     sendHighWater: int(env, 'DPS_SEND_HIGH_WATER', 1 << 20, 1024),
     bridgeWideThreshold: int(env, 'DPS_BRIDGE_WIDE_THRESHOLD', 32, 0),
     maxBatch: int(env, 'DPS_MAX_BATCH', 1000, 1),
+    metricsLagTop: int(env, 'DPS_METRICS_LAG_TOP', 10, 0),
     demo: env.DPS_DEMO === '1' || env.DPS_DEMO === 'true',
     ...overrides,
   };

@@ -1,10 +1,12 @@
 // HTTP routes: publish API, health and readiness, the demo page; JSON errors with PROTOCOL.md's statuses.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isValidChannel, type Json } from '@durable-pubsub/client-sdk/protocol';
+import type { Registry } from 'prom-client';
 import type { Bridge } from './bridge';
 import type { Config } from './config';
 import { DpsError, toDpsError } from './errors';
 import type { Logger } from './log';
+import type { Stats } from './metrics';
 import { serveStatic } from './static';
 import type { Store } from './store';
 
@@ -17,6 +19,8 @@ export interface HttpDeps {
   staticDir?: string;
   /** live connections per recipient on this node */
   connections(): Map<string, number>;
+  stats: Stats;
+  registry: Registry;
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {
@@ -81,12 +85,14 @@ async function publish(req: IncomingMessage, res: ServerResponse, deps: HttpDeps
     if (list.length > deps.config.maxBatch) throw new DpsError('too_large', `at most ${deps.config.maxBatch} messages per batch`);
     const items = list.map((m, i) => toItem(m, `messages[${i}]`));
     const results = await Promise.all(items.map((m) => deps.store.publish(m.ch, m.data, m.key)));
+    deps.stats.published += results.length;
     const out: { ids: number[]; dups?: boolean[] } = { ids: results.map((r) => r.id) };
     if (results.some((r) => r.dup)) out.dups = results.map((r) => r.dup);
     return json(res, 200, out);
   }
   const item = toItem(body, 'body');
   const r = await deps.store.publish(item.ch, item.data, item.key);
+  deps.stats.published++;
   json(res, 200, r.dup ? { id: r.id, dup: true } : { id: r.id });
 }
 
@@ -108,6 +114,12 @@ export function httpHandler(deps: HttpDeps) {
         return await publish(req, res, deps);
       }
       if (path === '/healthz') return json(res, 200, { ok: true });
+      if (path === '/metrics' && req.method === 'GET') {
+        const text = await deps.registry.metrics();
+        res.writeHead(200, { 'content-type': deps.registry.contentType });
+        return void res.end(text);
+      }
+      if (path === '/v1/channels' && req.method === 'GET') return json(res, 200, { channels: await deps.store.channelStats() });
       if (path === '/readyz') return await ready(res, deps);
       if (path === '/v1/recipients' && req.method === 'GET')
         return json(res, 200, { recipients: await deps.store.recipientStats(deps.connections()) });

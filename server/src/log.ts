@@ -1,6 +1,8 @@
-// A small structured logger: JSON lines, or readable lines in a terminal. Never logs message contents.
-export type Level = 'debug' | 'info' | 'warn' | 'error';
-const ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+// Structured logs with pino: JSON lines, or pretty lines in a terminal. Tokens are redacted; message contents are never logged.
+import pino from 'pino';
+import pretty from 'pino-pretty';
+
+export type Level = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 
 export interface Logger {
   debug(msg: string, fields?: Record<string, unknown>): void;
@@ -9,16 +11,22 @@ export interface Logger {
   error(msg: string, fields?: Record<string, unknown>): void;
 }
 
-export function createLogger(level: Level = 'info', pretty = process.stdout.isTTY === true): Logger {
-  const min = ORDER[level];
-  const write = (lvl: Level) => (msg: string, fields?: Record<string, unknown>) => {
-    if (ORDER[lvl] < min) return;
-    const line = pretty
-      ? `${new Date().toISOString().slice(11, 23)} ${lvl.padEnd(5)} ${msg}${fields ? ` ${JSON.stringify(fields)}` : ''}`
-      : JSON.stringify({ time: Date.now(), level: lvl, msg, ...fields });
-    (lvl === 'error' || lvl === 'warn' ? process.stderr : process.stdout).write(`${line}\n`);
-  };
-  return { debug: write('debug'), info: write('info'), warn: write('warn'), error: write('error') };
+const REDACT = ['token', 'authorization', '*.token', '*.authorization', 'headers.authorization'];
+
+export function createLogger(level: Level = 'info', isTerminal = process.stdout.isTTY === true): Logger {
+  const p = pino(
+    { level, base: null, redact: { paths: REDACT, censor: '[redacted]' } },
+    isTerminal
+      ? pretty({ colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname', sync: true })
+      : pino.destination({ sync: true }),
+  );
+  const at =
+    (lvl: 'debug' | 'info' | 'warn' | 'error') =>
+    (msg: string, fields?: Record<string, unknown>): void => {
+      if (fields) p[lvl](fields, msg);
+      else p[lvl](msg);
+    };
+  return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
 }
 
 export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };

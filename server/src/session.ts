@@ -17,6 +17,7 @@ import type { Config } from './config';
 import { corkForBurst } from './cork';
 import { toDpsError } from './errors';
 import type { Logger } from './log';
+import type { Stats } from './metrics';
 import { type ReplayFilter, type ReplayItem, ReplayPass } from './replay';
 import type { Store } from './store';
 
@@ -27,6 +28,7 @@ export interface SessionDeps {
   bridge: Bridge;
   config: Config;
   log: Logger;
+  stats: Stats;
   onClose(session: Session): void;
 }
 
@@ -72,6 +74,11 @@ export class Session implements LiveSink, ReplayFilter {
   private dirty = false;
   private catching = false;
   private readonly helloTimer: NodeJS.Timeout;
+  private readonly openedAt = Date.now();
+  /** per-connection counts for the close log line */
+  private sentLive = 0;
+  private sentReplayed = 0;
+  private closeCode = 0;
   private readonly socket: Socket | undefined;
 
   constructor(
@@ -80,7 +87,10 @@ export class Session implements LiveSink, ReplayFilter {
   ) {
     this.socket = (ws as unknown as { _socket?: Socket })._socket;
     ws.on('message', (data, isBinary) => this.onFrame(data as Buffer, isBinary));
-    ws.on('close', () => this.onClosed());
+    ws.on('close', (code) => {
+      this.closeCode = code;
+      this.onClosed();
+    });
     ws.on('error', () => {}); // 'close' follows
     this.helloTimer = setTimeout(() => this.close(CloseCode.helloTimeout, 'no hello in time'), deps.config.helloTimeoutMs);
   }
@@ -141,6 +151,7 @@ export class Session implements LiveSink, ReplayFilter {
       case 'hello':
         return this.close(CloseCode.protocolViolation, 'hello was already sent');
       case 'ack':
+        this.deps.stats.acks++;
         return this.onAck(frame.id);
       case 'ping':
         return this.send({ op: 'pong' });
@@ -151,7 +162,10 @@ export class Session implements LiveSink, ReplayFilter {
         return this.onUnsub(frame.pattern, frame.ref);
       case 'pub':
         this.deps.store.publish(frame.ch, frame.data, frame.key).then(
-          (r) => this.send(r.dup ? { op: 'puback', ref: frame.ref, id: r.id, dup: true } : { op: 'puback', ref: frame.ref, id: r.id }),
+          (r) => {
+            this.deps.stats.published++;
+            this.send(r.dup ? { op: 'puback', ref: frame.ref, id: r.id, dup: true } : { op: 'puback', ref: frame.ref, id: r.id });
+          },
           (err) => this.reject(err, frame.ref),
         );
         return;
@@ -196,7 +210,13 @@ export class Session implements LiveSink, ReplayFilter {
       head: r.head,
       ...(r.epochChanged ? { epochChanged: true as const } : {}),
     });
-    this.deps.log.debug('hello', { conn: this.conn, recipient: this.recipient, resumeFrom: r.resumeFrom, head: r.head });
+    this.deps.log.info('connection open', {
+      conn: this.conn,
+      recipient: this.recipient,
+      patterns: hello.subs.length,
+      resumeFrom: r.resumeFrom,
+      head: r.head,
+    });
     void this.catchUp();
   }
 
@@ -226,6 +246,7 @@ export class Session implements LiveSink, ReplayFilter {
     if (this.state === 'live') {
       if (this.ws.bufferedAmount > this.deps.config.sendHighWater) {
         // A slow reader is not dropped: it is served from the store, paced by its socket.
+        this.deps.stats.slowFallbacks++;
         this.deps.log.debug('slow consumer, serving from the store', { conn: this.conn });
         void this.catchUp();
         return;
@@ -233,6 +254,8 @@ export class Session implements LiveSink, ReplayFilter {
       corkForBurst(this.socket);
       this.ws.send(frame, TEXT);
       this.lastSent = id;
+      this.sentLive++;
+      this.deps.stats.deliveredLive++;
     } else if (this.state === 'catching-up') {
       const last = this.buffer[this.buffer.length - 1];
       if (last && id <= last.id) return;
@@ -306,10 +329,13 @@ export class Session implements LiveSink, ReplayFilter {
     this.socket?.cork();
     for (const item of page) {
       if ('gap' in item) {
+        this.deps.stats.gaps++;
         this.send({ op: 'gap', ch: item.ch, after: item.after, upTo: item.upTo, reason: 'retention' });
       } else if (item.id > this.lastSent) {
         this.ws.send(item.frame, TEXT);
         this.lastSent = item.id;
+        this.sentReplayed++;
+        this.deps.stats.replayed++;
       }
     }
     this.socket?.uncork();
@@ -389,7 +415,18 @@ export class Session implements LiveSink, ReplayFilter {
     clearTimeout(this.helloTimer);
     this.buffer = [];
     this.deps.bridge.remove(this, this.patterns.keys());
-    if (wasGreeted) void this.flushAcks();
+    if (wasGreeted) {
+      void this.flushAcks();
+      this.deps.log.info('connection closed', {
+        conn: this.conn,
+        recipient: this.recipient,
+        code: this.closeCode || undefined,
+        durationMs: Date.now() - this.openedAt,
+        sentLive: this.sentLive,
+        sentReplayed: this.sentReplayed,
+        acked: this.acked,
+      });
+    }
     this.deps.onClose(this);
   }
 }

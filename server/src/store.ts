@@ -38,6 +38,8 @@ export interface StoreOptions {
   namespace: string;
   retentionMaxLen: number;
   idempotencyWindowSec: number;
+  /** told how long each Redis call took (metrics) */
+  observe?: (op: string, seconds: number) => void;
 }
 
 export interface StoreEvents {
@@ -83,6 +85,14 @@ export class Store extends EventEmitter<StoreEvents> {
     return this.epoch;
   }
 
+  /** Times a Redis call for the metrics. */
+  private timed<T>(op: string, p: Promise<T>): Promise<T> {
+    const observe = this.opts.observe;
+    if (!observe) return p;
+    const t0 = performance.now();
+    return p.finally(() => observe(op, (performance.now() - t0) / 1000));
+  }
+
   private fail(err: unknown): never {
     throw toDpsError(err, this.redis.status === 'ready');
   }
@@ -90,21 +100,24 @@ export class Store extends EventEmitter<StoreEvents> {
   async publish(ch: string, data: Json, key?: string): Promise<PublishResult> {
     const k = this.keys;
     try {
-      const [id, dup, epoch] = await this.redis.dpsPublish(
-        k.seq,
-        k.epoch,
-        k.index,
-        k.channel(ch),
-        key === undefined ? k.idem('') : k.idem(key),
-        k.trimmed,
-        ch,
-        JSON.stringify(ch),
-        JSON.stringify(data),
-        this.opts.retentionMaxLen,
-        this.opts.idempotencyWindowSec,
-        nanoid(),
-        k.livePrefix + ch,
-        key === undefined ? '0' : '1',
+      const [id, dup, epoch] = await this.timed(
+        'publish',
+        this.redis.dpsPublish(
+          k.seq,
+          k.epoch,
+          k.index,
+          k.channel(ch),
+          key === undefined ? k.idem('') : k.idem(key),
+          k.trimmed,
+          ch,
+          JSON.stringify(ch),
+          JSON.stringify(data),
+          this.opts.retentionMaxLen,
+          this.opts.idempotencyWindowSec,
+          nanoid(),
+          k.livePrefix + ch,
+          key === undefined ? '0' : '1',
+        ),
       );
       this.observeEpoch(epoch);
       return { id, dup: dup === 1 };
@@ -120,17 +133,20 @@ export class Store extends EventEmitter<StoreEvents> {
   ): Promise<HelloResult> {
     const k = this.keys;
     try {
-      const [epoch, head, resumeFrom, changed, acked] = await this.redis.dpsHello(
-        k.epoch,
-        k.seq,
-        k.recipient(recipient),
-        k.recipients,
-        nanoid(),
-        recipient,
-        JSON.stringify(patterns),
-        client.epoch ?? '',
-        client.lastAckedId ?? '',
-        client.from ?? 'head',
+      const [epoch, head, resumeFrom, changed, acked] = await this.timed(
+        'hello',
+        this.redis.dpsHello(
+          k.epoch,
+          k.seq,
+          k.recipient(recipient),
+          k.recipients,
+          nanoid(),
+          recipient,
+          JSON.stringify(patterns),
+          client.epoch ?? '',
+          client.lastAckedId ?? '',
+          client.from ?? 'head',
+        ),
       );
       this.observeEpoch(epoch);
       return { epoch, head, resumeFrom, epochChanged: changed === 1, acked };
@@ -143,7 +159,7 @@ export class Store extends EventEmitter<StoreEvents> {
   async ack(recipient: string, id: number, epoch: string): Promise<number> {
     const k = this.keys;
     try {
-      return await this.redis.dpsAck(k.epoch, k.recipient(recipient), k.recipients, epoch, recipient, id);
+      return await this.timed('ack', this.redis.dpsAck(k.epoch, k.recipient(recipient), k.recipients, epoch, recipient, id));
     } catch (err) {
       this.fail(err);
     }
@@ -234,6 +250,13 @@ export class Store extends EventEmitter<StoreEvents> {
     }
   }
 
+  /** Channels with their newest id and how many messages are stored. */
+  async channelStats(): Promise<{ channel: string; newestId: number; stored: number }[]> {
+    const channels = await this.channels();
+    const counts = await Promise.all([...channels.keys()].map((ch) => this.redis.zcard(this.keys.channel(ch))));
+    return [...channels].map(([channel, newestId], i) => ({ channel, newestId, stored: counts[i] as number }));
+  }
+
   /** All channels with their newest id. */
   async channels(): Promise<Map<string, number>> {
     const flat = await this.redis.zrangebyscore(this.keys.index, '-inf', '+inf', 'WITHSCORES');
@@ -245,7 +268,7 @@ export class Store extends EventEmitter<StoreEvents> {
   /** Up to `limit` messages of `ch` with after < id <= upTo, with the retention watermark, atomically. */
   async readChunk(ch: string, after: number, upTo: number, limit: number): Promise<Chunk> {
     try {
-      const reply = await this.redis.dpsRead(this.keys.channel(ch), this.keys.trimmed, ch, after, upTo, limit);
+      const reply = await this.timed('read', this.redis.dpsRead(this.keys.channel(ch), this.keys.trimmed, ch, after, upTo, limit));
       const ids: number[] = [];
       const frames: string[] = [];
       for (let i = 1; i < reply.length; i += 2) {

@@ -3,7 +3,17 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type App, type Config, freePort, loadConfig, type ManagedRedis, silentLogger, startApp, startRedis } from '@durable-pubsub/server';
+import {
+  type App,
+  type Config,
+  freePort,
+  type Logger,
+  loadConfig,
+  type ManagedRedis,
+  silentLogger,
+  startApp,
+  startRedis,
+} from '@durable-pubsub/server';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll } from 'vitest';
 

@@ -1,0 +1,93 @@
+// Prometheus metrics (prom-client): hot-path counts are plain numbers read at scrape time.
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+/** Counted on the hot path without touching prom-client. */
+export interface Stats {
+  published: number;
+  deliveredLive: number;
+  replayed: number;
+  acks: number;
+  gaps: number;
+  slowFallbacks: number;
+  /** Redis command timing, observed by the store */
+  observeRedis(op: string, seconds: number): void;
+}
+
+export interface MetricsSources {
+  stats: Stats;
+  connectionsByState(): Record<string, number>;
+  /** the N recipients furthest behind, or [] when the metric is off */
+  topLag(): Promise<{ name: string; lag: number }[]>;
+}
+
+export function createStats(): Stats & { histogram?: Histogram<'op'> } {
+  const stats: Stats & { histogram?: Histogram<'op'> } = {
+    published: 0,
+    deliveredLive: 0,
+    replayed: 0,
+    acks: 0,
+    gaps: 0,
+    slowFallbacks: 0,
+    observeRedis(op, seconds) {
+      stats.histogram?.observe({ op }, seconds);
+    },
+  };
+  return stats;
+}
+
+function counter(registry: Registry, name: string, help: string, read: () => number): void {
+  new Counter({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(read());
+    },
+  });
+}
+
+export function createMetrics(src: MetricsSources & { stats: ReturnType<typeof createStats> }): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 20 });
+  const s = src.stats;
+  counter(registry, 'dps_messages_published_total', 'Messages published through this node (HTTP and WebSocket).', () => s.published);
+  counter(registry, 'dps_messages_delivered_total', 'Live messages written to sockets.', () => s.deliveredLive);
+  counter(registry, 'dps_messages_replayed_total', 'Messages written to sockets from the store (catch-up).', () => s.replayed);
+  counter(registry, 'dps_acks_total', 'Ack frames received.', () => s.acks);
+  counter(registry, 'dps_gaps_total', 'Gap frames sent (retention removed messages before they were acked).', () => s.gaps);
+  counter(
+    registry,
+    'dps_slow_consumer_fallbacks_total',
+    'Times a live socket fell back to being served from the store.',
+    () => s.slowFallbacks,
+  );
+  new Gauge({
+    name: 'dps_connections',
+    help: 'WebSocket connections on this node, by state.',
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [state, n] of Object.entries(src.connectionsByState())) this.set({ state }, n);
+    },
+  });
+  new Gauge({
+    name: 'dps_recipient_lag',
+    help: 'Messages after the acked position on matching channels, for the recipients furthest behind (DPS_METRICS_LAG_TOP).',
+    labelNames: ['recipient'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const r of await src.topLag().catch(() => [])) this.set({ recipient: r.name }, r.lag);
+    },
+  });
+  s.histogram = new Histogram({
+    name: 'dps_redis_command_duration_seconds',
+    help: 'Latency of the store’s Redis calls, by operation.',
+    labelNames: ['op'],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [registry],
+  });
+  return registry;
+}
