@@ -84,22 +84,52 @@ export class Janitor {
     }
     if (forgotten.length) this.log.info('forgot idle recipients', { count: forgotten.length });
 
-    const recipients = await store.recipients();
-    const channels = await store.channels();
     let ackTrimmed = 0;
     let retentionTrimmed = 0;
+    const floors = await this.ackFloors();
     await Promise.all(
-      [...channels.keys()].map(async (ch) => {
-        let floor = -1;
-        for (const r of recipients) {
-          if (!r.patterns.some((p) => this.matcher(p)(ch))) continue;
-          floor = floor === -1 ? r.acked : Math.min(floor, r.acked);
-        }
+      [...floors].map(async ([ch, floor]) => {
         const res = await store.trim(ch, floor, ageCut);
         ackTrimmed += res.acked;
         retentionTrimmed += res.retained;
       }),
     );
-    return { channels: channels.size, ackTrimmed, retentionTrimmed, forgotten };
+    return { channels: floors.size, ackTrimmed, retentionTrimmed, forgotten };
+  }
+
+  /** Per channel, the lowest acked id among the recipients whose patterns match it (-1: none matches). */
+  private async ackFloors(): Promise<Map<string, number>> {
+    const [recipients, channels] = await Promise.all([this.store.recipients(), this.store.channels()]);
+    const floors = new Map<string, number>();
+    for (const ch of channels.keys()) {
+      let floor = -1;
+      for (const r of recipients) {
+        if (!r.patterns.some((p) => this.matcher(p)(ch))) continue;
+        floor = floor === -1 ? r.acked : Math.min(floor, r.acked);
+      }
+      floors.set(ch, floor);
+    }
+    return floors;
+  }
+
+  /** What a pass would remove now, per channel, removing nothing (trim --dry-run). Age uses the recorded head times. */
+  async plan(): Promise<{ channel: string; stored: number; byAck: number; byRetention: number }[]> {
+    const { store, config } = this;
+    const now = Date.now();
+    const old = await store.redis.zrevrangebyscore(store.keys.times, `(${now - config.retentionMaxAgeSec * 1000}`, '-inf', 'LIMIT', 0, 1);
+    const ageCut = old[0] === undefined ? -1 : Number(old[0]);
+    const floors = await this.ackFloors();
+    return Promise.all(
+      [...floors].map(async ([channel, floor]) => {
+        const key = store.keys.channel(channel);
+        const [stored, byAck, byAge] = await Promise.all([
+          store.redis.zcard(key),
+          floor < 0 ? 0 : store.redis.zcount(key, '-inf', floor),
+          ageCut < 0 ? 0 : store.redis.zcount(key, `(${Math.max(floor, 0)}`, ageCut),
+        ]);
+        const byLength = Math.max(0, stored - byAck - byAge - config.retentionMaxLen);
+        return { channel, stored, byAck, byRetention: byAge + byLength };
+      }),
+    );
   }
 }

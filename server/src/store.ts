@@ -165,6 +165,17 @@ export class Store extends EventEmitter<StoreEvents> {
     }
   }
 
+  /** Creates or moves (forward only) a recipient's position, e.g. for an import. */
+  async positionRecipient(name: string, acked: number, patterns: string[]): Promise<void> {
+    const key = this.keys.recipient(name);
+    const current = Number((await this.redis.hget(key, 'acked')) ?? -1);
+    await this.redis
+      .multi()
+      .hset(key, 'acked', String(Math.max(current, acked)), 'patterns', JSON.stringify(patterns))
+      .zadd(this.keys.recipients, Date.now(), name)
+      .exec();
+  }
+
   async setPatterns(recipient: string, patterns: string[]): Promise<void> {
     await this.redis.hset(this.keys.recipient(recipient), 'patterns', JSON.stringify(patterns)).catch((err) => this.fail(err));
   }

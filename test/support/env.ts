@@ -57,7 +57,7 @@ export interface TestServer extends App {
 export async function startTestServer(
   redisUrl: string,
   env: Record<string, string> = {},
-  opts: { staticDir?: string } = {},
+  opts: { staticDir?: string; log?: Logger } = {},
 ): Promise<TestServer> {
   const config = loadConfig({ PORT: '0', DPS_JANITOR_INTERVAL: '600000', ...env });
   const app = await startApp(config, { redisUrl, log: silentLogger, ...opts });
