@@ -64,8 +64,15 @@ async function api(url: string, path: string, init?: RequestInit): Promise<unkno
 
 function table(rows: Record<string, unknown>[], cols: string[]): void {
   const width = cols.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c] ?? '').length)));
-  out(cols.map((c, i) => c.padEnd(width[i] as number)).join('  '));
-  for (const r of rows) out(cols.map((c, i) => String(r[c] ?? '').padEnd(width[i] as number)).join('  '));
+  const line = (cells: string[]) =>
+    out(
+      cells
+        .map((c, i) => c.padEnd(width[i] as number))
+        .join('  ')
+        .trimEnd(),
+    );
+  line(cols);
+  for (const r of rows) line(cols.map((c) => String(r[c] ?? '')));
 }
 
 async function withStore<T>(fn: (store: Store, config: ReturnType<typeof loadConfig>) => Promise<T>): Promise<T> {
@@ -101,6 +108,8 @@ async function tail(patterns: string[], v: Record<string, string | boolean | und
     };
     for (const p of patterns)
       client.subscribe(p, (m) => {
+        // Past --count, hold the message unprocessed (and so unacked): the next tail gets it.
+        if (printed >= count) return new Promise<void>(() => {});
         out(JSON.stringify({ id: m.id, ch: m.ch, data: m.data, ts: m.ts }));
         if (++printed >= count) setImmediate(stop);
       });
