@@ -41,7 +41,7 @@ export async function startApp(config: Config, opts: AppOptions): Promise<App> {
   redis.on('error', (err) => log.debug('redis error', { err: String(err) }));
   sub.on('error', (err) => log.debug('redis subscriber error', { err: String(err) }));
   const stats = createStats();
-  const store = new Store(redis, { ...config, observe: stats.observeRedis });
+  const store = new Store(redis, { ...config, observe: stats.observeRedis, stats });
   const bridge = new Bridge(sub, store.keys, config.bridgeWideThreshold);
   await Promise.all([connect(redis), connect(sub)]);
   await store.init();
@@ -83,7 +83,7 @@ export async function startApp(config: Config, opts: AppOptions): Promise<App> {
       return all.sort((a, b) => b.lag - a.lag).slice(0, config.metricsLagTop);
     },
   });
-  const server = createServer(httpHandler({ store, bridge, config, log, staticDir: opts.staticDir, connections, stats, registry }));
+  const server = createServer(httpHandler({ store, bridge, config, log, staticDir: opts.staticDir, connections, registry }));
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxFrame, perMessageDeflate: false, clientTracking: false });
   const deps = { store, bridge, config, log, stats, onClose: (s: Session) => sessions.delete(s) };
   server.on('upgrade', (req, socket, head) => {

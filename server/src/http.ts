@@ -6,7 +6,6 @@ import type { Bridge } from './bridge';
 import type { Config } from './config';
 import { DpsError, toDpsError } from './errors';
 import type { Logger } from './log';
-import type { Stats } from './metrics';
 import { serveStatic } from './static';
 import type { Store } from './store';
 
@@ -19,7 +18,6 @@ export interface HttpDeps {
   staticDir?: string;
   /** live connections per recipient on this node */
   connections(): Map<string, number>;
-  stats: Stats;
   registry: Registry;
 }
 
@@ -85,14 +83,12 @@ async function publish(req: IncomingMessage, res: ServerResponse, deps: HttpDeps
     if (list.length > deps.config.maxBatch) throw new DpsError('too_large', `at most ${deps.config.maxBatch} messages per batch`);
     const items = list.map((m, i) => toItem(m, `messages[${i}]`));
     const results = await Promise.all(items.map((m) => deps.store.publish(m.ch, m.data, m.key)));
-    deps.stats.published += results.length;
     const out: { ids: number[]; dups?: boolean[] } = { ids: results.map((r) => r.id) };
     if (results.some((r) => r.dup)) out.dups = results.map((r) => r.dup);
     return json(res, 200, out);
   }
   const item = toItem(body, 'body');
   const r = await deps.store.publish(item.ch, item.data, item.key);
-  deps.stats.published++;
   json(res, 200, r.dup ? { id: r.id, dup: true } : { id: r.id });
 }
 

@@ -51,7 +51,12 @@ export function createMetrics(src: MetricsSources & { stats: ReturnType<typeof c
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 20 });
   const s = src.stats;
-  counter(registry, 'dps_messages_published_total', 'Messages published through this node (HTTP and WebSocket).', () => s.published);
+  counter(
+    registry,
+    'dps_messages_published_total',
+    'Messages this node stored (HTTP, WebSocket, demo feed); repeated idempotency keys excluded.',
+    () => s.published,
+  );
   counter(registry, 'dps_messages_delivered_total', 'Live messages written to sockets.', () => s.deliveredLive);
   counter(registry, 'dps_messages_replayed_total', 'Messages written to sockets from the store (catch-up).', () => s.replayed);
   counter(registry, 'dps_acks_total', 'Ack frames received.', () => s.acks);

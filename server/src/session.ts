@@ -162,10 +162,7 @@ export class Session implements LiveSink, ReplayFilter {
         return this.onUnsub(frame.pattern, frame.ref);
       case 'pub':
         this.deps.store.publish(frame.ch, frame.data, frame.key).then(
-          (r) => {
-            this.deps.stats.published++;
-            this.send(r.dup ? { op: 'puback', ref: frame.ref, id: r.id, dup: true } : { op: 'puback', ref: frame.ref, id: r.id });
-          },
+          (r) => this.send(r.dup ? { op: 'puback', ref: frame.ref, id: r.id, dup: true } : { op: 'puback', ref: frame.ref, id: r.id }),
           (err) => this.reject(err, frame.ref),
         );
         return;

@@ -40,6 +40,8 @@ export interface StoreOptions {
   idempotencyWindowSec: number;
   /** told how long each Redis call took (metrics) */
   observe?: (op: string, seconds: number) => void;
+  /** counts the messages this process stored (metrics) */
+  stats?: { published: number };
 }
 
 export interface StoreEvents {
@@ -120,6 +122,7 @@ export class Store extends EventEmitter<StoreEvents> {
         ),
       );
       this.observeEpoch(epoch);
+      if (dup !== 1 && this.opts.stats) this.opts.stats.published++;
       return { id, dup: dup === 1 };
     } catch (err) {
       this.fail(err);

@@ -56,6 +56,8 @@ describe('backpressure', () => {
     // Bounded by the high-water mark plus one replay page (about 1.1 kB a frame), not by the 5,000 messages (5.5 MB).
     process.stdout.write(`backpressure: largest server send buffer ${maxBuffered} bytes (bound ${HIGH_WATER + PAGE * 1100})\n`);
     expect(maxBuffered).toBeLessThanOrEqual(HIGH_WATER + PAGE * 1100);
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    expect(metrics).toMatch(/^dps_slow_consumer_fallbacks_total 1$/m);
     c.close();
   });
 

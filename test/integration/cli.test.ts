@@ -1,7 +1,8 @@
 // The durable-pubsub CLI against a real server and Redis: output, resuming tail, trim, legacy import, exit codes.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { freePort } from '@durable-pubsub/server';
 import { describe, expect, it } from 'vitest';
-import { httpPublish, withServer } from '../support/env';
+import { httpPublish, until, withServer } from '../support/env';
 import { RawClient } from '../support/raw-client';
 
 const ctx = withServer();
@@ -34,6 +35,26 @@ describe('durable-pubsub CLI', () => {
     const bad = await dps(['publish', 'c', '{not json']);
     expect([bad.code, bad.stderr.trim()]).toEqual([2, 'durable-pubsub: <json> is not valid JSON: {not json']);
     expect((await dps(['trim'], { REDIS_URL: '' })).code).toBe(2);
+  });
+
+  it('serve runs the server in the foreground until SIGTERM', async () => {
+    const port = await freePort();
+    const child = spawn(process.execPath, [BIN, 'serve'], {
+      env: { ...process.env, PORT: String(port), REDIS_URL: ctx.redis.url, DPS_NAMESPACE: 'cli-serve' },
+      stdio: 'ignore',
+    });
+    await until(
+      () =>
+        fetch(`http://127.0.0.1:${port}/readyz`).then(
+          (r) => r.ok,
+          () => false,
+        ),
+      20_000,
+      'serve to be ready',
+    );
+    const exited = new Promise((r) => child.once('exit', (code) => r(code)));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
   });
 
   it('publishes, with idempotency keys, and exits 1 when the server cannot be reached', async () => {
