@@ -1,6 +1,6 @@
 // HTTP routes: publish API, health and readiness, the demo page; JSON errors with PROTOCOL.md's statuses.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { isValidChannel, type Json } from '@durable-pubsub/client-sdk/protocol';
+import { type PubFrame, toClientFrame } from '@durable-pubsub/client-sdk/protocol';
 import type { Registry } from 'prom-client';
 import type { Bridge } from './bridge';
 import type { Config } from './config';
@@ -53,20 +53,13 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
   });
 }
 
-interface PublishItem {
-  ch: string;
-  data: Json;
-  key?: string;
-}
-
-function toItem(v: unknown, where: string): PublishItem {
+/** One message of a publish body: the same checks as a `pub` frame. */
+function toItem(v: unknown, where: string): PubFrame {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new DpsError('bad_request', `${where} must be an object`);
   const o = v as Record<string, unknown>;
-  if (!isValidChannel(o.ch)) throw new DpsError('bad_request', `${where}.ch must be a non-empty string of at most 256 bytes`);
-  if (o.data === undefined) throw new DpsError('bad_request', `${where}.data is required`);
-  if (o.key !== undefined && (typeof o.key !== 'string' || o.key.length === 0 || o.key.length > 256))
-    throw new DpsError('bad_request', `${where}.key must be a non-empty string of at most 256 characters`);
-  return o.key === undefined ? { ch: o.ch, data: o.data as Json } : { ch: o.ch, data: o.data as Json, key: o.key as string };
+  const decoded = toClientFrame({ op: 'pub', ch: o.ch, data: o.data, key: o.key });
+  if (!decoded.ok) throw new DpsError('bad_request', `${where}: ${decoded.message.replace(/^pub: /, '')}`);
+  return decoded.frame as PubFrame;
 }
 
 async function publish(req: IncomingMessage, res: ServerResponse, deps: HttpDeps): Promise<void> {

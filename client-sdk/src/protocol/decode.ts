@@ -29,6 +29,7 @@ export function isId(v: unknown): v is number {
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const optString = (v: unknown): boolean => v === undefined || typeof v === 'string';
 const RECIPIENT_MAX = 200;
+const KEY_MAX = 256;
 
 function fail(error: DecodeError, message: string, ref?: unknown): Decoded<never> {
   return typeof ref === 'string' ? { ok: false, error, message, ref } : { ok: false, error, message };
@@ -72,7 +73,8 @@ export function toClientFrame(v: unknown): Decoded<ClientFrame> {
     case 'pub': {
       if (!isValidChannel(v.ch)) return fail('bad_frame', 'pub: `ch` must be a non-empty string of at most 256 bytes', ref);
       if (!('data' in v) || v.data === undefined) return fail('bad_frame', 'pub: `data` is required', ref);
-      if (!optString(v.key)) return fail('bad_frame', 'pub: `key` must be a string', ref);
+      if (v.key !== undefined && (typeof v.key !== 'string' || v.key.length === 0 || v.key.length > KEY_MAX))
+        return fail('bad_frame', `pub: \`key\` must be a non-empty string of at most ${KEY_MAX} characters`, ref);
       const frame: PubFrame = { op: 'pub', ch: v.ch, data: v.data as Json };
       if (ref !== undefined) frame.ref = ref as string;
       if (v.key !== undefined) frame.key = v.key as string;
