@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CloseCode } from '@durable-pubsub/client-sdk/protocol';
 import { WebSocketServer } from 'ws';
+import { createAuthenticator } from './auth';
 import { Bridge } from './bridge';
 import type { Config } from './config';
 import { httpHandler } from './http';
@@ -34,12 +35,28 @@ export interface AppOptions {
 
 const TOUCH_EVERY_MS = 30_000;
 
+/**
+ * Cross-site WebSocket hijacking guard: a listed origin, or with no list any
+ * origin while auth is off and the server's own host while it is on.
+ * Clients that send no Origin (not browsers) are not affected.
+ */
+function originAllowed(origin: string, host: string | undefined, allowed: string[] | undefined, authOn: boolean): boolean {
+  if (allowed) return allowed.includes(origin);
+  if (!authOn) return true;
+  try {
+    return new URL(origin).host === host;
+  } catch {
+    return false;
+  }
+}
+
 export async function startApp(config: Config, opts: AppOptions): Promise<App> {
   const log = opts.log ?? createLogger();
   const redis = commandConnection(opts.redisUrl);
   const sub = subscriberConnection(opts.redisUrl);
   redis.on('error', (err) => log.debug('redis error', { err: String(err) }));
   sub.on('error', (err) => log.debug('redis subscriber error', { err: String(err) }));
+  const auth = createAuthenticator(config);
   const stats = createStats();
   const store = new Store(redis, { ...config, observe: stats.observeRedis, stats });
   const bridge = new Bridge(sub, store.keys, config.bridgeWideThreshold);
@@ -83,14 +100,14 @@ export async function startApp(config: Config, opts: AppOptions): Promise<App> {
       return all.sort((a, b) => b.lag - a.lag).slice(0, config.metricsLagTop);
     },
   });
-  const server = createServer(httpHandler({ store, bridge, config, log, staticDir: opts.staticDir, connections, registry }));
+  const server = createServer(httpHandler({ store, bridge, config, log, staticDir: opts.staticDir, connections, registry, auth }));
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxFrame, perMessageDeflate: false, clientTracking: false });
-  const deps = { store, bridge, config, log, stats, onClose: (s: Session) => sessions.delete(s) };
+  const deps = { store, bridge, config, log, stats, auth, onClose: (s: Session) => sessions.delete(s) };
   server.on('upgrade', (req, socket, head) => {
     const path = (req.url ?? '/').split('?')[0];
     const origin = req.headers.origin;
     let refuse = path !== config.wsPath ? '404 Not Found' : '';
-    if (!refuse && config.allowedOrigins && origin && !config.allowedOrigins.includes(origin)) refuse = '403 Forbidden';
+    if (!refuse && origin && !originAllowed(origin, req.headers.host, config.allowedOrigins, auth.enabled)) refuse = '403 Forbidden';
     if (refuse) {
       socket.end(`HTTP/1.1 ${refuse}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
       return;
@@ -106,8 +123,7 @@ export async function startApp(config: Config, opts: AppOptions): Promise<App> {
   janitor.start();
   const port = (server.address() as AddressInfo).port;
 
-  if (!config.jwtSecret && !config.jwtPublicKey)
-    log.warn('auth is off: any client may subscribe to and publish on any channel (set DPS_JWT_SECRET to turn it on)');
+  if (!auth.enabled) log.warn('auth is off: any client may subscribe to and publish on any channel (set DPS_JWT_SECRET to turn it on)');
 
   let stopping: Promise<void> | null = null;
   const stop = () => {

@@ -2,6 +2,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type PubFrame, toClientFrame } from '@durable-pubsub/client-sdk/protocol';
 import type { Registry } from 'prom-client';
+import { type Authenticator, bearer, type Grant } from './auth';
 import type { Bridge } from './bridge';
 import type { Config } from './config';
 import { DpsError, toDpsError } from './errors';
@@ -19,6 +20,7 @@ export interface HttpDeps {
   /** live connections per recipient on this node */
   connections(): Map<string, number>;
   registry: Registry;
+  auth: Authenticator;
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {
@@ -62,7 +64,17 @@ function toItem(v: unknown, where: string): PubFrame {
   return decoded.frame as PubFrame;
 }
 
+/** The request's grant (the open grant while auth is off); 401 without a valid token. */
+function grantOf(req: IncomingMessage, deps: HttpDeps): Promise<Grant> {
+  return deps.auth.verify(bearer(req.headers.authorization));
+}
+
+async function admin(req: IncomingMessage, deps: HttpDeps): Promise<void> {
+  if (!(await grantOf(req, deps)).admin) throw new DpsError('forbidden', 'this route needs a token with dps.admin');
+}
+
 async function publish(req: IncomingMessage, res: ServerResponse, deps: HttpDeps): Promise<void> {
+  const grant = await grantOf(req, deps);
   const text = await readBody(req, deps.config.maxBody);
   let body: unknown;
   try {
@@ -75,12 +87,15 @@ async function publish(req: IncomingMessage, res: ServerResponse, deps: HttpDeps
     if (!Array.isArray(list) || list.length === 0) throw new DpsError('bad_request', '`messages` must be a non-empty array');
     if (list.length > deps.config.maxBatch) throw new DpsError('too_large', `at most ${deps.config.maxBatch} messages per batch`);
     const items = list.map((m, i) => toItem(m, `messages[${i}]`));
+    for (const m of items)
+      if (!grant.canPublish(m.ch)) throw new DpsError('forbidden', `publishing on ${JSON.stringify(m.ch)} is not granted`);
     const results = await Promise.all(items.map((m) => deps.store.publish(m.ch, m.data, m.key)));
     const out: { ids: number[]; dups?: boolean[] } = { ids: results.map((r) => r.id) };
     if (results.some((r) => r.dup)) out.dups = results.map((r) => r.dup);
     return json(res, 200, out);
   }
   const item = toItem(body, 'body');
+  if (!grant.canPublish(item.ch)) throw new DpsError('forbidden', `publishing on ${JSON.stringify(item.ch)} is not granted`);
   const r = await deps.store.publish(item.ch, item.data, item.key);
   json(res, 200, r.dup ? { id: r.id, dup: true } : { id: r.id });
 }
@@ -108,6 +123,7 @@ export function httpHandler(deps: HttpDeps) {
         res.writeHead(200, { 'content-type': deps.registry.contentType });
         return void res.end(text);
       }
+      if (path?.startsWith('/v1/recipients') || path === '/v1/channels') await admin(req, deps);
       if (path === '/v1/channels' && req.method === 'GET') return json(res, 200, { channels: await deps.store.channelStats() });
       if (path === '/readyz') return await ready(res, deps);
       if (path === '/v1/recipients' && req.method === 'GET')

@@ -12,10 +12,11 @@ import {
 } from '@durable-pubsub/client-sdk/protocol';
 import { nanoid } from 'nanoid';
 import type { WebSocket } from 'ws';
+import { type Authenticator, type Grant, OPEN_GRANT } from './auth';
 import type { Bridge, LiveSink } from './bridge';
 import type { Config } from './config';
 import { corkForBurst } from './cork';
-import { toDpsError } from './errors';
+import { DpsError, toDpsError } from './errors';
 import type { Logger } from './log';
 import type { Stats } from './metrics';
 import { type ReplayFilter, type ReplayItem, ReplayPass } from './replay';
@@ -29,6 +30,7 @@ export interface SessionDeps {
   config: Config;
   log: Logger;
   stats: Stats;
+  auth: Authenticator;
   onClose(session: Session): void;
 }
 
@@ -75,6 +77,8 @@ export class Session implements LiveSink, ReplayFilter {
   private catching = false;
   private readonly helloTimer: NodeJS.Timeout;
   private readonly openedAt = Date.now();
+  private grant: Grant = OPEN_GRANT;
+  private expTimer: NodeJS.Timeout | undefined;
   /** per-connection counts for the close log line */
   private sentLive = 0;
   private sentReplayed = 0;
@@ -161,14 +165,45 @@ export class Session implements LiveSink, ReplayFilter {
       case 'unsub':
         return this.onUnsub(frame.pattern, frame.ref);
       case 'pub':
+        if (!this.grant.canPublish(frame.ch))
+          return this.error('forbidden', `publishing on ${JSON.stringify(frame.ch.slice(0, 60))} is not granted`, frame.ref);
         this.deps.store.publish(frame.ch, frame.data, frame.key).then(
           (r) => this.send(r.dup ? { op: 'puback', ref: frame.ref, id: r.id, dup: true } : { op: 'puback', ref: frame.ref, id: r.id }),
           (err) => this.reject(err, frame.ref),
         );
         return;
       case 'auth':
-        return this.error('bad_request', 'authentication is not enabled on this server');
+        this.onAuth(frame.token).catch((err) => this.reject(err));
+        return;
     }
+  }
+
+  /** Verifies a token for this recipient and applies its grant and expiry. */
+  private async authenticate(token: string | undefined, recipient: string): Promise<Grant> {
+    const grant = await this.deps.auth.verify(token);
+    if (this.deps.auth.enabled && grant.subject !== recipient) {
+      throw new DpsError('unauthorized', 'the token is for another recipient');
+    }
+    return grant;
+  }
+
+  private applyGrant(grant: Grant): void {
+    this.grant = grant;
+    this.floors.clear();
+    clearTimeout(this.expTimer);
+    if (grant.exp !== null) {
+      // A token that expires without a successful `auth` ends the connection.
+      const ms = Math.min(2 ** 31 - 1, Math.max(0, grant.exp * 1000 - Date.now()));
+      this.expTimer = setTimeout(() => this.close(CloseCode.unauthorized, 'token expired'), ms);
+    }
+  }
+
+  private async onAuth(token: string): Promise<void> {
+    if (!this.deps.auth.enabled) return this.error('bad_request', 'authentication is not enabled on this server');
+    const grant = await this.authenticate(token, this.recipient);
+    if (this.closed) return;
+    this.applyGrant(grant);
+    this.send({ op: 'authed', exp: grant.exp ?? 0 });
   }
 
   private reject(err: unknown, ref?: string): void {
@@ -188,6 +223,13 @@ export class Session implements LiveSink, ReplayFilter {
     clearTimeout(this.helloTimer);
     // From here on live messages are buffered, so none is missed while we set up.
     this.state = 'catching-up';
+    try {
+      this.applyGrant(await this.authenticate(hello.token, hello.recipient));
+    } catch (err) {
+      this.reject(err);
+      return this.close(CloseCode.unauthorized, err instanceof Error ? err.message : 'unauthorized');
+    }
+    if (this.closed) return;
     this.recipient = hello.recipient;
     for (const p of hello.subs) this.patterns.set(p, { matcher: compileGlob(p), since: 0 });
     await this.deps.bridge.add(this, hello.subs);
@@ -219,6 +261,7 @@ export class Session implements LiveSink, ReplayFilter {
 
   /** Does this connection want message `id` of `ch`? */
   wants(ch: string, id: number): boolean {
+    if (this.grant.limitsReading && !this.grant.canRead(ch)) return false;
     for (const s of this.patterns.values()) if (id > s.since && s.matcher(ch)) return true;
     return false;
   }
@@ -227,6 +270,11 @@ export class Session implements LiveSink, ReplayFilter {
     let floor = this.floors.get(ch);
     if (floor === undefined) {
       floor = null;
+      // Isolation: a channel outside the grant is neither replayed nor reported as a gap.
+      if (this.grant.limitsReading && !this.grant.canRead(ch)) {
+        this.floors.set(ch, null);
+        return null;
+      }
       for (const s of this.patterns.values()) if (s.matcher(ch) && (floor === null || s.since < floor)) floor = s.since;
       this.floors.set(ch, floor);
     }
@@ -239,6 +287,7 @@ export class Session implements LiveSink, ReplayFilter {
 
   offerLive(id: number, ch: string, frame: Buffer): void {
     if (id <= this.lastSent) return; // overlapping patterns, or already replayed
+    if (this.grant.limitsReading && !this.grant.canRead(ch)) return;
     if (this.anySince && !this.wants(ch, id)) return;
     if (this.state === 'live') {
       if (this.ws.bufferedAmount > this.deps.config.sendHighWater) {
@@ -410,6 +459,7 @@ export class Session implements LiveSink, ReplayFilter {
     const wasGreeted = this.state !== 'hello';
     this.state = 'closed';
     clearTimeout(this.helloTimer);
+    clearTimeout(this.expTimer);
     this.buffer = [];
     this.deps.bridge.remove(this, this.patterns.keys());
     if (wasGreeted) {
