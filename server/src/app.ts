@@ -102,7 +102,20 @@ export async function startApp(config: Config, opts: AppOptions): Promise<App> {
   });
   const server = createServer(httpHandler({ store, bridge, config, log, staticDir: opts.staticDir, connections, registry, auth }));
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxFrame, perMessageDeflate: false, clientTracking: false });
-  const deps = { store, bridge, config, log, stats, auth, onClose: (s: Session) => sessions.delete(s) };
+  const deps = {
+    store,
+    bridge,
+    config,
+    log,
+    stats,
+    auth,
+    connectionsOf: (recipient: string) => {
+      let n = 0;
+      for (const s of sessions) if (s.recipient === recipient && !s.closed && s.state !== 'hello') n++;
+      return n;
+    },
+    onClose: (s: Session) => sessions.delete(s),
+  };
   server.on('upgrade', (req, socket, head) => {
     const path = (req.url ?? '/').split('?')[0];
     const origin = req.headers.origin;

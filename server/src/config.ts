@@ -32,6 +32,16 @@ export interface Config {
   maxBatch: number;
   /** recipients exported with their lag in /metrics (the furthest behind); 0: none */
   metricsLagTop: number;
+  /** frames a connection may send per second (burst included); past it: close 4429 */
+  maxFramesPerSec: number;
+  /** patterns per connection */
+  maxPatterns: number;
+  /** `*` in one pattern at most (Redis's matcher backtracks on many) */
+  maxPatternStars: number;
+  /** connections of one recipient on this node */
+  maxConnectionsPerRecipient: number;
+  /** ms a socket over its send buffer limit may make no progress before it is closed with 4508 */
+  slowConsumerTimeoutMs: number;
   demo: boolean;
 }
 
@@ -88,6 +98,11 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     bridgeWideThreshold: int(env, 'DPS_BRIDGE_WIDE_THRESHOLD', 32, 0),
     maxBatch: int(env, 'DPS_MAX_BATCH', 1000, 1),
     metricsLagTop: int(env, 'DPS_METRICS_LAG_TOP', 10, 0),
+    maxFramesPerSec: int(env, 'DPS_MAX_FRAMES_PER_SEC', 200, 1),
+    maxPatterns: int(env, 'DPS_MAX_PATTERNS', 100, 1),
+    maxPatternStars: int(env, 'DPS_MAX_PATTERN_STARS', 4, 0),
+    maxConnectionsPerRecipient: int(env, 'DPS_MAX_CONNECTIONS_PER_RECIPIENT', 20, 1),
+    slowConsumerTimeoutMs: int(env, 'DPS_SLOW_CONSUMER_TIMEOUT', 30000, 10),
     demo: env.DPS_DEMO === '1' || env.DPS_DEMO === 'true',
     ...overrides,
   };

@@ -9,6 +9,7 @@ export interface Stats {
   acks: number;
   gaps: number;
   slowFallbacks: number;
+  slowClosed: number;
   /** Redis command timing, observed by the store */
   observeRedis(op: string, seconds: number): void;
 }
@@ -28,6 +29,7 @@ export function createStats(): Stats & { histogram?: Histogram<'op'> } {
     acks: 0,
     gaps: 0,
     slowFallbacks: 0,
+    slowClosed: 0,
     observeRedis(op, seconds) {
       stats.histogram?.observe({ op }, seconds);
     },
@@ -66,6 +68,12 @@ export function createMetrics(src: MetricsSources & { stats: ReturnType<typeof c
     'dps_slow_consumer_fallbacks_total',
     'Times a live socket fell back to being served from the store.',
     () => s.slowFallbacks,
+  );
+  counter(
+    registry,
+    'dps_slow_consumer_closed_total',
+    'Sockets closed with 4508 after making no progress for DPS_SLOW_CONSUMER_TIMEOUT.',
+    () => s.slowClosed,
   );
   new Gauge({
     name: 'dps_connections',

@@ -31,6 +31,8 @@ export interface SessionDeps {
   log: Logger;
   stats: Stats;
   auth: Authenticator;
+  /** other open connections of `recipient` on this node */
+  connectionsOf(recipient: string): number;
   onClose(session: Session): void;
 }
 
@@ -78,6 +80,9 @@ export class Session implements LiveSink, ReplayFilter {
   private readonly helloTimer: NodeJS.Timeout;
   private readonly openedAt = Date.now();
   private grant: Grant = OPEN_GRANT;
+  /** token bucket for the frame rate limit */
+  private tokens: number;
+  private tokensAt = Date.now();
   private expTimer: NodeJS.Timeout | undefined;
   /** per-connection counts for the close log line */
   private sentLive = 0;
@@ -90,6 +95,7 @@ export class Session implements LiveSink, ReplayFilter {
     private readonly deps: SessionDeps,
   ) {
     this.socket = (ws as unknown as { _socket?: Socket })._socket;
+    this.tokens = deps.config.maxFramesPerSec;
     ws.on('message', (data, isBinary) => this.onFrame(data as Buffer, isBinary));
     ws.on('close', (code) => {
       this.closeCode = code;
@@ -130,8 +136,31 @@ export class Session implements LiveSink, ReplayFilter {
     }
   }
 
+  /** A token per frame, refilled at the configured rate; a client that runs out is closed (4429). */
+  private takeToken(): boolean {
+    const rate = this.deps.config.maxFramesPerSec;
+    const now = Date.now();
+    this.tokens = Math.min(rate, this.tokens + ((now - this.tokensAt) * rate) / 1000);
+    this.tokensAt = now;
+    if (this.tokens < 1) return false;
+    this.tokens--;
+    return true;
+  }
+
+  /** Why a pattern set is refused, or null. */
+  private patternProblem(patterns: string[]): string | null {
+    const { maxPatterns, maxPatternStars } = this.deps.config;
+    if (patterns.length > maxPatterns) return `at most ${maxPatterns} patterns per connection`;
+    for (const p of patterns) if ((p.match(/\*/g)?.length ?? 0) > maxPatternStars) return `at most ${maxPatternStars} '*' in a pattern`;
+    return null;
+  }
+
   private handleFrame(data: Buffer, isBinary: boolean): void {
     if (this.closed) return;
+    if (!this.takeToken()) {
+      this.error('rate_limited', `more than ${this.deps.config.maxFramesPerSec} frames per second`);
+      return this.close(CloseCode.rateLimited, 'rate limited');
+    }
     if (isBinary) return this.close(CloseCode.protocolViolation, 'binary frames are not part of the protocol');
     const decoded = decodeClientFrame(data.toString('utf8'));
     if (!decoded.ok) {
@@ -230,6 +259,15 @@ export class Session implements LiveSink, ReplayFilter {
       return this.close(CloseCode.unauthorized, err instanceof Error ? err.message : 'unauthorized');
     }
     if (this.closed) return;
+    const problem = this.patternProblem(hello.subs);
+    if (problem) {
+      this.error('bad_request', problem);
+      return this.close(CloseCode.protocolViolation, problem);
+    }
+    if (this.deps.connectionsOf(hello.recipient) >= this.deps.config.maxConnectionsPerRecipient) {
+      this.error('rate_limited', 'too many connections for this recipient');
+      return this.close(CloseCode.rateLimited, 'too many connections for this recipient');
+    }
     this.recipient = hello.recipient;
     for (const p of hello.subs) this.patterns.set(p, { matcher: compileGlob(p), since: 0 });
     await this.deps.bridge.add(this, hello.subs);
@@ -391,13 +429,34 @@ export class Session implements LiveSink, ReplayFilter {
   private writable(): Promise<void> {
     if (this.closed || this.ws.bufferedAmount <= this.deps.config.sendHighWater) return Promise.resolve();
     return new Promise((resolve) => {
-      const check = () => {
-        if (this.closed || this.ws.bufferedAmount <= this.deps.config.sendHighWater / 2) {
-          this.socket?.off('drain', check);
-          this.ws.off('close', check);
-          resolve();
-        }
+      // A reader that makes no progress at all for the timeout is closed (4508): it resumes from its acked position.
+      const timeout = this.deps.config.slowConsumerTimeoutMs;
+      let buffered = this.ws.bufferedAmount;
+      let progressAt = Date.now();
+      const done = () => {
+        clearInterval(watch);
+        this.socket?.off('drain', check);
+        this.ws.off('close', check);
+        resolve();
       };
+      const check = () => {
+        if (this.closed || this.ws.bufferedAmount <= this.deps.config.sendHighWater / 2) done();
+      };
+      const watch = setInterval(
+        () => {
+          if (this.ws.bufferedAmount < buffered) {
+            buffered = this.ws.bufferedAmount;
+            progressAt = Date.now();
+          } else if (Date.now() - progressAt >= timeout) {
+            this.deps.stats.slowClosed++;
+            this.close(CloseCode.slowConsumer, 'slow consumer: no progress');
+            // The close frame waits behind data the reader does not take: free the socket now.
+            setTimeout(() => this.ws.terminate(), 1000).unref();
+            done();
+          }
+        },
+        Math.max(5, timeout / 4),
+      );
       this.socket?.on('drain', check);
       this.ws.on('close', check);
     });
@@ -434,6 +493,8 @@ export class Session implements LiveSink, ReplayFilter {
   }
 
   private async onSub(pattern: string, ref?: string): Promise<void> {
+    const problem = this.patterns.has(pattern) ? null : this.patternProblem([...this.patterns.keys(), pattern]);
+    if (problem) return this.error('bad_request', problem, ref);
     if (!this.patterns.has(pattern)) {
       // The bridge may offer this pattern's messages before `since` is known: filter them all.
       this.anySince = true;
