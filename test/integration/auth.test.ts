@@ -178,3 +178,35 @@ describe('Origin while auth is on', () => {
     same.close();
   });
 });
+
+describe('ack abuse', () => {
+  it('an ack beyond what the connection was sent moves its own position only up to what it was sent', async () => {
+    const pub = await mint({ sub: 'p', exp: now() + 60, pub: ['*'] });
+    const post = (ch: string) =>
+      fetch(`${hs.url}/v1/publish`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${pub}` },
+        body: JSON.stringify({ ch, data: 1 }),
+      }).then((r) => r.json() as Promise<{ id: number }>);
+    const victim = await helloWith(hs, await mint({ sub: 'victim', exp: now() + 60, read: ['ab.*'] }), 'victim', ['ab.*']);
+    await victim.next('live');
+    victim.close();
+    const acker = await helloWith(hs, await mint({ sub: 'acker', exp: now() + 60, read: ['ab.*'] }), 'acker', ['ab.*']);
+    await acker.next('live');
+    const first = await post('ab.x');
+    await acker.waitFor((f) => f.id === first.id);
+    acker.send({ op: 'ack', id: 9_000_000 });
+    const later = await post('ab.x');
+    await acker.waitFor((f) => f.id === later.id);
+    const stored = async (r: string) => Number(await redis.client.hget(`dps:{hs}:r:${r}`, 'acked'));
+    // Its own position moved to what it had been sent when it acked, not to 9,000,000; the victim's did not move.
+    await sleep(100);
+    expect([await stored('acker'), await stored('victim')]).toEqual([first.id, first.id - 1]);
+    await hs.janitor.runOnce(true);
+    expect((await redis.client.zrangebyscore('dps:{hs}:ch:ab.x', '-inf', '+inf')).map((f) => JSON.parse(f).id)).toEqual([
+      first.id,
+      later.id,
+    ]);
+    acker.close();
+  });
+});
