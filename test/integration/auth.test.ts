@@ -73,6 +73,26 @@ describe('token matrix', () => {
     ok.close();
   });
 
+  it('with an EC public key, accepts ES256 and refuses RS256 and HS256', async () => {
+    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const es = await startTestServer(redis.url, {
+      DPS_JWT_PUBLIC_KEY: ec.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+      DPS_NAMESPACE: 'es',
+    });
+    try {
+      const good = await helloWith(es, await mint({ sub: 'alice', exp: now() + 60 }, ec.privateKey, 'ES256'));
+      expect(good.frames[0]?.op).toBe('welcome');
+      good.close();
+      for (const token of [
+        await mint({ sub: 'alice', exp: now() + 60 }, privateKey, 'RS256'),
+        await mint({ sub: 'alice', exp: now() + 60 }),
+      ])
+        expect(await (await helloWith(es, token)).closed()).toBe(4401);
+    } finally {
+      await es.stop();
+    }
+  });
+
   it('with a public key, accepts RS256 and refuses an HS256 token signed with the public key as secret', async () => {
     const good = await helloWith(rs, await mint({ sub: 'alice', exp: now() + 60 }, privateKey, 'RS256'));
     expect(good.frames[0]?.op).toBe('welcome');
