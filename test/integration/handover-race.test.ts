@@ -5,7 +5,8 @@ import { runPublisher, sleep, until, withServer } from '../support/env';
 import { RawClient } from '../support/raw-client';
 
 // A small catch-up buffer and replay page make overflow and multi-pass catch-ups happen often.
-const ctx = withServer({ DPS_CATCHUP_BUFFER: '50', DPS_REPLAY_PAGE: '64' });
+// Its clients ack every few ms: the frame-rate limit is not under test here.
+const ctx = withServer({ DPS_CATCHUP_BUFFER: '50', DPS_REPLAY_PAGE: '64', DPS_MAX_FRAMES_PER_SEC: '100000' });
 
 const CLIENTS = 50;
 const TOTAL = 30_000;
