@@ -71,8 +71,7 @@ export class Janitor {
       .zadd(k.times, 'NX', now, String(head))
       .zremrangebyscore(k.times, '-inf', now - config.retentionMaxAgeSec * 2000)
       .exec();
-    const old = await store.redis.zrevrangebyscore(k.times, `(${now - config.retentionMaxAgeSec * 1000}`, '-inf', 'LIMIT', 0, 1);
-    const ageCut = old[0] === undefined ? -1 : Number(old[0]);
+    const ageCut = await this.ageCut(now);
 
     const forgotten: string[] = [];
     const idle = await store.redis.zrangebyscore(k.recipients, '-inf', `(${now - config.recipientTtlSec * 1000}`);
@@ -97,6 +96,13 @@ export class Janitor {
     return { channels: floors.size, ackTrimmed, retentionTrimmed, forgotten };
   }
 
+  /** The highest id older than the retention age (from the recorded head times), or -1. */
+  private async ageCut(now: number): Promise<number> {
+    const { store, config } = this;
+    const old = await store.redis.zrevrangebyscore(store.keys.times, `(${now - config.retentionMaxAgeSec * 1000}`, '-inf', 'LIMIT', 0, 1);
+    return old[0] === undefined ? -1 : Number(old[0]);
+  }
+
   /** Per channel, the lowest acked id among the recipients whose patterns match it (-1: none matches). */
   private async ackFloors(): Promise<Map<string, number>> {
     const [recipients, channels] = await Promise.all([this.store.recipients(), this.store.channels()]);
@@ -115,9 +121,7 @@ export class Janitor {
   /** What a pass would remove now, per channel, removing nothing (trim --dry-run). Age uses the recorded head times. */
   async plan(): Promise<{ channel: string; stored: number; byAck: number; byRetention: number }[]> {
     const { store, config } = this;
-    const now = Date.now();
-    const old = await store.redis.zrevrangebyscore(store.keys.times, `(${now - config.retentionMaxAgeSec * 1000}`, '-inf', 'LIMIT', 0, 1);
-    const ageCut = old[0] === undefined ? -1 : Number(old[0]);
+    const ageCut = await this.ageCut(Date.now());
     const floors = await this.ackFloors();
     return Promise.all(
       [...floors].map(async ([channel, floor]) => {

@@ -1,7 +1,17 @@
 // A reader that stops reading is not dropped and does not grow server memory: it is served from the store, paced by its socket.
 import type { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { httpPublish, sleep, startTestRedis, startTestServer, type TestRedis, type TestServer, until } from '../support/env';
+import {
+  httpPublish,
+  sampleSendBuffers,
+  sleep,
+  startTestRedis,
+  startTestServer,
+  type TestRedis,
+  type TestServer,
+  until,
+} from '../support/env';
+
 import { RawClient } from '../support/raw-client';
 
 let redis: TestRedis;
@@ -18,20 +28,6 @@ afterAll(async () => {
   await redis?.cleanup();
 });
 
-/** The largest send buffer of any server-side socket, sampled every few ms. */
-function sampleBuffered(): { stop(): number } {
-  let max = 0;
-  const timer = setInterval(() => {
-    for (const s of server.sessions) max = Math.max(max, (s as unknown as { ws: { bufferedAmount: number } }).ws.bufferedAmount);
-  }, 2);
-  return {
-    stop() {
-      clearInterval(timer);
-      return max;
-    },
-  };
-}
-
 describe('backpressure', () => {
   it('a live reader that stalls falls back to the store, keeps the send buffer bounded, and gets everything once it reads again', async () => {
     const c = await RawClient.connect(server.wsUrl);
@@ -39,7 +35,7 @@ describe('backpressure', () => {
     await c.next('live');
     const socket = (c as unknown as { ws: { _socket: Socket } }).ws._socket;
     socket.pause();
-    const sampler = sampleBuffered();
+    const sampler = sampleSendBuffers(server);
     const payload = 'x'.repeat(1000);
     const ids: number[] = [];
     for (let i = 0; i < 20; i++) {
@@ -70,7 +66,7 @@ describe('backpressure', () => {
     }
     const c = await RawClient.connect(server.wsUrl);
     const socket = (c as unknown as { ws: { _socket: Socket } }).ws._socket;
-    const sampler = sampleBuffered();
+    const sampler = sampleSendBuffers(server);
     c.send({ op: 'hello', v: 1, recipient: 'slow-replayer', subs: ['slowreplay'], from: 'earliest' });
     await c.next('welcome');
     socket.pause();

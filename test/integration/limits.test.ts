@@ -1,7 +1,7 @@
 // Abuse limits: frame rate, patterns per connection and their '*' count, connections per recipient, slow consumers (4508).
 import type { Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { httpPublish, until, withServer } from '../support/env';
+import { httpPublish, sampleSendBuffers, until, withServer } from '../support/env';
 import { RawClient } from '../support/raw-client';
 
 const ctx = withServer({
@@ -62,11 +62,7 @@ describe('limits', () => {
     const c = await hello('stalled', ['slow.*']);
     await c.next('live');
     (c as unknown as { ws: { _socket: Socket } }).ws._socket.pause();
-    let maxBuffered = 0;
-    const sampler = setInterval(() => {
-      for (const s of ctx.server.sessions)
-        maxBuffered = Math.max(maxBuffered, (s as unknown as { ws: { bufferedAmount: number } }).ws.bufferedAmount);
-    }, 2);
+    const sampler = sampleSendBuffers(ctx.server);
     const rss0 = process.memoryUsage().rss;
     const ids: number[] = [];
     const payload = 'z'.repeat(200);
@@ -75,7 +71,7 @@ describe('limits', () => {
         ...(await httpPublish(ctx.server, { messages: Array.from({ length: 1000 }, () => ({ ch: 'slow.x', data: payload })) })).body.ids,
       );
     await until(() => ![...ctx.server.sessions].some((s) => s.recipient === 'stalled'), 10_000, 'the server to drop the stalled reader');
-    clearInterval(sampler);
+    const maxBuffered = sampler.stop();
     const rssGrowth = process.memoryUsage().rss - rss0;
     c.terminate();
     const metrics = await (await fetch(`${ctx.server.url}/metrics`)).text();

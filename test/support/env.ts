@@ -172,3 +172,17 @@ export async function serverProcess(redisUrl: string, env: Record<string, string
   await sp.start();
   return sp;
 }
+
+/** Samples the largest server-side send buffer of any of `server`'s sockets every 2 ms until stop(). */
+export function sampleSendBuffers(server: { sessions: Set<unknown> }): { stop(): number } {
+  let max = 0;
+  const timer = setInterval(() => {
+    for (const s of server.sessions) max = Math.max(max, (s as { ws: { bufferedAmount: number } }).ws.bufferedAmount);
+  }, 2);
+  return {
+    stop() {
+      clearInterval(timer);
+      return max;
+    },
+  };
+}

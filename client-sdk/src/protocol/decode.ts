@@ -8,11 +8,6 @@ export type Decoded<T> = { ok: true; frame: T } | { ok: false; error: DecodeErro
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 const encoder = new TextEncoder();
 
-export function utf8Length(s: string): number {
-  // Fast path: every UTF-16 unit is at most 3 UTF-8 bytes.
-  return s.length * 3 <= MAX_CHANNEL_BYTES ? s.length : encoder.encode(s).length;
-}
-
 /** A channel: a non-empty, well-formed UTF-8 string of at most 256 bytes. */
 export function isValidChannel(ch: unknown): ch is string {
   if (typeof ch !== 'string' || ch.length === 0 || LONE_SURROGATE.test(ch)) return false;

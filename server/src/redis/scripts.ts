@@ -27,10 +27,3 @@ export function defineScripts(redis: Redis): ScriptedRedis {
   }
   return redis as ScriptedRedis;
 }
-
-/** The publish script's source, for operators who want to call it from any Redis client. */
-export function luaSource(name: string): string {
-  const file = readdirSync(LUA_DIR).find((f) => f.startsWith(`${name}-`));
-  if (!file) throw new Error(`no script ${name}`);
-  return readFileSync(join(LUA_DIR, file), 'utf8');
-}
