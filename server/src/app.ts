@@ -1,6 +1,7 @@
 // Wires one server: Redis connections, store, bridge, janitor, HTTP and the WebSocket upgrade.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { CloseCode } from '@durable-pubsub/client-sdk/protocol';
 import { WebSocketServer } from 'ws';
 import { createAuthenticator } from './auth';
@@ -31,9 +32,13 @@ export interface AppOptions {
   log?: Logger;
   /** a built web app served at / (the demo dashboard) */
   staticDir?: string;
+  /** this process owns the Redis server and stops it right after: mark the log as cleanly flushed */
+  ownsRedis?: boolean;
 }
 
 const TOUCH_EVERY_MS = 30_000;
+/** how long a graceful stop waits for acks to be stored before it closes the sockets anyway */
+const SHUTDOWN_ACK_WAIT_MS = 3000;
 
 /**
  * Cross-site WebSocket hijacking guard: a listed origin, or with no list any
@@ -53,18 +58,27 @@ function originAllowed(origin: string, host: string | undefined, allowed: string
 export async function startApp(config: Config, opts: AppOptions): Promise<App> {
   const log = opts.log ?? createLogger();
   const redis = commandConnection(opts.redisUrl);
-  const sub = subscriberConnection(opts.redisUrl);
+  const sub = subscriberConnection(opts.redisUrl, redis);
   redis.on('error', (err) => log.debug('redis error', { err: String(err) }));
   sub.on('error', (err) => log.debug('redis subscriber error', { err: String(err) }));
   const auth = createAuthenticator(config);
   const stats = createStats();
   const store = new Store(redis, { ...config, observe: stats.observeRedis, stats });
   const bridge = new Bridge(sub, store.keys, config.bridgeWideThreshold);
+  // Any of these may mean another Redis server holds the log now: check before the next id is handed out.
+  for (const event of ['close', '-node', 'node error']) redis.on(event, () => store.suspect());
   await Promise.all([connect(redis), connect(sub)]);
   await store.init();
+  store.on('recovered', (info) => {
+    if (info.outcome === 'reset')
+      log.warn('Redis restarted or failed over and may have lost acknowledged writes: new epoch, clients replay what is retained', info);
+    else
+      log.info(info.outcome === 'kept' ? 'Redis restarted; it persists every write, so the log is whole' : 'a new log was started', info);
+  });
 
   const sessions = new Set<Session>();
   bridge.on('down', () => {
+    store.suspect();
     log.warn('lost the Redis subscription; connections will catch up from the store');
     for (const s of sessions) s.liveLost();
   });
@@ -142,10 +156,14 @@ export async function startApp(config: Config, opts: AppOptions): Promise<App> {
   const stop = () => {
     stopping ??= (async () => {
       clearInterval(touch);
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Acks first, so clients that move to another node resume from where they really are.
+      await Promise.race([Promise.all([...sessions].map((s) => s.shutdown())), sleep(SHUTDOWN_ACK_WAIT_MS)]);
       for (const s of sessions) s.close(CloseCode.goingAway, 'server shutting down');
       await janitor.stop();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
+      await closed;
+      if (opts.ownsRedis) await store.markClean().catch(() => {});
       await bridge.close();
       await redis.quit().catch(() => redis.disconnect());
     })();

@@ -1,7 +1,7 @@
 // One Redis subscriber connection per process, fanning live frames out to the sessions whose patterns match.
 import { EventEmitter } from 'node:events';
 import { compileGlob, type Matcher } from '@durable-pubsub/client-sdk/protocol';
-import type { Redis } from 'ioredis';
+import type { Subscriber } from './redis/connect';
 import type { Keys } from './redis/keys';
 
 /** What the bridge needs of a session. */
@@ -58,7 +58,7 @@ export class Bridge extends EventEmitter<BridgeEvents> {
   private readonly prefixLength: number;
 
   constructor(
-    private readonly sub: Redis,
+    private readonly sub: Subscriber,
     private readonly keys: Keys,
     private readonly wideThreshold: number,
   ) {

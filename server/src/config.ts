@@ -7,6 +7,8 @@ export interface Config {
   host: string;
   redisUrl: string | undefined;
   dataDir: string;
+  /** appendfsync of the managed Redis */
+  redisFsync: 'always' | 'everysec';
   namespace: string;
   jwtSecret: string | undefined;
   jwtPublicKey: string | undefined;
@@ -64,6 +66,28 @@ function str(env: Env, name: string): string | undefined {
   return v === undefined || v === '' ? undefined : v;
 }
 
+/** REDIS_URL, or a Cluster / Sentinel named by their own variables (as a `redis+cluster://` / `redis+sentinel://` URL). */
+function redisTarget(env: Env): string | undefined {
+  const url = str(env, 'REDIS_URL');
+  const cluster = str(env, 'REDIS_CLUSTER_NODES');
+  const sentinels = str(env, 'REDIS_SENTINELS');
+  if ([url, cluster, sentinels].filter(Boolean).length > 1)
+    throw new ConfigError('set only one of REDIS_URL, REDIS_CLUSTER_NODES and REDIS_SENTINELS');
+  if (cluster) return `redis+cluster://${cluster}`;
+  if (sentinels) return `redis+sentinel://${sentinels}/${encodeURIComponent(str(env, 'REDIS_SENTINEL_NAME') ?? 'mymaster')}`;
+  if (url && !/^rediss?(\+(cluster|sentinel))?:\/\//.test(url))
+    throw new ConfigError(
+      `REDIS_URL must start with redis://, rediss://, redis+cluster:// or redis+sentinel://, got ${JSON.stringify(url)}`,
+    );
+  return url;
+}
+
+function fsync(env: Env): 'always' | 'everysec' {
+  const v = str(env, 'DPS_REDIS_FSYNC') ?? 'always';
+  if (v !== 'always' && v !== 'everysec') throw new ConfigError(`DPS_REDIS_FSYNC must be always or everysec, got ${JSON.stringify(v)}`);
+  return v;
+}
+
 export function loadConfig(env: Env = process.env, overrides: Partial<Config> = {}): Config {
   const namespace = str(env, 'DPS_NAMESPACE') ?? 'default';
   if (!isValidNamespace(namespace)) throw new ConfigError('DPS_NAMESPACE must be 1-64 characters of A-Z a-z 0-9 _ . -');
@@ -71,7 +95,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
   const config: Config = {
     port: int(env, 'PORT', 8080),
     host: str(env, 'HOST') ?? '127.0.0.1',
-    redisUrl: str(env, 'REDIS_URL'),
+    redisUrl: redisTarget(env),
+    redisFsync: fsync(env),
     // pnpm runs scripts in the package folder; relative paths are the caller's (INIT_CWD).
     dataDir: resolve(env.INIT_CWD ?? process.cwd(), str(env, 'DPS_DATA_DIR') ?? './.data'),
     namespace,

@@ -25,7 +25,7 @@ export async function serve(): Promise<void> {
   let redisUrl = config.redisUrl;
   if (!redisUrl) {
     try {
-      managed = await startRedis({ dataDir: config.dataDir });
+      managed = await startRedis({ dataDir: config.dataDir, appendfsync: config.redisFsync });
     } catch (err) {
       if (err instanceof RedisBinaryMissing) {
         process.stderr.write(`durable-pubsub: ${err.message}\n`);
@@ -34,12 +34,13 @@ export async function serve(): Promise<void> {
       throw err;
     }
     redisUrl = managed.url;
-    log.info('started a managed redis-server', { url: redisUrl, dataDir: config.dataDir });
+    log.info('started a managed redis-server', { url: redisUrl, dataDir: config.dataDir, appendfsync: config.redisFsync });
   }
   const app = await startApp(config, {
     redisUrl,
     log,
     staticDir: config.demo ? DEMO_DIST : undefined,
+    ownsRedis: managed !== undefined,
   });
   const stopFeed = config.demo ? startDemoFeed(app.store) : () => {};
   const shown = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;

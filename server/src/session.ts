@@ -71,7 +71,7 @@ export class Session implements LiveSink, ReplayFilter {
   /** the recipient's stored position, as far as this connection knows */
   private acked = 0;
   private ackWanted = 0;
-  private ackInFlight = false;
+  private ackFlush: Promise<void> | null = null;
   /** live messages held while catching up */
   private buffer: Buffered[] = [];
   /** live messages may have been missed since the current pass read its head: run another */
@@ -470,9 +470,15 @@ export class Session implements LiveSink, ReplayFilter {
     void this.flushAcks();
   }
 
-  private async flushAcks(): Promise<void> {
-    if (this.ackInFlight) return;
-    this.ackInFlight = true;
+  /** Stores the newest ack; one write at a time, and the promise covers acks that arrive meanwhile. */
+  private flushAcks(): Promise<void> {
+    this.ackFlush ??= this.writeAcks().finally(() => {
+      this.ackFlush = null;
+    });
+    return this.ackFlush;
+  }
+
+  private async writeAcks(): Promise<void> {
     try {
       while (this.ackWanted > this.acked) {
         const id = this.ackWanted;
@@ -482,9 +488,13 @@ export class Session implements LiveSink, ReplayFilter {
       }
     } catch {
       // Redis is down: the next (cumulative) ack carries this one.
-    } finally {
-      this.ackInFlight = false;
     }
+  }
+
+  /** Graceful shutdown: the acks received so far are stored, then the socket closes with 1001 (reconnect elsewhere). */
+  async shutdown(): Promise<void> {
+    if (this.state !== 'hello' && this.state !== 'closed') await this.flushAcks();
+    this.close(CloseCode.goingAway, 'server shutting down');
   }
 
   private setPatterns(): void {

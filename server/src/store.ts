@@ -3,8 +3,9 @@ import { EventEmitter } from 'node:events';
 import { compileGlob, type Json } from '@durable-pubsub/client-sdk/protocol';
 import { nanoid } from 'nanoid';
 import { DpsError, toDpsError } from './errors';
+import { primaries } from './redis/connect';
 import { type Keys, keysFor } from './redis/keys';
-import type { ScriptedRedis } from './redis/scripts';
+import type { RecoverOutcome, ScriptedRedis } from './redis/scripts';
 
 export interface PublishResult {
   id: number;
@@ -47,6 +48,25 @@ export interface StoreOptions {
 export interface StoreEvents {
   /** the log's epoch is not the one this process knew: the log was lost and started anew */
   epoch: [epoch: string, previous: string];
+  /** the Redis server under the log changed (restart, failover) and this process decided what that means */
+  recovered: [info: { outcome: Exclude<RecoverOutcome, 'same'>; epoch: string; runId: string; head: number }];
+}
+
+/**
+ * Whether every primary keeps every acknowledged write through a crash:
+ * append-only with `appendfsync always`. Unknown (CONFIG refused) is no.
+ */
+export async function persistsEveryWrite(redis: ScriptedRedis): Promise<boolean> {
+  try {
+    const answers = await Promise.all(primaries(redis).map((r) => r.config('GET', 'append*') as Promise<string[]>));
+    return answers.every((flat) => {
+      const c = new Map<string, string>();
+      for (let i = 0; i + 1 < flat.length; i += 2) c.set(flat[i] as string, flat[i + 1] as string);
+      return c.get('appendonly') === 'yes' && c.get('appendfsync') === 'always';
+    });
+  } catch {
+    return false;
+  }
 }
 
 export class Store extends EventEmitter<StoreEvents> {
@@ -62,13 +82,58 @@ export class Store extends EventEmitter<StoreEvents> {
     this.keys = keysFor(opts.namespace);
   }
 
+  /**
+   * False after anything that may mean another Redis server holds the log now
+   * (a dropped connection, an unreachable error): publishes and hellos wait
+   * for `recover` first, so no id is handed out twice in one epoch.
+   */
+  private verified = false;
+  private verifying: Promise<void> | null = null;
+
   /** Creates the log's epoch if it has none, and learns it. */
   async init(): Promise<string> {
-    await this.redis.set(this.keys.epoch, nanoid(), 'NX');
-    const epoch = await this.redis.get(this.keys.epoch);
-    if (!epoch) throw new DpsError('internal', 'epoch vanished while starting');
-    this.epoch = epoch;
-    return epoch;
+    await this.recover();
+    return this.epoch;
+  }
+
+  /** Something happened that may have put another Redis server under the log. */
+  suspect(): void {
+    this.verified = false;
+  }
+
+  /**
+   * Checks which Redis server holds the log. A different one (restart,
+   * failover) keeps the epoch only if nothing acknowledged can have been lost:
+   * a restart of a server that fsyncs every write, or after a clean shutdown.
+   * Otherwise the epoch changes and every client is told (`epochChanged`).
+   */
+  async recover(attempt = 0): Promise<void> {
+    const k = this.keys;
+    let [epoch, outcome, runId, head] = await this.redis.dpsRecover(k.epoch, k.server, k.seq, nanoid(), 'check', '');
+    if (outcome === 'restarted') {
+      const keep = await persistsEveryWrite(this.redis);
+      [epoch, outcome, runId, head] = await this.redis.dpsRecover(k.epoch, k.server, k.seq, nanoid(), keep ? 'keep' : 'reset', runId);
+    }
+    if (outcome === 'restarted') {
+      // yet another server meanwhile (a failover during a restart): look again
+      if (attempt < 3) return this.recover(attempt + 1);
+      throw new DpsError('unavailable', 'the Redis server under the log keeps changing');
+    }
+    if (outcome !== 'same') this.emit('recovered', { outcome, epoch, runId, head });
+    this.observeEpoch(epoch);
+    this.verified = true;
+  }
+
+  /** Marks the log as flushed by a clean shutdown of its Redis server (the managed one): its next start keeps the epoch. */
+  async markClean(): Promise<void> {
+    await this.redis.set(this.keys.server, 'clean');
+  }
+
+  private verify(): Promise<void> {
+    this.verifying ??= this.recover().finally(() => {
+      this.verifying = null;
+    });
+    return this.verifying;
   }
 
   /** Learns the epoch a script saw; a different one means the log was lost. */
@@ -79,11 +144,9 @@ export class Store extends EventEmitter<StoreEvents> {
     if (previous) this.emit('epoch', epoch, previous);
   }
 
-  /** Re-reads the epoch (the janitor calls this), creating a new one if the log was lost. */
+  /** Re-checks the server and the epoch (the janitor calls this each pass), creating a new one if the log was lost. */
   async checkEpoch(): Promise<string> {
-    await this.redis.set(this.keys.epoch, nanoid(), 'NX');
-    const epoch = await this.redis.get(this.keys.epoch);
-    if (epoch) this.observeEpoch(epoch);
+    await this.verify();
     return this.epoch;
   }
 
@@ -96,12 +159,15 @@ export class Store extends EventEmitter<StoreEvents> {
   }
 
   private fail(err: unknown): never {
-    throw toDpsError(err, this.redis.status === 'ready');
+    const e = toDpsError(err, this.redis.status === 'ready');
+    if (e.code === 'unavailable') this.verified = false;
+    throw e;
   }
 
   async publish(ch: string, data: Json, key?: string): Promise<PublishResult> {
     const k = this.keys;
     try {
+      if (!this.verified) await this.verify();
       const [id, dup, epoch] = await this.timed(
         'publish',
         this.redis.dpsPublish(
@@ -136,6 +202,7 @@ export class Store extends EventEmitter<StoreEvents> {
   ): Promise<HelloResult> {
     const k = this.keys;
     try {
+      if (!this.verified) await this.verify();
       const [epoch, head, resumeFrom, changed, acked] = await this.timed(
         'hello',
         this.redis.dpsHello(

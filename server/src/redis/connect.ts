@@ -1,6 +1,48 @@
-// ioredis connections with the failure behaviour the guarantees need (no silent queueing or resending).
-import { Redis, type RedisOptions } from 'ioredis';
+// ioredis connections with the failure behaviour the guarantees need (no silent queueing or resending), for one Redis, a Cluster or Sentinel.
+import { EventEmitter } from 'node:events';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { defineScripts, type ScriptedRedis } from './scripts';
+
+/**
+ * Where Redis is, from one string:
+ * - `redis://host:port/db`, `rediss://…`: one server;
+ * - `redis+cluster://host:port,host:port`: a Cluster (any reachable nodes; the rest are discovered);
+ * - `redis+sentinel://host:port,host:port/mastername`: the primary that these Sentinels name.
+ * Credentials (`user:password@`) apply to the Redis servers; `rediss+cluster` / `rediss+sentinel` use TLS.
+ */
+export type RedisTarget =
+  | { kind: 'single'; url: string }
+  | { kind: 'cluster'; nodes: { host: string; port: number }[]; options: RedisOptions }
+  | { kind: 'sentinel'; sentinels: { host: string; port: number }[]; name: string; options: RedisOptions };
+
+function hostList(list: string): { host: string; port: number }[] {
+  return list
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((hp) => {
+      const m = /^\[?([^\]]*?)\]?(?::(\d+))?$/.exec(hp);
+      if (!m?.[1]) throw new Error(`bad host:port ${JSON.stringify(hp)}`);
+      return { host: m[1], port: Number(m[2] ?? 6379) };
+    });
+}
+
+export function parseRedisTarget(url: string): RedisTarget {
+  const m = /^(rediss?)\+(cluster|sentinel):\/\/(?:([^@/]*)@)?([^/?]+)(?:\/([^?]*))?/.exec(url);
+  if (!m) return { kind: 'single', url };
+  const [, scheme, kind, auth, hosts, path] = m as unknown as [string, string, string, string | undefined, string, string | undefined];
+  const options: RedisOptions = {};
+  if (auth) {
+    const [user, ...rest] = auth.split(':');
+    if (rest.length) {
+      options.username = decodeURIComponent(user ?? '') || undefined;
+      options.password = decodeURIComponent(rest.join(':'));
+    } else options.password = decodeURIComponent(user ?? '');
+  }
+  if (scheme === 'rediss') options.tls = {};
+  if (kind === 'cluster') return { kind: 'cluster', nodes: hostList(hosts), options };
+  return { kind: 'sentinel', sentinels: hostList(hosts), name: decodeURIComponent(path || 'mymaster'), options };
+}
 
 const common: RedisOptions = {
   // RESP2 keeps pub/sub on its own connection with plain pmessage replies.
@@ -9,44 +51,165 @@ const common: RedisOptions = {
   retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
 };
 
+/** Not queued while Redis is down (fails at once, as `unavailable`); a command in flight when the connection drops fails, not resent. */
+const noQueue: RedisOptions = {
+  enableOfflineQueue: false,
+  maxRetriesPerRequest: 0,
+  autoResendUnfulfilledCommands: false,
+};
+
+function redisFor(target: RedisTarget, extra: RedisOptions): Redis {
+  if (target.kind === 'single') return new Redis(target.url, { ...common, ...extra });
+  if (target.kind === 'sentinel')
+    return new Redis({ ...common, ...target.options, ...extra, sentinels: target.sentinels, name: target.name, failoverDetector: true });
+  throw new Error('a Cluster has no single connection');
+}
+
 /**
  * The command connection. A publish must never be stored "later": commands are
- * not queued while Redis is down (they fail at once, as `unavailable`), and a
- * command in flight when the connection drops is failed, not resent.
+ * not queued while Redis is down, and a command in flight when the connection
+ * drops is failed, not resent. On a Cluster the client is typed as `Redis`: it
+ * offers the same commands, and every key of a namespace is in one slot.
  */
 export function commandConnection(url: string): ScriptedRedis {
-  const redis = new Redis(url, {
-    ...common,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    autoResendUnfulfilledCommands: false,
-    enableAutoPipelining: true,
-    connectionName: 'dps-command',
-  });
-  return defineScripts(redis);
+  const target = parseRedisTarget(url);
+  if (target.kind === 'cluster') {
+    const cluster = new Cluster(target.nodes, {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      enableAutoPipelining: true,
+      // Failover: the slot's new primary is asked for after a short wait, a few times at most.
+      retryDelayOnFailover: 200,
+      retryDelayOnClusterDown: 200,
+      maxRedirections: 8,
+      clusterRetryStrategy: (times) => Math.min(100 * times, 2000),
+      redisOptions: { ...common, ...target.options, ...noQueue, connectionName: 'dps-command' },
+    });
+    return defineScripts(cluster as unknown as Redis);
+  }
+  return defineScripts(redisFor(target, { ...noQueue, enableAutoPipelining: true, connectionName: 'dps-command' }));
+}
+
+/** What the bridge needs of a subscriber connection. */
+export interface Subscriber {
+  readonly status: string;
+  on(event: 'pmessageBuffer', fn: (pattern: Buffer, channel: Buffer, message: Buffer) => void): unknown;
+  on(event: 'close' | 'ready', fn: () => void): unknown;
+  on(event: 'error', fn: (err: Error) => void): unknown;
+  psubscribe(...patterns: string[]): Promise<unknown>;
+  punsubscribe(...patterns: string[]): Promise<unknown>;
+  disconnect(): void;
+}
+
+const subscriberOptions: RedisOptions = {
+  autoResubscribe: false,
+  enableOfflineQueue: true,
+  maxRetriesPerRequest: null,
+  connectionName: 'dps-subscriber',
+};
+
+/**
+ * A Cluster forwards every PUBLISH to every node, so one connection to any
+ * node hears the whole namespace. When that node goes away this moves to the
+ * next known node (the list is refreshed from the Cluster), and reports the
+ * switch as `close` then `ready`, so the bridge knows live delivery had a hole.
+ */
+class ClusterSubscriber extends EventEmitter implements Subscriber {
+  private conn: Redis | null = null;
+  private nodes: { host: string; port: number }[];
+  private next = 0;
+  private closed = false;
+
+  constructor(
+    seeds: { host: string; port: number }[],
+    private readonly options: RedisOptions,
+    private readonly discover: () => { host: string; port: number }[],
+  ) {
+    super();
+    this.nodes = [...seeds];
+  }
+
+  get status(): string {
+    return this.conn?.status ?? 'wait';
+  }
+
+  /** Resolves at the first `ready`, trying the nodes in turn. */
+  connect(): Promise<void> {
+    const ready = new Promise<void>((resolve) => this.once('ready', resolve));
+    this.open();
+    return ready;
+  }
+
+  private open(): void {
+    const known = this.discover();
+    if (known.length) this.nodes = known;
+    const node = this.nodes[this.next++ % this.nodes.length] as { host: string; port: number };
+    const conn = new Redis({
+      ...common,
+      ...this.options,
+      ...subscriberOptions,
+      host: node.host,
+      port: node.port,
+      // A node that stops answering is left for the next one rather than retried.
+      retryStrategy: () => null,
+    });
+    this.conn = conn;
+    conn.on('error', () => {});
+    conn.on('pmessageBuffer', (p: Buffer, c: Buffer, m: Buffer) => this.emit('pmessageBuffer', p, c, m));
+    conn.on('ready', () => this.emit('ready'));
+    conn.on('close', () => this.emit('close'));
+    conn.on('end', () => {
+      if (this.closed || conn !== this.conn) return;
+      setTimeout(() => this.open(), 100);
+    });
+    conn.connect().catch(() => {});
+  }
+
+  psubscribe(...patterns: string[]): Promise<unknown> {
+    return this.conn ? this.conn.psubscribe(...patterns) : Promise.reject(new Error('not connected'));
+  }
+
+  punsubscribe(...patterns: string[]): Promise<unknown> {
+    return this.conn ? this.conn.punsubscribe(...patterns) : Promise.reject(new Error('not connected'));
+  }
+
+  disconnect(): void {
+    this.closed = true;
+    this.conn?.disconnect();
+  }
 }
 
 /** The subscriber connection: the bridge re-subscribes itself, so it knows when live is live again. */
-export function subscriberConnection(url: string): Redis {
-  return new Redis(url, {
-    ...common,
-    autoResubscribe: false,
-    enableOfflineQueue: true,
-    maxRetriesPerRequest: null,
-    connectionName: 'dps-subscriber',
-  });
+export function subscriberConnection(url: string, command?: ScriptedRedis): Subscriber {
+  const target = parseRedisTarget(url);
+  if (target.kind === 'cluster') {
+    const cluster = command as unknown as Cluster | undefined;
+    const discover = () =>
+      cluster && typeof cluster.nodes === 'function'
+        ? cluster.nodes('all').map((n) => ({ host: n.options.host as string, port: n.options.port as number }))
+        : [];
+    return new ClusterSubscriber(target.nodes, target.options, discover);
+  }
+  return redisFor(target, subscriberOptions);
+}
+
+/** The servers holding the namespace's data: the one server, or every Cluster primary. */
+export function primaries(redis: ScriptedRedis): Redis[] {
+  const cluster = redis as unknown as Cluster;
+  return redis instanceof Cluster ? cluster.nodes('master') : [redis];
 }
 
 /** Resolves once the connection is ready; rejects after `timeoutMs`. */
-export async function connect(redis: Redis, timeoutMs = 10_000): Promise<void> {
-  if (redis.status === 'ready') return;
-  const timer = setTimeout(() => redis.disconnect(), timeoutMs);
+export async function connect(redis: Redis | Subscriber, timeoutMs = 10_000): Promise<void> {
+  const conn = redis as Redis;
+  if (conn.status === 'ready') return;
+  const timer = setTimeout(() => conn.disconnect(), timeoutMs);
   try {
-    if (redis.status === 'wait') await redis.connect();
+    if (conn.status === 'wait') await conn.connect();
     else
       await new Promise<void>((resolve, reject) => {
-        redis.once('ready', resolve);
-        redis.once('end', () => reject(new Error('Redis connection ended')));
+        conn.once('ready', resolve);
+        conn.once('end', () => reject(new Error('Redis connection ended')));
       });
   } finally {
     clearTimeout(timer);

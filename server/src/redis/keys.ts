@@ -10,6 +10,8 @@ export function isValidNamespace(ns: string): boolean {
 export interface Keys {
   seq: string;
   epoch: string;
+  /** run id of the Redis server the log was last checked on ('clean' after a flushed shutdown) */
+  server: string;
   /** sorted set: channel -> newest id */
   index: string;
   /** hash: channel -> highest id removed by retention */
@@ -35,6 +37,7 @@ export function keysFor(namespace: string): Keys {
   return {
     seq: `${t}:seq`,
     epoch: `${t}:epoch`,
+    server: `${t}:redis`,
     index: `${t}:index`,
     trimmed: `${t}:trimmed`,
     recipients: `${t}:recipients`,

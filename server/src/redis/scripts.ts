@@ -12,7 +12,10 @@ export interface ScriptCommands {
   dpsAck(...args: (string | number)[]): Promise<number>;
   dpsRead(...args: (string | number)[]): Promise<[number, ...string[]]>;
   dpsTrim(...args: (string | number)[]): Promise<[number, number]>;
+  dpsRecover(...args: (string | number)[]): Promise<[string, RecoverOutcome, string, number]>;
 }
+
+export type RecoverOutcome = 'same' | 'new' | 'restarted' | 'kept' | 'reset';
 
 export type ScriptedRedis = Redis & ScriptCommands;
 
