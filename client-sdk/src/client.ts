@@ -50,7 +50,8 @@ export interface WebSocketLike {
 export type WebSocketConstructor = new (url: string) => WebSocketLike;
 
 export interface ClientOptions {
-  url: string;
+  /** one server, or several (nodes of one deployment): each connection attempt takes the next */
+  url: string | string[];
   recipient: string;
   token?: string;
   /** called before every connection, and again before the token expires (refreshed in-band) */
@@ -117,6 +118,7 @@ export class Client extends Emitter<ClientEvents> {
   private readonly o: Required<Omit<ClientOptions, 'token' | 'getToken' | 'storage' | 'WebSocket' | 'shareAcrossTabs'>> & ClientOptions;
   private readonly storage: PositionStorage;
   private readonly key: string;
+  private readonly urls: string[];
   private position: Position | null;
   private readonly subs = new Map<string, { matcher: Matcher; handlers: Set<Handler> }>();
   private readonly pubs = new Map<string, PendingPub>();
@@ -167,13 +169,13 @@ export class Client extends Emitter<ClientEvents> {
       ...opts,
     };
     this.storage = opts.storage ?? localStorageStorage();
-    this.key = `dps:${opts.url}|${opts.recipient}`;
+    this.urls = [opts.url].flat();
+    this.key = `dps:${this.urls[0]}|${opts.recipient}`;
     this.position = this.storage.get(this.key);
     this.token = opts.token;
-    if (typeof window !== 'undefined' && typeof window.addEventListener === 'function') {
-      window.addEventListener('online', this.onOnline);
-      window.addEventListener('pagehide', this.onPageHide);
-    }
+    // A browser's global scope (Node has no global addEventListener).
+    globalThis.addEventListener?.('online', this.onOnline);
+    globalThis.addEventListener?.('pagehide', this.onPageHide);
     if (opts.shareAcrossTabs) {
       this.tabs = joinTabs(
         this.key,
@@ -311,10 +313,8 @@ export class Client extends Emitter<ClientEvents> {
     this.closedByUser = true;
     this.flush();
     this.stopTimers();
-    if (typeof window !== 'undefined' && typeof window.removeEventListener === 'function') {
-      window.removeEventListener('online', this.onOnline);
-      window.removeEventListener('pagehide', this.onPageHide);
-    }
+    globalThis.removeEventListener?.('online', this.onOnline);
+    globalThis.removeEventListener?.('pagehide', this.onPageHide);
     const ws = this.ws;
     this.detach();
     ws?.close(1000, 'client closed');
@@ -350,14 +350,15 @@ export class Client extends Emitter<ClientEvents> {
     }
     const WS = this.o.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     if (!WS) {
-      this.emit('error', { code: 'no_websocket', message: 'no WebSocket implementation: pass options.WebSocket (e.g. from "ws")' });
+      this.emit('error', { code: 'no_websocket', message: 'no WebSocket: pass options.WebSocket (e.g. from "ws")' });
       return this.close();
     }
     let ws: WebSocketLike;
+    const url = this.urls[this.gen % this.urls.length] as string;
     try {
-      ws = new WS(this.o.url);
+      ws = new WS(url);
     } catch (cause) {
-      this.emit('error', { code: 'bad_url', message: `cannot open ${this.o.url}`, cause });
+      this.emit('error', { code: 'bad_url', message: `cannot open ${url}`, cause });
       return this.close();
     }
     const gen = ++this.gen;

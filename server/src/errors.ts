@@ -15,7 +15,14 @@ export class DpsError extends Error {
 }
 
 // ioredis's own error classes (CommonJS): MaxRetriesPerRequestError, a command aborted by a dropped connection, extends AbortError.
-const { AbortError } = redisErrors;
+const { AbortError, ReplyError } = redisErrors;
+
+/**
+ * Redis's own error codes (the reply's first word) for "not now": loading its
+ * data after a restart, a Cluster or replica in the middle of a failover, a
+ * demoted primary. The command did not run; the client may retry.
+ */
+const TRANSIENT = new Set(['LOADING', 'BUSY', 'MASTERDOWN', 'CLUSTERDOWN', 'TRYAGAIN', 'READONLY', 'NOREPLICAS', 'UNBLOCKED']);
 
 /**
  * An error from a request: Redis unreachable (not connected, or the connection
@@ -25,5 +32,7 @@ const { AbortError } = redisErrors;
 export function toDpsError(err: unknown, redisReady: boolean): DpsError {
   if (err instanceof DpsError) return err;
   if (!redisReady || err instanceof AbortError) return new DpsError('unavailable', 'Redis is unreachable', { cause: err });
+  if (err instanceof ReplyError && TRANSIENT.has(err.message.split(' ', 1)[0] as string))
+    return new DpsError('unavailable', 'Redis is not serving right now (restart or failover)', { cause: err });
   return new DpsError('internal', 'internal error', { cause: err });
 }

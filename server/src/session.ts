@@ -237,7 +237,7 @@ export class Session implements LiveSink, ReplayFilter {
 
   private reject(err: unknown, ref?: string): void {
     const e = toDpsError(err, this.deps.store.redis.status === 'ready');
-    if (e.code === 'internal') this.deps.log.error('request failed', { conn: this.conn, err: String(err) });
+    if (e.code === 'internal') this.deps.log.error('request failed', { conn: this.conn, err: String(err), cause: String(e.cause ?? '') });
     this.error(e.code, e.message, ref);
   }
 

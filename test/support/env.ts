@@ -25,9 +25,10 @@ export interface TestRedis extends ManagedRedis {
   cleanup(): Promise<void>;
 }
 
-export async function startTestRedis(opts: { appendonly?: boolean } = {}): Promise<TestRedis> {
+export async function startTestRedis(opts: { appendonly?: boolean; appendfsync?: 'always' | 'everysec' } = {}): Promise<TestRedis> {
   const dataDir = mkdtempSync(join(tmpdir(), 'dps-redis-'));
-  let managed = await startRedis({ dataDir, appendonly: opts.appendonly ?? false });
+  const start = (port?: number) => startRedis({ dataDir, port, appendonly: opts.appendonly ?? false, appendfsync: opts.appendfsync });
+  let managed = await start();
   const client = new Redis(managed.url, { protocol: 2, lazyConnect: false, maxRetriesPerRequest: null });
   const t: TestRedis = {
     ...managed,
@@ -35,7 +36,7 @@ export async function startTestRedis(opts: { appendonly?: boolean } = {}): Promi
     dataDir,
     async restart({ kill = false } = {}) {
       await (kill ? managed.kill() : managed.stop());
-      managed = await startRedis({ dataDir, port: managed.port, appendonly: opts.appendonly ?? false });
+      managed = await start(managed.port);
       t.child = managed.child;
       t.stop = managed.stop;
       t.kill = managed.kill;
@@ -107,13 +108,20 @@ export function runPublisher(baseUrl: string, total: number, channels: string[],
   return { child, done };
 }
 
-/** A fresh redis-server and server for one test file, started before its tests and removed after them. */
+/**
+ * A fresh redis-server and server for one test file, started before its tests and removed after them.
+ * With DPS_TEST_REDIS=cluster (the fault suite runs some core tests so) the Redis is a local
+ * 3-primary Cluster instead; such files use only `redis.url` and `redis.cleanup`.
+ */
 export function withServer(env: Record<string, string> = {}): { redis: TestRedis; server: TestServer } {
   const ctx = {} as { redis: TestRedis; server: TestServer };
   beforeAll(async () => {
-    ctx.redis = await startTestRedis();
+    if (process.env.DPS_TEST_REDIS === 'cluster') {
+      const { startCluster } = await import('./topology');
+      ctx.redis = (await startCluster(3)) as unknown as TestRedis;
+    } else ctx.redis = await startTestRedis();
     ctx.server = await startTestServer(ctx.redis.url, env);
-  });
+  }, 60_000);
   afterAll(async () => {
     await ctx.server?.stop();
     await ctx.redis?.cleanup();

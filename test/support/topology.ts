@@ -1,0 +1,255 @@
+// Multi-process Redis setups on one machine, from the redis-server binary: a Cluster (with replicas) and Sentinel.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort, type ManagedRedis, startRedis } from '@durable-pubsub/server';
+import { Redis } from 'ioredis';
+import { sleep, until } from './env';
+
+export interface RedisNode extends ManagedRedis {
+  dataDir: string;
+}
+
+async function node(root: string, name: string, extraArgs: string[], appendfsync: 'always' | 'everysec' = 'always'): Promise<RedisNode> {
+  const dataDir = join(root, name);
+  const r = await startRedis({ dataDir, appendfsync, extraArgs });
+  return { ...r, dataDir };
+}
+
+/** One INFO-style command on a node, as a field map. */
+export async function info(port: number, section: string): Promise<Map<string, string>> {
+  const c = new Redis({ port, host: '127.0.0.1', protocol: 2, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  try {
+    await c.connect();
+    const text = (await c.info(section)) as string;
+    return new Map(
+      text
+        .split('\r\n')
+        .filter((l) => l.includes(':'))
+        .map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1)] as [string, string]),
+    );
+  } finally {
+    c.disconnect();
+  }
+}
+
+export interface TestCluster {
+  nodes: RedisNode[];
+  /** `redis+cluster://…` with every node */
+  url: string;
+  /** the node serving `slot` as primary now */
+  primaryOf(slot: number): Promise<RedisNode>;
+  /** the replica of `primary` */
+  replicaOf(primary: RedisNode): Promise<RedisNode | undefined>;
+  cleanup(): Promise<void>;
+}
+
+async function clusterNodes(port: number): Promise<{ id: string; port: number; flags: string[]; master: string; slots: string[] }[]> {
+  const c = new Redis({ port, host: '127.0.0.1', protocol: 2, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  try {
+    await c.connect();
+    const text = (await c.call('CLUSTER', 'NODES')) as string;
+    return text
+      .trim()
+      .split('\n')
+      .map((line) => {
+        const [id, addr, flags, master, , , , , ...slots] = line.split(' ');
+        return {
+          id: id as string,
+          port: Number((addr as string).split(':')[1]?.split('@')[0]),
+          flags: (flags as string).split(','),
+          master: master as string,
+          slots,
+        };
+      });
+  } finally {
+    c.disconnect();
+  }
+}
+
+/** `masters` primaries with `replicasEach` replicas each, joined with `redis-cli --cluster create`. */
+export async function startCluster(masters = 3, replicasEach = 0): Promise<TestCluster> {
+  const root = mkdtempSync(join(tmpdir(), 'dps-cluster-'));
+  const nodes: RedisNode[] = [];
+  for (let i = 0; i < masters * (1 + replicasEach); i++)
+    nodes.push(
+      await node(root, `n${i}`, ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '1000']),
+    );
+  const create = spawnSync(
+    'redis-cli',
+    ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', String(replicasEach), '--cluster-yes'],
+    { encoding: 'utf8' },
+  );
+  if (create.status !== 0) throw new Error(`redis-cli --cluster create failed: ${create.stdout}${create.stderr}`);
+  await until(
+    async () => {
+      for (const n of nodes) {
+        const state = await info(n.port, 'cluster').catch(() => null);
+        if (!state) return false;
+        const ci = await clusterInfo(n.port);
+        if (
+          ci.get('cluster_state') !== 'ok' ||
+          ci.get('cluster_slots_ok') !== '16384' ||
+          ci.get('cluster_known_nodes') !== String(nodes.length)
+        )
+          return false;
+      }
+      return true;
+    },
+    30_000,
+    'the cluster to be ok on every node',
+  );
+  // Replicas must have synced before a failover can promote them.
+  if (replicasEach)
+    await until(
+      async () => {
+        const table = await clusterNodes(nodes[0]?.port as number);
+        for (const n of table.filter((t) => t.flags.includes('slave'))) {
+          const repl = await info(n.port, 'replication');
+          if (repl.get('master_link_status') !== 'up') return false;
+        }
+        return true;
+      },
+      30_000,
+      'replicas to sync',
+    );
+  const byPort = (port: number) => nodes.find((n) => n.port === port) as RedisNode;
+  return {
+    nodes,
+    url: `redis+cluster://${nodes.map((n) => `127.0.0.1:${n.port}`).join(',')}`,
+    async primaryOf(slot) {
+      for (const n of nodes) {
+        if (n.child.exitCode !== null || n.child.signalCode !== null) continue;
+        const table = await clusterNodes(n.port).catch(() => null);
+        if (!table) continue;
+        for (const t of table) {
+          if (!t.flags.includes('master') || t.flags.includes('fail')) continue;
+          for (const range of t.slots) {
+            const [a, b] = range.split('-').map(Number) as [number, number?];
+            if (slot >= a && slot <= (b ?? a)) return byPort(t.port);
+          }
+        }
+      }
+      throw new Error(`no primary serves slot ${slot}`);
+    },
+    async replicaOf(primary) {
+      const table = await clusterNodes(primary.port);
+      const me = table.find((t) => t.flags.includes('myself'));
+      const r = table.find((t) => t.master === me?.id);
+      return r ? byPort(r.port) : undefined;
+    },
+    async cleanup() {
+      await Promise.all(nodes.map((n) => n.kill()));
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
+
+async function clusterInfo(port: number): Promise<Map<string, string>> {
+  const c = new Redis({ port, host: '127.0.0.1', protocol: 2, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  try {
+    await c.connect();
+    const text = (await c.call('CLUSTER', 'INFO')) as string;
+    return new Map(
+      text
+        .split('\r\n')
+        .filter((l) => l.includes(':'))
+        .map((l) => l.split(':') as [string, string]),
+    );
+  } finally {
+    c.disconnect();
+  }
+}
+
+/** The hash slot of a key (CRC16 of its hash tag), asked of Redis itself. */
+export async function keySlot(port: number, key: string): Promise<number> {
+  const c = new Redis({ port, host: '127.0.0.1', protocol: 2 });
+  try {
+    return Number(await c.call('CLUSTER', 'KEYSLOT', key));
+  } finally {
+    c.disconnect();
+  }
+}
+
+export interface TestSentinel {
+  primary: RedisNode;
+  replica: RedisNode;
+  sentinels: { port: number; kill(): void }[];
+  /** `redis+sentinel://…/mymaster` */
+  url: string;
+  /** the port the Sentinels name as primary now */
+  primaryPort(): Promise<number>;
+  cleanup(): Promise<void>;
+}
+
+/** A primary, one replica and three Sentinels (quorum 2) that fail over after 1 s of silence. */
+export async function startSentinel(): Promise<TestSentinel> {
+  const root = mkdtempSync(join(tmpdir(), 'dps-sentinel-'));
+  const primary = await node(root, 'primary', []);
+  const replica = await node(root, 'replica', ['--replicaof', '127.0.0.1', String(primary.port)]);
+  await until(async () => (await info(replica.port, 'replication')).get('master_link_status') === 'up', 20_000, 'the replica to sync');
+  const sentinels: { port: number; kill(): void }[] = [];
+  for (let i = 0; i < 3; i++) {
+    const port = await freePort();
+    const dir = join(root, `sentinel${i}`);
+    spawnSync('mkdir', ['-p', dir]);
+    const conf = join(dir, 'sentinel.conf');
+    writeFileSync(
+      conf,
+      [
+        `port ${port}`,
+        'bind 127.0.0.1',
+        `dir ${dir}`,
+        `sentinel monitor mymaster 127.0.0.1 ${primary.port} 2`,
+        'sentinel down-after-milliseconds mymaster 1000',
+        'sentinel failover-timeout mymaster 5000',
+        'sentinel parallel-syncs mymaster 1',
+        '',
+      ].join('\n'),
+    );
+    const child = spawn('redis-server', [conf, '--sentinel'], { stdio: 'ignore' });
+    const kill = () => child.kill('SIGKILL');
+    process.once('exit', kill);
+    sentinels.push({ port, kill });
+  }
+  const ask = async (port: number) => {
+    const c = new Redis({ port, host: '127.0.0.1', protocol: 2, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    try {
+      await c.connect();
+      const [, p] = (await c.call('SENTINEL', 'get-master-addr-by-name', 'mymaster')) as [string, string];
+      const replicas = (await c.call('SENTINEL', 'replicas', 'mymaster')) as unknown[];
+      const quorum = String(await c.call('SENTINEL', 'ckquorum', 'mymaster').catch(() => ''));
+      return { port: Number(p), replicas: replicas.length, usable: Number(/(\d+) usable/.exec(quorum)?.[1] ?? 0) };
+    } finally {
+      c.disconnect();
+    }
+  };
+  // Every Sentinel knows the replica and the other Sentinels before anything is killed.
+  await until(
+    async () => {
+      for (const s of sentinels) {
+        const a = await ask(s.port).catch(() => null);
+        if (!a || a.replicas !== 1 || a.usable !== 3) return false;
+      }
+      return true;
+    },
+    30_000,
+    'the Sentinels to know each other and the replica',
+  );
+  return {
+    primary,
+    replica,
+    sentinels,
+    url: `redis+sentinel://${sentinels.map((s) => `127.0.0.1:${s.port}`).join(',')}/mymaster`,
+    async primaryPort() {
+      return (await ask(sentinels[0]?.port as number)).port;
+    },
+    async cleanup() {
+      for (const s of sentinels) s.kill();
+      await Promise.all([primary.kill(), replica.kill()]);
+      await sleep(50);
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
