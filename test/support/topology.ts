@@ -230,7 +230,7 @@ export async function startSentinel(): Promise<TestSentinel> {
     async () => {
       for (const s of sentinels) {
         const a = await ask(s.port).catch(() => null);
-        if (!a || a.replicas !== 1 || a.usable !== 3) return false;
+        if (a?.replicas !== 1 || a.usable !== 3) return false;
       }
       return true;
     },
