@@ -15,7 +15,7 @@ export class DpsError extends Error {
 }
 
 // ioredis's own error classes (CommonJS): MaxRetriesPerRequestError, a command aborted by a dropped connection, extends AbortError.
-const { AbortError, ReplyError } = redisErrors;
+const { AbortError, RedisError, ReplyError } = redisErrors;
 
 /**
  * Redis's own error codes (the reply's first word) for "not now": loading its
@@ -32,7 +32,15 @@ const TRANSIENT = new Set(['LOADING', 'BUSY', 'MASTERDOWN', 'CLUSTERDOWN', 'TRYA
 export function toDpsError(err: unknown, redisReady: boolean): DpsError {
   if (err instanceof DpsError) return err;
   if (!redisReady || err instanceof AbortError) return new DpsError('unavailable', 'Redis is unreachable', { cause: err });
-  if (err instanceof ReplyError && TRANSIENT.has(err.message.split(' ', 1)[0] as string))
-    return new DpsError('unavailable', 'Redis is not serving right now (restart or failover)', { cause: err });
+  if (err instanceof ReplyError) {
+    if (TRANSIENT.has(err.message.split(' ', 1)[0] as string))
+      return new DpsError('unavailable', 'Redis is not serving right now (restart or failover)', { cause: err });
+    return new DpsError('internal', 'internal error', { cause: err });
+  }
+  // ioredis fails a command on a closed connection (a Cluster node that died while the Cluster is still
+  // "ready") with a plain Error, and gives up on a Cluster with its RedisError subclasses; our own code
+  // throws DpsError or a built-in subclass (TypeError, …), so those stay `internal`.
+  if (err instanceof RedisError || (err instanceof Error && Object.getPrototypeOf(err) === Error.prototype))
+    return new DpsError('unavailable', 'Redis is unreachable', { cause: err });
   return new DpsError('internal', 'internal error', { cause: err });
 }
