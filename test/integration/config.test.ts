@@ -1,4 +1,6 @@
-// Operator settings that shape who may connect and which log is served: DPS_ALLOWED_ORIGINS, DPS_NAMESPACE.
+// Operator settings that shape who may connect and which log is served: DPS_ALLOWED_ORIGINS, DPS_NAMESPACE, the Redis target.
+import { loadConfig } from '@durable-pubsub/server';
+import { parseRedisTarget } from '@durable-pubsub/server/src/redis/connect';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpPublish, startTestRedis, startTestServer, type TestRedis, type TestServer } from '../support/env';
 import { RawClient } from '../support/raw-client';
@@ -52,5 +54,39 @@ describe('DPS_NAMESPACE', () => {
     expect(keys.filter((k) => k.includes(':ch:'))).toEqual(['dps:{blue}:ch:x', 'dps:{green}:ch:x']);
     b.close();
     g.close();
+  });
+});
+
+describe('Redis targets and persistence settings', () => {
+  it('reads REDIS_CLUSTER_NODES, REDIS_SENTINELS and REDIS_URL forms, and refuses two at once or a bad DPS_REDIS_FSYNC', () => {
+    expect(loadConfig({ REDIS_CLUSTER_NODES: '10.0.0.1:7000,10.0.0.2:7001' }).redisUrl).toBe('redis+cluster://10.0.0.1:7000,10.0.0.2:7001');
+    expect(loadConfig({ REDIS_SENTINELS: 'a:26379,b:26380', REDIS_SENTINEL_NAME: 'main' }).redisUrl).toBe(
+      'redis+sentinel://a:26379,b:26380/main',
+    );
+    expect(parseRedisTarget('redis+cluster://10.0.0.1:7000,10.0.0.2')).toEqual({
+      kind: 'cluster',
+      nodes: [
+        { host: '10.0.0.1', port: 7000 },
+        { host: '10.0.0.2', port: 6379 },
+      ],
+      options: {},
+    });
+    expect(parseRedisTarget('rediss+sentinel://app:s%3Acret@a:26379,b:26380/main')).toEqual({
+      kind: 'sentinel',
+      sentinels: [
+        { host: 'a', port: 26379 },
+        { host: 'b', port: 26380 },
+      ],
+      name: 'main',
+      options: { username: 'app', password: 's:cret', tls: {} },
+    });
+    expect(parseRedisTarget('redis://h:1/2')).toEqual({ kind: 'single', url: 'redis://h:1/2' });
+    expect(() => loadConfig({ REDIS_URL: 'redis://h:1', REDIS_SENTINELS: 'a:1' })).toThrow(
+      'set only one of REDIS_URL, REDIS_CLUSTER_NODES and REDIS_SENTINELS',
+    );
+    expect(() => loadConfig({ REDIS_URL: 'http://h:1' })).toThrow('REDIS_URL must start with redis://');
+    expect(loadConfig({}).redisFsync).toBe('always');
+    expect(loadConfig({ DPS_REDIS_FSYNC: 'everysec' }).redisFsync).toBe('everysec');
+    expect(() => loadConfig({ DPS_REDIS_FSYNC: 'no' })).toThrow('DPS_REDIS_FSYNC must be always or everysec, got "no"');
   });
 });

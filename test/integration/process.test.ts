@@ -41,7 +41,8 @@ describe('the server process', () => {
   it('with REDIS_URL unset owns a redis-server with an append-only file in DPS_DATA_DIR, and stops it on SIGTERM', async () => {
     const dataDir = tmp();
     const port = await freePort();
-    const s = runServer({ PORT: String(port), DPS_DATA_DIR: dataDir, REDIS_URL: '' });
+    // everysec: a crash could lose the last second, so only the clean-shutdown mark keeps the epoch below.
+    const s = runServer({ PORT: String(port), DPS_DATA_DIR: dataDir, REDIS_URL: '', DPS_REDIS_FSYNC: 'everysec' });
     const base = { url: `http://127.0.0.1:${port}` };
     await until(() => s.output().includes('durable-pubsub is listening'), 20_000, 'the server to listen');
     const r = await httpPublish(base, { ch: 'proc', data: 'kept' });
@@ -50,15 +51,20 @@ describe('the server process', () => {
     expect(alive(pid)).toBe(true);
     expect(readdirSync(join(dataDir, 'appendonlydir')).some((f) => f.endsWith('.incr.aof'))).toBe(true);
 
+    const first = await RawClient.connect(`ws://127.0.0.1:${port}/ws`);
+    await first.hello({ recipient: 'proc-first', subs: ['proc'] });
+    const { epoch } = await first.next('welcome');
+    first.close();
     s.child.kill('SIGTERM');
     expect(await s.exit).toBe(0);
     await until(() => !alive(pid), 5000, 'redis-server to stop');
 
     // The log survives the restart: same epoch, the message is replayable.
-    const again = runServer({ PORT: String(port), DPS_DATA_DIR: dataDir, REDIS_URL: '' });
+    const again = runServer({ PORT: String(port), DPS_DATA_DIR: dataDir, REDIS_URL: '', DPS_REDIS_FSYNC: 'everysec' });
     await until(() => again.output().includes('durable-pubsub is listening'), 20_000, 'the server to listen again');
     const c = await RawClient.connect(`ws://127.0.0.1:${port}/ws`);
     await c.hello({ recipient: 'proc-reader', subs: ['proc'], from: 'earliest' });
+    expect((await c.next('welcome')).epoch).toBe(epoch);
     await c.next('live');
     expect(c.frames.filter((f) => f.op === 'msg').map((f) => [f.id, f.data])).toEqual([[1, 'kept']]);
     c.close();
