@@ -69,10 +69,14 @@ export function steadyPublisher(baseUrl: string, name: string, channels: string[
   const child = spawn(process.execPath, ['--import', 'tsx', STEADY, baseUrl, name, String(pauseMs), channels.join(',')], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  // A test that fails before stop() must not leave it publishing.
+  const orphan = () => child.kill('SIGKILL');
+  process.once('exit', orphan);
   let out = '';
   child.stdout.on('data', (d) => {
     out += d;
   });
+  child.once('exit', () => process.removeListener('exit', orphan));
   const done = new Promise<SteadyResult>((resolve, reject) => {
     child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`publisher ${name} exited with ${code}`))));
   });

@@ -1,0 +1,351 @@
+// `pnpm bench [--quick] [--runs N] [--only fanout,patterns,publish,replay,storm,idle]`
+// P (this project), B (a bare ws + PSUBSCRIBE bridge) and S (Socket.IO 4.8 + redis-streams-adapter with
+// connection state recovery), each started fresh on a fresh redis-server of the same build. Servers are
+// pinned to CPU 0, Redis and the load generators to CPU 1 (taskset), when the machine has two or more.
+// Prints a table per scenario (medians of the runs, ratios P/B and P/S) and writes test/bench/results/latest.json.
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { freePort, type ManagedRedis, Store, startRedis } from '@durable-pubsub/server';
+import { commandConnection, connect } from '@durable-pubsub/server/src/redis/connect';
+import type { System } from './clients';
+import type { Spec } from './load';
+
+const { values } = parseArgs({
+  options: { quick: { type: 'boolean', default: false }, runs: { type: 'string' }, only: { type: 'string' } },
+});
+const QUICK = values.quick;
+const RUNS = Number(values.runs ?? (QUICK ? 1 : 3));
+const ONLY = values.only?.split(',');
+const ROOT = new URL('../../', import.meta.url).pathname;
+const PINNING = cpus().length >= 2 && spawnSync('taskset', ['-c', '0', 'true']).status === 0;
+const pin = (cpu: number, cmd: string[]) => (PINNING ? ['taskset', '-c', String(cpu), ...cmd] : cmd);
+
+interface Row {
+  scenario: string;
+  system: System | 'raw';
+  metric: string;
+  value: number;
+  unit: string;
+}
+const rows: Row[] = [];
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const rssKb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+const hwmKb = (pid: number) => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+const median = (xs: number[]) => {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  return s.length ? (s[Math.floor((s.length - 1) / 2)] as number) : Number.NaN;
+};
+
+interface Running {
+  redis: ManagedRedis;
+  child: ChildProcess;
+  pid: number;
+  base: string;
+  stop(): Promise<void>;
+}
+
+/** A fresh Redis (pinned with the load) and a fresh system (pinned alone). */
+async function start(system: System, env: Record<string, string> = {}): Promise<Running> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'dps-bench-'));
+  const redis = await startRedis({ dataDir, appendonly: false });
+  if (PINNING) spawnSync('taskset', ['-cp', '1', String(redis.child.pid)]);
+  const port = await freePort();
+  const entry = { P: 'server/src/main.ts', B: 'test/bench/systems/bare.ts', S: 'test/bench/systems/sio.ts' }[system];
+  const cmd = pin(0, [process.execPath, '--import', 'tsx', join(ROOT, entry)]);
+  const child = spawn(cmd[0] as string, cmd.slice(1), {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      PORT: String(port),
+      REDIS_URL: redis.url,
+      DPS_LOG_LEVEL: 'error',
+      DPS_MAX_FRAMES_PER_SEC: '10000000',
+      DPS_RETENTION_MAX_LEN: '1000000',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const base = `http://127.0.0.1:${port}`;
+  // P answers /readyz once Redis is up; B and S say "listening".
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${system} did not start`)), 20_000);
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    child.stdout?.on('data', (d) => String(d).includes('listening') && done());
+    if (system === 'P')
+      void (async () => {
+        while (
+          !(await fetch(`${base}/readyz`).then(
+            (r) => r.ok,
+            () => false,
+          ))
+        )
+          await sleep(50);
+        done();
+      })();
+  });
+  // With taskset the child is `taskset`, which execs node: same pid.
+  const pid = child.pid as number;
+  return {
+    redis,
+    child,
+    pid,
+    base,
+    async stop() {
+      child.kill('SIGKILL');
+      await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(0) : child.once('exit', r)));
+      await redis.kill();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Runs the load generator with `spec`; resolves with its last JSON line (or the first, with `early`). */
+function load<T>(spec: Omit<Spec, 'serverPid' | 'redisUrl' | 'base'>, sys: Running, early?: (first: T) => Promise<void>): Promise<T> {
+  const full: Spec = { ...spec, serverPid: sys.pid, redisUrl: sys.redis.url, base: sys.base } as Spec;
+  const cmd = pin(1, [process.execPath, '--import', 'tsx', join(ROOT, 'test/bench/load.ts'), JSON.stringify(full)]);
+  const child = spawn(cmd[0] as string, cmd.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  return new Promise((resolve, reject) => {
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (early && out.includes('\n')) {
+        const first = JSON.parse(out.split('\n')[0] as string) as T;
+        const fn = early;
+        early = undefined;
+        void fn(first).then(() => {
+          child.kill('SIGKILL');
+          resolve(first);
+        }, reject);
+      }
+    });
+    child.on('exit', (code) => {
+      if (child.signalCode === 'SIGKILL') return;
+      if (code !== 0) return reject(new Error(`load generator (${spec.mode} ${spec.system}) exited with ${code}`));
+      resolve(JSON.parse(out.trim().split('\n').pop() as string) as T);
+    });
+  });
+}
+
+/** Median over RUNS fresh runs of `fn`. */
+async function runs<T>(system: System, fn: (sys: Running) => Promise<T>, env?: Record<string, string>): Promise<T[]> {
+  const out: T[] = [];
+  for (let r = 0; r < RUNS; r++) {
+    const sys = await start(system, env);
+    try {
+      out.push(await fn(sys));
+    } finally {
+      await sys.stop();
+    }
+  }
+  return out;
+}
+
+function record(scenario: string, system: System | 'raw', metric: string, value: number, unit: string) {
+  rows.push({ scenario, system, metric, value, unit });
+}
+
+const fmt = (v: number) =>
+  !Number.isFinite(v) ? 'n/a' : Math.abs(v) >= 100 ? Math.round(v).toLocaleString('en-US') : v.toFixed(Math.abs(v) >= 10 ? 1 : 2);
+
+/** One table: a line per metric, a column per system, and the ratios P/B and P/S. */
+function table(scenario: string, title: string) {
+  const mine = rows.filter((r) => r.scenario === scenario);
+  const metrics = [...new Set(mine.map((r) => r.metric))];
+  const get = (m: string, s: string) => mine.find((r) => r.metric === m && r.system === s)?.value ?? Number.NaN;
+  console.log(`\n${title}`);
+  const head = ['metric', 'unit', 'P', 'B', 'S', 'raw', 'P/B', 'P/S', 'P/raw'];
+  const lines = metrics.map((m) => {
+    const unit = mine.find((r) => r.metric === m)?.unit ?? '';
+    const [p, b, s, raw] = ['P', 'B', 'S', 'raw'].map((x) => get(m, x)) as [number, number, number, number];
+    return [m, unit, fmt(p), fmt(b), fmt(s), fmt(raw), fmt(p / b), fmt(p / s), fmt(p / raw)];
+  });
+  const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] as string).length)));
+  const show = (cells: string[]) =>
+    `  ${cells.map((c, i) => (i < 2 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join('  ')}`;
+  console.log(show(head));
+  for (const l of lines) console.log(show(l));
+}
+
+const SYSTEMS: System[] = ['P', 'B', 'S'];
+const want = (name: string) => !ONLY || ONLY.includes(name);
+
+async function fanout() {
+  const sockets = QUICK ? 200 : 1000;
+  const rates = QUICK ? [100, 500, 2000] : [100, 200, 400, 700, 1000, 1500, 2000, 3000];
+  const stepMs = QUICK ? 700 : 2000;
+  type Step = { rate: number; delivered: number; p50: number; p99: number; cpuUsPerDelivery: number };
+  const max = new Map<System, number>();
+  for (const system of SYSTEMS) {
+    const results = await runs(system, (sys) =>
+      load<{ steps: Step[] }>({ mode: 'ramp', shape: 'fanout', system, sockets, rates, stepMs }, sys),
+    );
+    const best = results.map((r) => r.steps.reduce((a, b) => (b.delivered > a.delivered ? b : a)));
+    max.set(system, median(best.map((b) => b.delivered)));
+    record('fanout', system, 'max delivered', median(best.map((b) => b.delivered)), 'msg/s');
+    record('fanout', system, 'server CPU per delivery at max', median(best.map((b) => b.cpuUsPerDelivery)), 'µs');
+  }
+  // Latency at half of B's best rate, for everyone.
+  const half = Math.max(1, Math.round((0.5 * (max.get('B') ?? 0)) / sockets));
+  for (const system of SYSTEMS) {
+    const results = await runs(system, (sys) =>
+      load<{ steps: Step[] }>({ mode: 'ramp', shape: 'fanout', system, sockets, rates: [half], stepMs: QUICK ? 1000 : 3000 }, sys),
+    );
+    const steps = results.map((r) => r.steps[0] as Step);
+    record('fanout', system, `p50 latency at ${half} pub/s`, median(steps.map((s) => s.p50)), 'ms');
+    record('fanout', system, `p99 latency at ${half} pub/s`, median(steps.map((s) => s.p99)), 'ms');
+    record('fanout', system, `server CPU per delivery at ${half} pub/s`, median(steps.map((s) => s.cpuUsPerDelivery)), 'µs');
+  }
+  table('fanout', `1. Fan-out: ${sockets} sockets on one pattern, ~100 B messages, publish rate ramped (${rates.join(', ')} /s)`);
+}
+
+async function patterns() {
+  const sockets = QUICK ? 400 : 2000;
+  const rates = QUICK ? [2000, 8000, 20000] : [2000, 5000, 10000, 20000, 40000, 60000];
+  const stepMs = QUICK ? 700 : 2000;
+  type Step = { delivered: number; published: number; cpuUsPerDelivery: number };
+  for (const system of SYSTEMS) {
+    const results = await runs(system, (sys) =>
+      load<{ steps: Step[] }>({ mode: 'ramp', shape: 'patterns', system, sockets, rates, stepMs }, sys),
+    );
+    const best = results.map((r) => r.steps.reduce((a, b) => (b.delivered > a.delivered ? b : a)));
+    record('patterns', system, 'max delivered', median(best.map((b) => b.delivered)), 'msg/s');
+    record('patterns', system, 'publish rate sustained', median(best.map((b) => b.published)), 'pub/s');
+    record('patterns', system, 'server CPU per delivery at max', median(best.map((b) => b.cpuUsPerDelivery)), 'µs');
+  }
+  table(
+    'patterns',
+    `2. Many patterns: ${sockets} sockets, each user.<n>.* plus all.*; publishes spread over users (ramped ${rates.join(', ')} /s)`,
+  );
+}
+
+async function publish() {
+  const messages = QUICK ? 20_000 : 200_000;
+  const results = await runs('P', (sys) => load<Record<string, number>>({ mode: 'publish', system: 'P', sockets: 0, messages }, sys));
+  for (const [k, label] of [
+    ['httpBatch', 'HTTP batch of 100 (8 in flight)'],
+    ['wsPub', 'WS pub (1,000 in flight)'],
+    ['httpSingle', 'HTTP single (64 in flight)'],
+  ] as const) {
+    const v = median(results.map((r) => r[k] as number));
+    record('publish', 'P', label, v, 'msg/s');
+    record('publish', 'raw', label, median(results.map((r) => r.rawPublish as number)), 'msg/s');
+  }
+  table(
+    'publish',
+    `3. Durable publish: ${messages.toLocaleString('en-US')} messages of ~100 B, P's store path vs raw pipelined PUBLISH on the same Redis`,
+  );
+}
+
+async function replay() {
+  const messages = QUICK ? 20_000 : 100_000;
+  const fan = QUICK ? 20 : 100;
+  const fill = async (sys: Running) => {
+    const redis = commandConnection(sys.redis.url);
+    await connect(redis);
+    const store = new Store(redis, { namespace: 'default', retentionMaxLen: 1_000_000, idempotencyWindowSec: 60 });
+    await store.init();
+    const pad = 'x'.repeat(80);
+    for (let i = 0; i < messages; i += 2000)
+      await Promise.all(Array.from({ length: Math.min(2000, messages - i) }, (_, j) => store.publish(`rep.${(i + j) % 4}`, pad)));
+    redis.disconnect();
+  };
+  const one = await runs('P', async (sys) => {
+    await fill(sys);
+    await sleep(500);
+    const before = rssKb(sys.pid);
+    const r = await load<{ msgPerSec: number }>({ mode: 'replay', system: 'P', sockets: 1, messages }, sys);
+    return { rate: r.msgPerSec, growthMb: (hwmKb(sys.pid) - before) / 1024 };
+  });
+  const many = await runs('P', async (sys) => {
+    await fill(sys);
+    await sleep(500);
+    const before = rssKb(sys.pid);
+    const r = await load<{ msgPerSec: number }>({ mode: 'replay', system: 'P', sockets: fan, messages }, sys);
+    return { rate: r.msgPerSec, growthMb: (hwmKb(sys.pid) - before) / 1024 };
+  });
+  record('replay', 'P', 'to 1 client', median(one.map((x) => x.rate)), 'msg/s');
+  record('replay', 'P', 'server peak RSS growth, 1 client', median(one.map((x) => x.growthMb)), 'MB');
+  record('replay', 'P', `to ${fan} clients at once (total)`, median(many.map((x) => x.rate)), 'msg/s');
+  record('replay', 'P', `server peak RSS growth, ${fan} clients`, median(many.map((x) => x.growthMb)), 'MB');
+  table(
+    'replay',
+    `4. Replay: a ${messages.toLocaleString('en-US')}-message backlog read from the start (B stores nothing; S replays only missed packets of a recovered session, see storm)`,
+  );
+}
+
+async function storm() {
+  const sockets = QUICK ? 200 : 2000;
+  const messages = QUICK ? 100 : 500;
+  for (const system of SYSTEMS) {
+    const results = await runs(system, (sys) =>
+      load<{ ms: number; live: number; deliveredPct: number; duplicates: number }>({ mode: 'storm', system, sockets, messages }, sys),
+    );
+    record('storm', system, 'all live and caught up', median(results.map((r) => r.ms)), 'ms');
+    record('storm', system, 'clients live (recovered for S)', median(results.map((r) => r.live)), 'clients');
+    record('storm', system, 'missed messages delivered', median(results.map((r) => r.deliveredPct)), '%');
+    record('storm', system, 'duplicates', median(results.map((r) => r.duplicates)), 'msgs');
+  }
+  table(
+    'storm',
+    `5. Reconnect storm: ${sockets} clients, each missing ${messages} messages, reconnect together (P with its SDK, S with socket.io-client)`,
+  );
+}
+
+async function idle() {
+  const sockets = QUICK ? 1000 : 10_000;
+  for (const system of SYSTEMS) {
+    const results = await runs(system, async (sys) => {
+      await sleep(300);
+      const before = rssKb(sys.pid);
+      let after = 0;
+      await load<{ open: number }>({ mode: 'idle', system, sockets }, sys, async () => {
+        await sleep(1500);
+        after = rssKb(sys.pid);
+      });
+      return ((after - before) * 1024) / sockets;
+    });
+    record('idle', system, 'server RSS per connection', median(results) / 1024, 'KB');
+  }
+  table('idle', `6. Idle memory: ${sockets.toLocaleString('en-US')} idle connections (RSS after − before, per connection)`);
+}
+
+const redisVersion = spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).stdout.trim();
+const machine = {
+  cpu: cpus()[0]?.model ?? 'unknown',
+  cores: cpus().length,
+  memoryGb: Math.round(totalmem() / 2 ** 30),
+  node: process.version,
+  redis: redisVersion,
+  pinning: PINNING ? 'servers on CPU 0; Redis and load generators on CPU 1 (taskset)' : 'none',
+  runs: RUNS,
+  quick: QUICK,
+};
+console.log(
+  `machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGb} GiB, Node ${machine.node}, ${redisVersion.split(' ').slice(0, 3).join(' ')}`,
+);
+console.log(`pinning: ${machine.pinning}; ${RUNS} run(s) per system and scenario, medians shown`);
+
+const t0 = performance.now();
+for (const [name, fn] of [
+  ['fanout', fanout],
+  ['patterns', patterns],
+  ['publish', publish],
+  ['replay', replay],
+  ['storm', storm],
+  ['idle', idle],
+] as const)
+  if (want(name)) await fn();
+
+const dir = join(ROOT, 'test/bench/results');
+mkdirSync(dir, { recursive: true });
+const file = QUICK ? 'quick.json' : 'latest.json';
+writeFileSync(join(dir, file), `${JSON.stringify({ date: new Date().toISOString(), machine, rows }, null, 2)}\n`);
+console.log(`\n${rows.length} rows written to test/bench/results/${file} in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+process.exit(0);

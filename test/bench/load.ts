@@ -1,0 +1,335 @@
+// The load generator of `pnpm bench`, one process per run (pinned away from the server by the harness).
+// usage: tsx load.ts '<json spec>'; prints one JSON line with the results.
+import { readFileSync } from 'node:fs';
+import { createClient, memoryStorage } from '@durable-pubsub/client-sdk';
+import { Redis } from 'ioredis';
+import { io, type Socket } from 'socket.io-client';
+import WebSocket from 'ws';
+import { now, publisher, type Subscription, type System, sentAt, subscribe } from './clients';
+
+export interface Spec {
+  mode: 'ramp' | 'publish' | 'storm' | 'idle' | 'replay';
+  system: System;
+  base: string;
+  redisUrl: string;
+  serverPid: number;
+  sockets: number;
+  /** ramp: 'fanout' (all on one pattern) or 'patterns' (one pattern each plus a shared one) */
+  shape?: 'fanout' | 'patterns';
+  /** publishes per second, one step each */
+  rates?: number[];
+  stepMs?: number;
+  messages?: number;
+}
+
+const spec = JSON.parse(process.argv[2] as string) as Spec;
+const PAD = 'x'.repeat(60); // with t and the JSON around it: ~100 B of data
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const cpuTicks = (pid: number) => {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return Number(f[11]) + Number(f[12]); // utime + stime, 1/100 s
+};
+
+function patternsFor(system: System, shape: 'fanout' | 'patterns', i: number): string[] {
+  if (shape === 'fanout') return [system === 'S' ? 'fan.x' : 'fan.*'];
+  return system === 'S' ? [`user.${i}`, 'all'] : [`user.${i}.*`, 'all.*'];
+}
+
+function channelFor(system: System, shape: 'fanout' | 'patterns', n: number): string {
+  if (shape === 'fanout') return 'fan.x';
+  return system === 'S' ? `user.${n}` : `user.${n}.x`;
+}
+
+async function openMany(n: number, open: (i: number) => Promise<Subscription>, parallel = 100): Promise<Subscription[]> {
+  const subs: Subscription[] = [];
+  for (let i = 0; i < n; i += parallel)
+    subs.push(...(await Promise.all(Array.from({ length: Math.min(parallel, n - i) }, (_, j) => open(i + j)))));
+  return subs;
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted.length ? (sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] as number) : Number.NaN;
+}
+
+/** Publishes at each rate for a step; counts deliveries in the step, latencies, and the server's CPU. */
+async function ramp() {
+  const shape = spec.shape ?? 'fanout';
+  let delivered = 0;
+  let lat: number[] = [];
+  const subs = await openMany(spec.sockets, (i) =>
+    subscribe(spec.system, spec.base, patternsFor(spec.system, shape, i), `bench-${i}`, (m) => {
+      delivered++;
+      if ((delivered & 7) === 0) lat.push(now() - sentAt(m));
+    }),
+  );
+  const pub = await publisher(spec.system, spec.base, spec.redisUrl);
+  const steps: {
+    rate: number;
+    offered: number;
+    delivered: number;
+    published: number;
+    p50: number;
+    p99: number;
+    cpuUsPerDelivery: number;
+  }[] = [];
+  const perPublish = shape === 'fanout' ? spec.sockets : 1;
+  let n = 0;
+  for (const rate of spec.rates ?? []) {
+    const stepMs = spec.stepMs ?? 2000;
+    await sleep(200);
+    delivered = 0;
+    lat = [];
+    const c0 = cpuTicks(spec.serverPid);
+    const t0 = performance.now();
+    let sent = 0;
+    let inflight = 0;
+    // Every 10 ms, what the rate owes so far; a system that cannot take it just falls behind.
+    while (performance.now() - t0 < stepMs) {
+      const owed = Math.floor(((performance.now() - t0) / 1000) * rate) - sent;
+      if (owed > 0 && inflight < 8) {
+        const batch = Array.from({ length: owed }, () => ({
+          ch: channelFor(spec.system, shape, n++ % spec.sockets),
+          data: { t: now(), pad: PAD },
+        }));
+        sent += owed;
+        inflight++;
+        void pub.publish(batch).finally(() => inflight--);
+      }
+      await sleep(10);
+    }
+    const elapsed = (performance.now() - t0) / 1000;
+    const inStep = delivered;
+    const c1 = cpuTicks(spec.serverPid);
+    lat.sort((a, b) => a - b);
+    steps.push({
+      rate,
+      offered: Math.round((sent * perPublish) / elapsed),
+      delivered: Math.round(inStep / elapsed),
+      published: Math.round(sent / elapsed),
+      p50: percentile(lat, 0.5),
+      p99: percentile(lat, 0.99),
+      cpuUsPerDelivery: inStep ? ((c1 - c0) * 10_000) / inStep : Number.NaN,
+    });
+    // Let the backlog drain before the next step (bounded), and stop once deliveries fall well behind.
+    const want = sent * perPublish;
+    const until = performance.now() + 5000;
+    while (delivered < want && performance.now() < until) await sleep(20);
+    if (inStep < 0.8 * sent * perPublish) break;
+  }
+  pub.close();
+  for (const s of subs) s.close();
+  return { steps };
+}
+
+/** Durable publish: raw pipelined PUBLISH on the same Redis, then P over HTTP (batch, single) and WS. */
+async function publishRates() {
+  const N = spec.messages ?? 100_000;
+  const data = JSON.stringify({ t: 0, pad: PAD });
+  const rate = (count: number, t0: number) => Math.round(count / ((performance.now() - t0) / 1000));
+  const out: Record<string, number> = {};
+  const redis = new Redis(spec.redisUrl, { protocol: 2 });
+  let t0 = performance.now();
+  for (let i = 0; i < N; i += 1000) {
+    const p = redis.pipeline();
+    for (let j = 0; j < 1000; j++) p.publish('raw.x', data);
+    await p.exec();
+  }
+  out.rawPublish = rate(N, t0);
+  redis.disconnect();
+
+  const body = JSON.stringify({ messages: Array.from({ length: 100 }, () => ({ ch: 'dur.x', data: { t: 0, pad: PAD } })) });
+  t0 = performance.now();
+  let done = 0;
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      while (done < N) {
+        done += 100;
+        const r = await fetch(`${spec.base}/v1/publish`, { method: 'POST', body });
+        if (r.status !== 200) throw new Error(`publish answered ${r.status}`);
+        await r.arrayBuffer();
+      }
+    }),
+  );
+  out.httpBatch = rate(done, t0);
+
+  const single = JSON.stringify({ ch: 'dur.y', data: { t: 0, pad: PAD } });
+  const M = Math.round(N / 5);
+  t0 = performance.now();
+  done = 0;
+  await Promise.all(
+    Array.from({ length: 64 }, async () => {
+      while (done < M) {
+        done++;
+        const r = await fetch(`${spec.base}/v1/publish`, { method: 'POST', body: single });
+        await r.arrayBuffer();
+      }
+    }),
+  );
+  out.httpSingle = rate(done, t0);
+
+  const ws = new WebSocket(`${spec.base.replace('http', 'ws')}/ws`, { perMessageDeflate: false });
+  await new Promise((r) => ws.once('open', r));
+  ws.send(JSON.stringify({ op: 'hello', v: 1, recipient: 'bench-pub', subs: [] }));
+  await new Promise<void>((resolve) => ws.once('message', () => resolve()));
+  let acked = 0;
+  let sentWs = 0;
+  t0 = performance.now();
+  await new Promise<void>((resolve) => {
+    const pump = () => {
+      while (sentWs < N && sentWs - acked < 1000) ws.send(`{"op":"pub","ch":"dur.z","data":{"t":0,"pad":"${PAD}"},"ref":"${sentWs++}"}`);
+    };
+    ws.on('message', (d) => {
+      if (String(d).startsWith('{"op":"puback"')) acked++;
+      if (acked === N) resolve();
+      else pump();
+    });
+    pump();
+  });
+  out.wsPub = rate(N, t0);
+  ws.close();
+  return out;
+}
+
+/** All clients live, then away while `messages` are published, then back together. */
+async function storm() {
+  const total = spec.messages ?? 500;
+  const pub = await publisher(spec.system, spec.base, spec.redisUrl);
+  const n = spec.sockets;
+  const received = new Int32Array(n);
+  const bump = (i: number) => {
+    received[i] = (received[i] ?? 0) + 1;
+  };
+  const seen = Array.from({ length: n }, () => new Set<number>());
+  let duplicates = 0;
+  const batch = () => Array.from({ length: total }, () => ({ ch: 'storm.x', data: { t: now(), pad: PAD } }));
+  let t0 = 0;
+  let live = 0;
+  // Every client has received one message before it goes away (Socket.IO can only recover a session
+  // that has an offset, i.e. received something).
+  const warmUp = async () => {
+    await pub.publish([{ ch: 'storm.x', data: { t: now(), pad: PAD } }]);
+    while (received.some((r) => r < 1)) await sleep(10);
+    received.fill(0);
+  };
+  if (spec.system === 'P') {
+    const storages = Array.from({ length: n }, () => memoryStorage());
+    const make = (i: number) => {
+      const c = createClient({
+        url: `${spec.base.replace('http', 'ws')}/ws`,
+        recipient: `storm-${i}`,
+        storage: storages[i],
+        WebSocket: WebSocket as never,
+        backoffMin: 100,
+        backoffMax: 2000,
+      });
+      c.subscribe('storm.*', (m) => {
+        if (seen[i]?.has(m.id)) duplicates++;
+        seen[i]?.add(m.id);
+        bump(i);
+      });
+      return c;
+    };
+    let clients = Array.from({ length: n }, (_, i) => make(i));
+    while (clients.some((c) => c.state !== 'live')) await sleep(20);
+    await warmUp();
+    for (const c of clients) c.close();
+    received.fill(0);
+    await pub.publish(batch());
+    t0 = performance.now();
+    clients = Array.from({ length: n }, (_, i) => make(i));
+    while (clients.some((c) => c.state !== 'live') || received.some((r) => r < total)) {
+      if (performance.now() - t0 > 60_000) break;
+      await sleep(10);
+    }
+    live = clients.filter((c) => c.state === 'live').length;
+    for (const c of clients) c.close();
+  } else if (spec.system === 'S') {
+    // Socket.IO recovers a session only on its own reconnection after an unexpected disconnection:
+    // the transport is closed under every client, they come back together after a fixed 1.5 s.
+    const AWAY_MS = 1500;
+    const sockets: Socket[] = [];
+    for (let i = 0; i < n; i++) {
+      const s = io(spec.base, {
+        transports: ['websocket'],
+        forceNew: true,
+        reconnectionDelay: AWAY_MS,
+        reconnectionDelayMax: AWAY_MS,
+        randomizationFactor: 0,
+      });
+      s.on('m', () => bump(i));
+      sockets.push(s);
+    }
+    await Promise.all(sockets.map((s) => new Promise((r) => (s.connected ? r(0) : s.once('connect', () => r(0))))));
+    await Promise.all(sockets.map((s) => s.emitWithAck('sub', 'storm.x')));
+    await warmUp();
+    const closedAt = performance.now();
+    for (const s of sockets) s.io.engine.close();
+    await sleep(200);
+    await pub.publish(batch());
+    received.fill(0);
+    t0 = closedAt + AWAY_MS;
+    while (sockets.some((s) => !s.connected) || received.some((r) => r < total)) {
+      if (performance.now() - t0 > 60_000) break;
+      await sleep(10);
+    }
+    live = sockets.filter((s) => s.connected && s.recovered).length;
+    for (const s of sockets) s.disconnect();
+  } else {
+    // B cannot replay: its reconnect time (sockets back and subscribed) is the baseline.
+    let subs = await openMany(n, (i) => subscribe('B', spec.base, ['storm.*'], `s${i}`, () => bump(i)), n);
+    for (const s of subs) s.close();
+    await pub.publish(batch());
+    t0 = performance.now();
+    subs = await openMany(n, (i) => subscribe('B', spec.base, ['storm.*'], `s${i}`, () => bump(i)), n);
+    live = subs.length;
+    for (const s of subs) s.close();
+  }
+  const ms = performance.now() - t0;
+  pub.close();
+  const got = received.reduce((a, b) => a + b, 0);
+  // Only P's messages carry ids, so only P's duplicates can be counted.
+  return { ms, live, deliveredPct: (100 * got) / (n * total), duplicates: spec.system === 'P' ? duplicates : Number.NaN };
+}
+
+/** Opens `sockets` idle connections and waits for the harness to measure (it kills this process). */
+async function idle() {
+  const pattern = spec.system === 'S' ? 'idle' : 'idle.*';
+  await openMany(spec.sockets, (i) => subscribe(spec.system, spec.base, [pattern], `idle-${i}`, () => {}), 200);
+  process.stdout.write(`${JSON.stringify({ open: spec.sockets })}\n`);
+  await sleep(600_000);
+  return {};
+}
+
+/** P only: `sockets` new recipients read a backlog from the start at once. */
+async function replay() {
+  const n = spec.sockets;
+  const want = spec.messages ?? 100_000;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from(
+      { length: n },
+      (_, i) =>
+        new Promise<void>((resolve) => {
+          const ws = new WebSocket(`${spec.base.replace('http', 'ws')}/ws`, { perMessageDeflate: false });
+          let got = 0;
+          ws.on('open', () => ws.send(JSON.stringify({ op: 'hello', v: 1, recipient: `replay-${i}`, subs: ['rep.*'], from: 'earliest' })));
+          ws.on('message', (d) => {
+            const text = String(d);
+            if (text.startsWith('{"op":"msg"')) got++;
+            else if (text.startsWith('{"op":"live"')) {
+              if (got !== want) throw new Error(`replayed ${got} of ${want}`);
+              ws.close();
+              resolve();
+            }
+          });
+        }),
+    ),
+  );
+  const s = (performance.now() - t0) / 1000;
+  return { seconds: s, msgPerSec: Math.round((n * want) / s) };
+}
+
+const modes = { ramp, publish: publishRates, storm, idle, replay };
+const result = await modes[spec.mode]();
+process.stdout.write(`${JSON.stringify(result)}\n`);
+process.exit(0);

@@ -1,0 +1,57 @@
+// System B of `pnpm bench`: the bare bridge, the ceiling. ws + one ioredis subscriber connection, one
+// PSUBSCRIBE per distinct client pattern, each Redis message forwarded as received (one buffer shared by all
+// sockets, writes corked per burst: the known levers) to the sockets of its pattern. No storage, no ids,
+// no acks, no replay.
+// A client sends {"sub":"<pattern>"} (any number of times) and gets {"subbed":"<pattern>"} once it is live.
+import { createServer } from 'node:http';
+import type { Socket } from 'node:net';
+import { corkForBurst } from '@durable-pubsub/server/src/cork';
+import { Redis } from 'ioredis';
+import { type WebSocket, WebSocketServer } from 'ws';
+
+const port = Number(process.env.PORT ?? 0);
+const sub = new Redis(process.env.REDIS_URL as string, { protocol: 2 });
+const sockets = new Map<string, Set<WebSocket>>();
+
+// The same lever as P: a burst of Redis messages becomes one write per socket (cork, uncork after the burst).
+sub.on('pmessageBuffer', (pattern: Buffer, _channel: Buffer, message: Buffer) => {
+  const set = sockets.get(pattern.toString());
+  if (!set) return;
+  for (const ws of set) {
+    corkForBurst((ws as unknown as { _socket: Socket })._socket);
+    ws.send(message);
+  }
+});
+
+const server = createServer((_req, res) => res.end('bare bridge\n'));
+const wss = new WebSocketServer({ server, perMessageDeflate: false });
+wss.on('connection', (ws) => {
+  const mine: string[] = [];
+  ws.on('message', async (raw) => {
+    const { sub: pattern } = JSON.parse(String(raw)) as { sub: string };
+    let set = sockets.get(pattern);
+    if (!set) {
+      set = new Set();
+      sockets.set(pattern, set);
+      await sub.psubscribe(pattern);
+    }
+    set.add(ws);
+    mine.push(pattern);
+    ws.send(JSON.stringify({ subbed: pattern }));
+  });
+  ws.on('close', () => {
+    for (const p of mine) {
+      const set = sockets.get(p);
+      set?.delete(ws);
+      if (set?.size === 0) {
+        sockets.delete(p);
+        void sub.punsubscribe(p);
+      }
+    }
+  });
+});
+server.listen(port, '127.0.0.1', () => {
+  const addr = server.address();
+  process.stdout.write(`listening ${typeof addr === 'object' && addr ? addr.port : port}\n`);
+});
+process.on('SIGTERM', () => process.exit(0));
