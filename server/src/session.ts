@@ -114,7 +114,10 @@ export class Session implements LiveSink, ReplayFilter {
   }
 
   send(frame: ServerFrame): void {
-    if (this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify(frame), TEXT);
+    if (this.ws.readyState !== this.ws.OPEN) return;
+    // Answers of one burst (e.g. a batch's pubacks resolved together) go out in one write.
+    corkForBurst(this.socket);
+    this.ws.send(JSON.stringify(frame), TEXT);
   }
 
   close(code: number, reason: string): void {

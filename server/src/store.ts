@@ -12,6 +12,18 @@ export interface PublishResult {
   dup: boolean;
 }
 
+interface PendingPublish {
+  ch: string;
+  /** JSON text */
+  data: string;
+  key: string | undefined;
+  resolve(r: PublishResult): void;
+  reject(err: unknown): void;
+}
+
+/** messages per publish script call at most */
+const PUBLISH_BATCH = 500;
+
 export interface HelloResult {
   epoch: string;
   head: number;
@@ -88,6 +100,8 @@ export class Store extends EventEmitter<StoreEvents> {
    * for `recover` first, so no id is handed out twice in one epoch.
    */
   private verified = false;
+  private pending: PendingPublish[] = [];
+  private flushScheduled = false;
   private verifying: Promise<void> | null = null;
 
   /** Creates the log's epoch if it has none, and learns it. */
@@ -164,34 +178,56 @@ export class Store extends EventEmitter<StoreEvents> {
     throw e;
   }
 
-  async publish(ch: string, data: Json, key?: string): Promise<PublishResult> {
+  /**
+   * Stores one message. The publishes of one event-loop turn go to Redis together, in order, as one
+   * script call (at most PUBLISH_BATCH each): the same outcome per message as one call each, for a
+   * fraction of the round trips and client work.
+   */
+  publish(ch: string, data: Json, key?: string): Promise<PublishResult> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ ch, data: JSON.stringify(data), key, resolve, reject });
+      if (this.pending.length >= PUBLISH_BATCH) this.flushPublishes();
+      else if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flushPublishes());
+      }
+    });
+  }
+
+  private flushPublishes(): void {
+    this.flushScheduled = false;
+    const batch = this.pending;
+    this.pending = [];
+    if (batch.length) void this.publishBatch(batch);
+  }
+
+  private async publishBatch(batch: PendingPublish[]): Promise<void> {
     const k = this.keys;
+    const keys: string[] = [k.seq, k.epoch, k.index, k.trimmed];
+    const args: (string | number)[] = [this.opts.retentionMaxLen, this.opts.idempotencyWindowSec, nanoid(), k.livePrefix];
+    for (const m of batch) {
+      keys.push(k.channel(m.ch), k.idem(m.key ?? ''));
+      args.push(m.ch, JSON.stringify(m.ch), m.data, m.key === undefined ? '0' : '1');
+    }
+    let reply: [string, ...number[]];
     try {
       if (!this.verified) await this.verify();
-      const [id, dup, epoch] = await this.timed(
-        'publish',
-        this.redis.dpsPublish(
-          k.seq,
-          k.epoch,
-          k.index,
-          k.channel(ch),
-          key === undefined ? k.idem('') : k.idem(key),
-          k.trimmed,
-          ch,
-          JSON.stringify(ch),
-          JSON.stringify(data),
-          this.opts.retentionMaxLen,
-          this.opts.idempotencyWindowSec,
-          nanoid(),
-          k.livePrefix + ch,
-          key === undefined ? '0' : '1',
-        ),
-      );
-      this.observeEpoch(epoch);
-      if (dup !== 1 && this.opts.stats) this.opts.stats.published++;
-      return { id, dup: dup === 1 };
+      reply = await this.timed('publish', this.redis.dpsPublishmany(keys.length, ...keys, ...args));
     } catch (err) {
-      this.fail(err);
+      let e: unknown = err;
+      try {
+        this.fail(err);
+      } catch (mapped) {
+        e = mapped;
+      }
+      for (const m of batch) m.reject(e);
+      return;
+    }
+    this.observeEpoch(reply[0]);
+    for (const [i, m] of batch.entries()) {
+      const dup = reply[2 + 2 * i] === 1;
+      if (!dup && this.opts.stats) this.opts.stats.published++;
+      m.resolve({ id: reply[1 + 2 * i] as number, dup });
     }
   }
 

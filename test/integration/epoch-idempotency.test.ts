@@ -28,6 +28,16 @@ describe('idempotency', () => {
     });
     expect(batch.body.ids[0]).toBe(first.body.id);
     expect(batch.body.dups).toEqual([true, false]);
+    // One key twice in one batch (one script call): stored once, the second answered as a duplicate.
+    const twice = await httpPublish(ctx.server, {
+      messages: [
+        { ch: 'idem.c', data: 1, key: 'order-44' },
+        { ch: 'idem.c', data: 2, key: 'order-44' },
+        { ch: 'idem.c', data: 3 },
+      ],
+    });
+    const [id44] = twice.body.ids;
+    expect(twice.body).toEqual({ ids: [id44, id44, id44 + 1], dups: [false, true, false] });
     c.close();
   });
 

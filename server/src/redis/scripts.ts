@@ -1,4 +1,4 @@
-// Loads the Lua scripts (`<name>-<numKeys>.lua`) as ioredis commands `dps<Name>` (EVALSHA, EVAL on NOSCRIPT).
+// Loads the Lua scripts (`<name>-<numKeys>.lua`, `-n`: the caller passes numkeys first) as ioredis commands `dps<Name>` (EVALSHA, EVAL on NOSCRIPT).
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,6 +8,8 @@ const LUA_DIR = join(dirname(fileURLToPath(import.meta.url)), 'lua');
 
 export interface ScriptCommands {
   dpsPublish(...args: (string | number)[]): Promise<[number, number, string]>;
+  /** numkeys first: the key count depends on the batch */
+  dpsPublishmany(...args: (string | number)[]): Promise<[string, ...number[]]>;
   dpsHello(...args: (string | number)[]): Promise<[string, number, number, number, number]>;
   dpsAck(...args: (string | number)[]): Promise<number>;
   dpsRead(...args: (string | number)[]): Promise<[number, ...string[]]>;
@@ -21,12 +23,13 @@ export type ScriptedRedis = Redis & ScriptCommands;
 
 export function defineScripts(redis: Redis): ScriptedRedis {
   for (const file of readdirSync(LUA_DIR)) {
-    const m = /^([a-z]+)-(\d+)\.lua$/.exec(file);
+    const m = /^([a-z]+)-(\d+|n)\.lua$/.exec(file);
     if (!m) continue;
     const [, name, keys] = m as unknown as [string, string, string];
     // Prefixed so that no script shadows a built-in command (ioredis has `publish`).
     const command = `dps${name[0]?.toUpperCase()}${name.slice(1)}`;
-    if (!(command in redis)) redis.defineCommand(command, { numberOfKeys: Number(keys), lua: readFileSync(join(LUA_DIR, file), 'utf8') });
+    const lua = readFileSync(join(LUA_DIR, file), 'utf8');
+    if (!(command in redis)) redis.defineCommand(command, keys === 'n' ? { lua } : { numberOfKeys: Number(keys), lua });
   }
   return redis as ScriptedRedis;
 }
