@@ -4,7 +4,7 @@
 // pinned to CPU 0, Redis and the load generators to CPU 1 (taskset), when the machine has two or more.
 // Prints a table per scenario (medians of the runs, ratios P/B and P/S) and writes test/bench/results/latest.json.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -332,6 +332,20 @@ console.log(
 );
 console.log(`pinning: ${machine.pinning}; ${RUNS} run(s) per system and scenario, medians shown`);
 
+const dir = join(ROOT, 'test/bench/results');
+mkdirSync(dir, { recursive: true });
+const file = join(dir, QUICK ? 'quick.json' : 'latest.json');
+// With --only, the other scenarios' rows of the previous run stay (the file says when each was measured).
+let kept: (Row & { date?: string })[] = [];
+if (ONLY && existsSync(file))
+  kept = (JSON.parse(readFileSync(file, 'utf8')) as { rows: (Row & { date?: string })[] }).rows.filter((r) => !ONLY.includes(r.scenario));
+const save = () => {
+  const date = new Date().toISOString();
+  const all = [...kept, ...rows.map((r) => ({ ...r, date }))];
+  writeFileSync(file, `${JSON.stringify({ date, machine, rows: all }, null, 2)}\n`);
+  return all.length;
+};
+
 const t0 = performance.now();
 for (const [name, fn] of [
   ['fanout', fanout],
@@ -341,11 +355,11 @@ for (const [name, fn] of [
   ['storm', storm],
   ['idle', idle],
 ] as const)
-  if (want(name)) await fn();
-
-const dir = join(ROOT, 'test/bench/results');
-mkdirSync(dir, { recursive: true });
-const file = QUICK ? 'quick.json' : 'latest.json';
-writeFileSync(join(dir, file), `${JSON.stringify({ date: new Date().toISOString(), machine, rows }, null, 2)}\n`);
-console.log(`\n${rows.length} rows written to test/bench/results/${file} in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+  if (want(name)) {
+    await fn();
+    save();
+  }
+console.log(
+  `\n${save()} rows in test/bench/results/${QUICK ? 'quick' : 'latest'}.json (${((performance.now() - t0) / 1000).toFixed(0)} s)`,
+);
 process.exit(0);

@@ -75,6 +75,7 @@ async function ramp() {
   }[] = [];
   const perPublish = shape === 'fanout' ? spec.sockets : 1;
   let n = 0;
+  let failed = 0;
   for (const rate of spec.rates ?? []) {
     const stepMs = spec.stepMs ?? 2000;
     await sleep(200);
@@ -94,7 +95,13 @@ async function ramp() {
         }));
         sent += owed;
         inflight++;
-        void pub.publish(batch).finally(() => inflight--);
+        // An overloaded system may drop the publisher (S does): count it, do not crash the run.
+        pub
+          .publish(batch)
+          .catch(() => {
+            failed += batch.length;
+          })
+          .finally(() => inflight--);
       }
       await sleep(10);
     }
@@ -119,7 +126,7 @@ async function ramp() {
   }
   pub.close();
   for (const s of subs) s.close();
-  return { steps };
+  return { steps, failedPublishes: failed };
 }
 
 // node:http with keep-alive: fetch (undici) tops out at ~3,000 requests/s on this machine, below the server.
