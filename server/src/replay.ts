@@ -42,6 +42,14 @@ interface Cursor {
 const nextId = (c: Cursor) => c.ids[c.pos] as number;
 
 /**
+ * Messages all replay passes of the process may hold read ahead, together: a
+ * pass's chunks shrink while many run at once (100 clients replaying a large
+ * backlog held ~8,000 frames each and took the server's RSS up by ~650 MB).
+ */
+const READ_AHEAD_BUDGET = 64_000;
+let activePasses = 0;
+
+/**
  * A k-way merge by id (binary heap) over the channels that changed after
  * `from`, reading each channel in chunks and asking for a channel's next chunk
  * once half of the current one is sent. Memory: at most two chunks per
@@ -56,6 +64,7 @@ export class ReplayPass {
   private drained: Cursor[] = [];
   private chunk = 0;
   private pendingGaps: ReplayGap[] = [];
+  private counted = false;
 
   constructor(
     private readonly store: Store,
@@ -73,8 +82,17 @@ export class ReplayPass {
       if (floor === null) continue;
       cursors.push({ ch, floor, ids: [], frames: [], pos: 0, readTo: this.from, more: true, next: null, nextFrom: this.from, gapUpTo: 0 });
     }
-    this.chunk = Math.max(16, Math.min(this.pageSize, Math.ceil((this.pageSize * 4) / Math.max(1, cursors.length))));
+    activePasses++;
+    this.counted = true;
+    const perChannel = Math.min(this.pageSize * 4, READ_AHEAD_BUDGET / activePasses) / Math.max(1, cursors.length);
+    this.chunk = Math.max(16, Math.min(this.pageSize, Math.ceil(perChannel)));
     this.drained = cursors;
+  }
+
+  /** Ends the pass's share of the read-ahead budget (called once it is done or abandoned). */
+  end(): void {
+    if (this.counted) activePasses--;
+    this.counted = false;
   }
 
   private request(c: Cursor): void {

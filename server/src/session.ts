@@ -386,12 +386,16 @@ export class Session implements LiveSink, ReplayFilter {
         if (this.closed) return;
         this.dirty = false;
         const pass = new ReplayPass(this.deps.store, this, this.lastSent, this.deps.config.replayPage);
-        await pass.start();
-        head = pass.head;
-        for (let page = await pass.nextPage(); page; page = await pass.nextPage()) {
-          if (this.closed) return;
-          this.sendPage(page);
-          await this.writable();
+        try {
+          await pass.start();
+          head = pass.head;
+          for (let page = await pass.nextPage(); page; page = await pass.nextPage()) {
+            if (this.closed) return;
+            this.sendPage(page);
+            await this.writable();
+          }
+        } finally {
+          pass.end();
         }
         if (this.closed) return;
       } while (this.dirty);

@@ -229,8 +229,8 @@ async function publish() {
   const messages = QUICK ? 20_000 : 200_000;
   const results = await runs('P', (sys) => load<Record<string, number>>({ mode: 'publish', system: 'P', sockets: 0, messages }, sys));
   for (const [k, label] of [
-    ['httpBatch', 'HTTP batch of 100 (8 in flight)'],
-    ['wsPub', 'WS pub (1,000 in flight)'],
+    ['httpBatch', 'HTTP batch of 100 (32 in flight)'],
+    ['wsPub', 'WS pub (5,000 in flight)'],
     ['httpSingle', 'HTTP single (64 in flight)'],
   ] as const) {
     const v = median(results.map((r) => r[k] as number));

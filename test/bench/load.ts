@@ -162,7 +162,7 @@ async function publishRates() {
   t0 = performance.now();
   let done = 0;
   await Promise.all(
-    Array.from({ length: 8 }, async () => {
+    Array.from({ length: 32 }, async () => {
       while (done < N) {
         done += 100;
         const status = await post(`${spec.base}/v1/publish`, body);
@@ -196,7 +196,7 @@ async function publishRates() {
   t0 = performance.now();
   await new Promise<void>((resolve) => {
     const pump = () => {
-      while (sentWs < N && sentWs - acked < 1000) ws.send(`{"op":"pub","ch":"dur.z","data":{"t":0,"pad":"${PAD}"},"ref":"${sentWs++}"}`);
+      while (sentWs < N && sentWs - acked < 5000) ws.send(`{"op":"pub","ch":"dur.z","data":{"t":0,"pad":"${PAD}"},"ref":"${sentWs++}"}`);
     };
     ws.on('message', (d) => {
       if (String(d).startsWith('{"op":"puback"')) acked++;

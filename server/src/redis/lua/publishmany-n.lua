@@ -30,7 +30,7 @@ local maxLen = tonumber(ARGV[1])
 local now = redis.call('TIME')
 local ts = now[1] .. string.format('%03d', math.floor(tonumber(now[2]) / 1000))
 local out = { epoch }
--- channel -> its sorted set, for the length cap after the batch
+-- channel -> { its sorted set, its newest id in this batch }, for the index and the length cap after the batch
 local touched = {}
 local n = (#ARGV - 4) / 4
 
@@ -46,8 +46,7 @@ for i = 0, n - 1 do
     local idText = string.format('%d', id)
     local frame = '{"op":"msg","id":' .. idText .. ',"ch":' .. chJson .. ',"data":' .. data .. ',"ts":' .. ts .. '}'
     redis.call('ZADD', chKey, id, frame)
-    redis.call('ZADD', KEYS[3], id, ch)
-    touched[ch] = chKey
+    touched[ch] = { chKey, id }
     if keyed then
       redis.call('SET', idemKey, idText, 'EX', ARGV[2])
     end
@@ -57,8 +56,10 @@ for i = 0, n - 1 do
   end
 end
 
--- The length cap, once per channel: the same end state as after each message.
-for ch, chKey in pairs(touched) do
+-- The channel index and the length cap, once per channel: the same end state as after each message.
+for ch, t in pairs(touched) do
+  local chKey = t[1]
+  redis.call('ZADD', KEYS[3], t[2], ch)
   local count = redis.call('ZCARD', chKey)
   if count > maxLen then
     local last = redis.call('ZRANGE', chKey, count - maxLen - 1, count - maxLen - 1, 'WITHSCORES')
