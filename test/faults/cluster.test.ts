@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { httpPublish, sleep, startTestServer, type TestServer, until } from '../support/env';
 import { RawClient } from '../support/raw-client';
 import { allLive, mergeFailures, type Recorder, record, steadyPublisher } from '../support/recorder';
-import { keySlot, startCluster, type TestCluster } from '../support/topology';
+import { keySlot, startCluster, storedIds, type TestCluster } from '../support/topology';
 
 let cluster: TestCluster | undefined;
 let servers: TestServer[] = [];
@@ -99,15 +99,8 @@ describe('Redis Cluster', () => {
     await sleep(1500);
     const results = await Promise.all(pubs.map((p) => p.stop()));
     const acknowledged = results.flatMap((r) => r.published);
-    // What the log holds now, channel by channel, from the promoted replica.
-    const { Redis } = await import('ioredis');
-    const r = new Redis({ port: replica?.port, host: '127.0.0.1', protocol: 2 });
-    const log = new Map<string, number[]>();
-    for (const ch of ['cf.a', 'cf.b']) {
-      const flat = await r.zrangebyscore(`dps:{default}:ch:${ch}`, '-inf', '+inf', 'WITHSCORES');
-      log.set(ch, flat.filter((_, i) => i % 2 === 1).map(Number));
-    }
-    r.disconnect();
+    // What the log holds now, channel by channel, on the promoted replica.
+    const log = await storedIds(replica?.port as number, ['cf.a', 'cf.b']);
     const inLog = new Set([...log.values()].flat());
     const lost = acknowledged.filter(([id]) => !inLog.has(id));
     const want = (match: (ch: string) => boolean) =>

@@ -2,7 +2,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { type ServerProcess, serverProcess, sleep, until } from '../support/env';
 import { allLive, mergeFailures, type Recorder, record, steadyPublisher } from '../support/recorder';
-import { startSentinel, type TestSentinel } from '../support/topology';
+import { startSentinel, storedIds, type TestSentinel } from '../support/topology';
 
 let sentinel: TestSentinel | undefined;
 let server: ServerProcess | undefined;
@@ -38,15 +38,7 @@ describe('Redis Sentinel', () => {
     await sleep(1500);
     const results = await Promise.all(pubs.map((p) => p.stop()));
     const acknowledged = results.flatMap((r) => r.published);
-    const { Redis } = await import('ioredis');
-    const r = new Redis({ port: s.replica.port, host: '127.0.0.1', protocol: 2 });
-    const log = new Map<string, number[]>();
-    for (const ch of ['sn.a', 'sn.b'])
-      log.set(
-        ch,
-        (await r.zrangebyscore(`dps:{default}:ch:${ch}`, '-inf', '+inf', 'WITHSCORES')).filter((_, i) => i % 2 === 1).map(Number),
-      );
-    r.disconnect();
+    const log = await storedIds(s.replica.port, ['sn.a', 'sn.b']);
     const inLog = new Set([...log.values()].flat());
     const lost = acknowledged.filter(([id]) => !inLog.has(id));
     const want = [(ch: string) => ch.startsWith('sn.'), (ch: string) => ch === 'sn.a'].map((match) =>

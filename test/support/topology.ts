@@ -162,6 +162,22 @@ async function clusterInfo(port: number): Promise<Map<string, string>> {
   }
 }
 
+/** The ids each channel's sorted set holds on the node at `port` (e.g. a promoted replica: what survived). */
+export async function storedIds(port: number, channels: string[]): Promise<Map<string, number[]>> {
+  const r = new Redis({ port, host: '127.0.0.1', protocol: 2 });
+  try {
+    const out = new Map<string, number[]>();
+    for (const ch of channels)
+      out.set(
+        ch,
+        (await r.zrangebyscore(`dps:{default}:ch:${ch}`, '-inf', '+inf', 'WITHSCORES')).filter((_, i) => i % 2 === 1).map(Number),
+      );
+    return out;
+  } finally {
+    r.disconnect();
+  }
+}
+
 /** The hash slot of a key (CRC16 of its hash tag), asked of Redis itself. */
 export async function keySlot(port: number, key: string): Promise<number> {
   const c = new Redis({ port, host: '127.0.0.1', protocol: 2 });
