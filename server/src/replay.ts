@@ -4,7 +4,8 @@ import type { Chunk, Store } from './store';
 export interface ReplayMsg {
   id: number;
   ch: string;
-  frame: string;
+  /** the stored wire frame, as Redis sent it (never decoded) */
+  frame: Buffer;
 }
 export interface ReplayGap {
   gap: true;
@@ -25,7 +26,7 @@ interface Cursor {
   ch: string;
   floor: number;
   ids: number[];
-  frames: string[];
+  frames: Buffer[];
   pos: number;
   /** highest id read from the store so far (consumed or not) */
   readTo: number;
@@ -137,7 +138,7 @@ export class ReplayPass {
       const c = this.heap[0];
       if (!c) break;
       const id = nextId(c);
-      if (id > c.floor) out.push({ id, ch: c.ch, frame: c.frames[c.pos] as string });
+      if (id > c.floor) out.push({ id, ch: c.ch, frame: c.frames[c.pos] as Buffer });
       c.pos++;
       if (c.more && !c.next && c.pos * 2 >= c.ids.length) this.request(c);
       if (c.pos < c.ids.length) this.siftDown(0);

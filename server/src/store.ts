@@ -37,7 +37,8 @@ export interface Chunk {
   /** highest id of the channel removed by retention (0: none) */
   watermark: number;
   ids: number[];
-  frames: string[];
+  /** wire frames as Redis sent them: sent on as they are, never decoded */
+  frames: Buffer[];
 }
 
 export interface RecipientInfo {
@@ -385,12 +386,12 @@ export class Store extends EventEmitter<StoreEvents> {
   /** Up to `limit` messages of `ch` with after < id <= upTo, with the retention watermark, atomically. */
   async readChunk(ch: string, after: number, upTo: number, limit: number): Promise<Chunk> {
     try {
-      const reply = await this.timed('read', this.redis.dpsRead(this.keys.channel(ch), this.keys.trimmed, ch, after, upTo, limit));
+      const reply = await this.timed('read', this.redis.dpsReadBuffer(this.keys.channel(ch), this.keys.trimmed, ch, after, upTo, limit));
       const ids: number[] = [];
-      const frames: string[] = [];
+      const frames: Buffer[] = [];
       for (let i = 1; i < reply.length; i += 2) {
-        frames.push(reply[i] as string);
-        ids.push(Number(reply[i + 1]));
+        frames.push(reply[i] as Buffer);
+        ids.push(Number((reply[i + 1] as Buffer).toString('latin1')));
       }
       return { watermark: Number(reply[0]), ids, frames };
     } catch (err) {

@@ -13,6 +13,8 @@ export interface ScriptCommands {
   dpsHello(...args: (string | number)[]): Promise<[string, number, number, number, number]>;
   dpsAck(...args: (string | number)[]): Promise<number>;
   dpsRead(...args: (string | number)[]): Promise<[number, ...string[]]>;
+  /** the same reply with frames and scores as Buffers (ioredis defines `<command>Buffer` for every script) */
+  dpsReadBuffer(...args: (string | number)[]): Promise<[number, ...Buffer[]]>;
   dpsTrim(...args: (string | number)[]): Promise<[number, number]>;
   dpsRecover(...args: (string | number)[]): Promise<[string, RecoverOutcome, string, number]>;
 }
