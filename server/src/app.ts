@@ -1,7 +1,6 @@
 // Wires one server: Redis connections, store, bridge, janitor, HTTP and the WebSocket upgrade.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { CloseCode } from '@durable-pubsub/client-sdk/protocol';
 import { WebSocketServer } from 'ws';
 import { createAuthenticator } from './auth';
@@ -158,7 +157,14 @@ export async function startApp(config: Config, opts: AppOptions): Promise<App> {
       clearInterval(touch);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       // Acks first, so clients that move to another node resume from where they really are.
-      await Promise.race([Promise.all([...sessions].map((s) => s.shutdown())), sleep(SHUTDOWN_ACK_WAIT_MS)]);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.all([...sessions].map((s) => s.shutdown())),
+        new Promise((resolve) => {
+          timer = setTimeout(resolve, SHUTDOWN_ACK_WAIT_MS);
+        }),
+      ]);
+      clearTimeout(timer);
       for (const s of sessions) s.close(CloseCode.goingAway, 'server shutting down');
       await janitor.stop();
       server.closeAllConnections();
