@@ -17,21 +17,34 @@ async function node(root: string, name: string, extraArgs: string[], appendfsync
   return { ...r, dataDir };
 }
 
-/** One INFO-style command on a node, as a field map. */
-export async function info(port: number, section: string): Promise<Map<string, string>> {
+/** Runs `fn` on a one-shot connection to the node at `port` (no retries: a dead node fails at once). */
+async function onNode<T>(port: number, fn: (c: Redis) => Promise<T>): Promise<T> {
   const c = new Redis({ port, host: '127.0.0.1', protocol: 2, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
   try {
     await c.connect();
-    const text = (await c.info(section)) as string;
-    return new Map(
-      text
-        .split('\r\n')
-        .filter((l) => l.includes(':'))
-        .map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1)] as [string, string]),
-    );
+    return await fn(c);
   } finally {
     c.disconnect();
   }
+}
+
+/** `field:value` lines (INFO, CLUSTER INFO) as a map. */
+function fields(text: string): Map<string, string> {
+  return new Map(
+    text
+      .split('\r\n')
+      .filter((l) => l.includes(':'))
+      .map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1)] as [string, string]),
+  );
+}
+
+/** One INFO section of a node, as a field map. */
+export function info(port: number, section: string): Promise<Map<string, string>> {
+  return onNode(port, async (c) => fields((await c.info(section)) as string));
+}
+
+function clusterInfo(port: number): Promise<Map<string, string>> {
+  return onNode(port, async (c) => fields((await c.call('CLUSTER', 'INFO')) as string));
 }
 
 export interface TestCluster {
@@ -45,12 +58,9 @@ export interface TestCluster {
   cleanup(): Promise<void>;
 }
 
-async function clusterNodes(port: number): Promise<{ id: string; port: number; flags: string[]; master: string; slots: string[] }[]> {
-  const c = new Redis({ port, host: '127.0.0.1', protocol: 2, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  try {
-    await c.connect();
-    const text = (await c.call('CLUSTER', 'NODES')) as string;
-    return text
+function clusterNodes(port: number): Promise<{ id: string; port: number; flags: string[]; master: string; slots: string[] }[]> {
+  return onNode(port, async (c) =>
+    ((await c.call('CLUSTER', 'NODES')) as string)
       .trim()
       .split('\n')
       .map((line) => {
@@ -62,10 +72,8 @@ async function clusterNodes(port: number): Promise<{ id: string; port: number; f
           master: master as string,
           slots,
         };
-      });
-  } finally {
-    c.disconnect();
-  }
+      }),
+  );
 }
 
 /** `masters` primaries with `replicasEach` replicas each, joined with `redis-cli --cluster create`. */
@@ -146,26 +154,9 @@ export async function startCluster(masters = 3, replicasEach = 0): Promise<TestC
   };
 }
 
-async function clusterInfo(port: number): Promise<Map<string, string>> {
-  const c = new Redis({ port, host: '127.0.0.1', protocol: 2, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  try {
-    await c.connect();
-    const text = (await c.call('CLUSTER', 'INFO')) as string;
-    return new Map(
-      text
-        .split('\r\n')
-        .filter((l) => l.includes(':'))
-        .map((l) => l.split(':') as [string, string]),
-    );
-  } finally {
-    c.disconnect();
-  }
-}
-
 /** The ids each channel's sorted set holds on the node at `port` (e.g. a promoted replica: what survived). */
-export async function storedIds(port: number, channels: string[]): Promise<Map<string, number[]>> {
-  const r = new Redis({ port, host: '127.0.0.1', protocol: 2 });
-  try {
+export function storedIds(port: number, channels: string[]): Promise<Map<string, number[]>> {
+  return onNode(port, async (r) => {
     const out = new Map<string, number[]>();
     for (const ch of channels)
       out.set(
@@ -173,19 +164,12 @@ export async function storedIds(port: number, channels: string[]): Promise<Map<s
         (await r.zrangebyscore(`dps:{default}:ch:${ch}`, '-inf', '+inf', 'WITHSCORES')).filter((_, i) => i % 2 === 1).map(Number),
       );
     return out;
-  } finally {
-    r.disconnect();
-  }
+  });
 }
 
 /** The hash slot of a key (CRC16 of its hash tag), asked of Redis itself. */
-export async function keySlot(port: number, key: string): Promise<number> {
-  const c = new Redis({ port, host: '127.0.0.1', protocol: 2 });
-  try {
-    return Number(await c.call('CLUSTER', 'KEYSLOT', key));
-  } finally {
-    c.disconnect();
-  }
+export function keySlot(port: number, key: string): Promise<number> {
+  return onNode(port, async (c) => Number(await c.call('CLUSTER', 'KEYSLOT', key)));
 }
 
 export interface TestSentinel {
@@ -229,18 +213,13 @@ export async function startSentinel(): Promise<TestSentinel> {
     process.once('exit', kill);
     sentinels.push({ port, kill });
   }
-  const ask = async (port: number) => {
-    const c = new Redis({ port, host: '127.0.0.1', protocol: 2, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-    try {
-      await c.connect();
+  const ask = (port: number) =>
+    onNode(port, async (c) => {
       const [, p] = (await c.call('SENTINEL', 'get-master-addr-by-name', 'mymaster')) as [string, string];
       const replicas = (await c.call('SENTINEL', 'replicas', 'mymaster')) as unknown[];
       const quorum = String(await c.call('SENTINEL', 'ckquorum', 'mymaster').catch(() => ''));
       return { port: Number(p), replicas: replicas.length, usable: Number(/(\d+) usable/.exec(quorum)?.[1] ?? 0) };
-    } finally {
-      c.disconnect();
-    }
-  };
+    });
   // Every Sentinel knows the replica and the other Sentinels before anything is killed.
   await until(
     async () => {

@@ -7,7 +7,6 @@ import type { Redis } from 'ioredis';
 const LUA_DIR = join(dirname(fileURLToPath(import.meta.url)), 'lua');
 
 export interface ScriptCommands {
-  dpsPublish(...args: (string | number)[]): Promise<[number, number, string]>;
   /** numkeys first: the key count depends on the batch */
   dpsPublishmany(...args: (string | number)[]): Promise<[string, ...number[]]>;
   dpsHello(...args: (string | number)[]): Promise<[string, number, number, number, number]>;
