@@ -12,13 +12,15 @@ export interface PublishResult {
   dup: boolean;
 }
 
+/** Told the outcome of one publish: an error, or the stored id. */
+export type PublishDone = (err: unknown, id: number, dup: boolean) => void;
+
 interface PendingPublish {
   ch: string;
   /** JSON text */
   data: string;
   key: string | undefined;
-  resolve(r: PublishResult): void;
-  reject(err: unknown): void;
+  done: PublishDone;
 }
 
 /** messages per publish script call at most */
@@ -186,13 +188,18 @@ export class Store extends EventEmitter<StoreEvents> {
    */
   publish(ch: string, data: Json, key?: string): Promise<PublishResult> {
     return new Promise((resolve, reject) => {
-      this.pending.push({ ch, data: JSON.stringify(data), key, resolve, reject });
-      if (this.pending.length >= PUBLISH_BATCH) this.flushPublishes();
-      else if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        setImmediate(() => this.flushPublishes());
-      }
+      this.publishThen(ch, data, key, (err, id, dup) => (err ? reject(err) : resolve({ id, dup })));
     });
+  }
+
+  /** `publish` with a callback: the hot path of WS publishing, without a promise per message. */
+  publishThen(ch: string, data: Json, key: string | undefined, done: PublishDone): void {
+    this.pending.push({ ch, data: JSON.stringify(data), key, done });
+    if (this.pending.length >= PUBLISH_BATCH) this.flushPublishes();
+    else if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flushPublishes());
+    }
   }
 
   private flushPublishes(): void {
@@ -204,13 +211,26 @@ export class Store extends EventEmitter<StoreEvents> {
 
   private async publishBatch(batch: PendingPublish[]): Promise<void> {
     const k = this.keys;
-    const keys: string[] = [k.seq, k.epoch, k.index, k.trimmed];
-    const args: (string | number)[] = [this.opts.retentionMaxLen, this.opts.idempotencyWindowSec, nanoid(), k.livePrefix];
+    // Each channel once (its key, name and JSON literal), then three arguments per message.
+    const channelNo = new Map<string, number>();
+    const chKeys: string[] = [];
+    const chArgs: string[] = [];
+    const idemKeys: string[] = [];
+    const msgArgs: (string | number)[] = [];
     for (const m of batch) {
-      keys.push(k.channel(m.ch), k.idem(m.key ?? ''));
-      args.push(m.ch, JSON.stringify(m.ch), m.data, m.key === undefined ? '0' : '1');
+      let j = channelNo.get(m.ch);
+      if (j === undefined) {
+        j = chKeys.length;
+        channelNo.set(m.ch, j);
+        chKeys.push(k.channel(m.ch));
+        chArgs.push(m.ch, JSON.stringify(m.ch));
+      }
+      if (m.key !== undefined) idemKeys.push(k.idem(m.key));
+      msgArgs.push(j, m.data, m.key === undefined ? 0 : idemKeys.length);
     }
-    let reply: [string, ...number[]];
+    const keys = [k.seq, k.epoch, k.index, k.trimmed, ...chKeys, ...idemKeys];
+    const args = [this.opts.retentionMaxLen, this.opts.idempotencyWindowSec, nanoid(), k.livePrefix, chKeys.length, ...chArgs, ...msgArgs];
+    let reply: [string, number, ...number[]];
     try {
       if (!this.verified) await this.verify();
       reply = await this.timed('publish', this.redis.dpsPublishmany(keys.length, ...keys, ...args));
@@ -221,15 +241,20 @@ export class Store extends EventEmitter<StoreEvents> {
       } catch (mapped) {
         e = mapped;
       }
-      for (const m of batch) m.reject(e);
+      for (const m of batch) m.done(e, 0, false);
       return;
     }
     this.observeEpoch(reply[0]);
+    // Stored messages have consecutive ids in batch order; the reply lists only the repeated keys.
+    let next = reply[1];
+    let p = 2;
     for (const [i, m] of batch.entries()) {
-      const dup = reply[2 + 2 * i] === 1;
-      if (!dup && this.opts.stats) this.opts.stats.published++;
-      m.resolve({ id: reply[1 + 2 * i] as number, dup });
+      if (reply[p] === i) {
+        m.done(null, reply[p + 1] as number, true);
+        p += 2;
+      } else m.done(null, next++, false);
     }
+    if (this.opts.stats) this.opts.stats.published += next - reply[1];
   }
 
   async hello(

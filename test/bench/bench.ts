@@ -55,7 +55,9 @@ async function start(system: System, env: Record<string, string> = {}): Promise<
   if (PINNING) spawnSync('taskset', ['-cp', '1', String(redis.child.pid)]);
   const port = await freePort();
   const entry = { P: 'server/src/main.ts', B: 'test/bench/systems/bare.ts', S: 'test/bench/systems/sio.ts' }[system];
-  const cmd = pin(0, [process.execPath, '--import', 'tsx', join(ROOT, entry)]);
+  // DPS_BENCH_PROF=<dir>: P writes a CPU profile there (`node --cpu-prof`) when it stops.
+  const prof = system === 'P' && process.env.DPS_BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.DPS_BENCH_PROF}`] : [];
+  const cmd = pin(0, [process.execPath, ...prof, '--import', 'tsx', join(ROOT, entry)]);
   const child = spawn(cmd[0] as string, cmd.slice(1), {
     cwd: ROOT,
     env: {
@@ -98,7 +100,8 @@ async function start(system: System, env: Record<string, string> = {}): Promise<
     pid,
     base,
     async stop() {
-      child.kill('SIGKILL');
+      // A profiled P stops cleanly so that its profile is written.
+      child.kill(prof.length ? 'SIGTERM' : 'SIGKILL');
       await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(0) : child.once('exit', r)));
       await redis.kill();
       rmSync(dataDir, { recursive: true, force: true });

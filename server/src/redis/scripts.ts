@@ -8,7 +8,7 @@ const LUA_DIR = join(dirname(fileURLToPath(import.meta.url)), 'lua');
 
 export interface ScriptCommands {
   /** numkeys first: the key count depends on the batch */
-  dpsPublishmany(...args: (string | number)[]): Promise<[string, ...number[]]>;
+  dpsPublishmany(...args: (string | number)[]): Promise<[string, number, ...number[]]>;
   dpsHello(...args: (string | number)[]): Promise<[string, number, number, number, number]>;
   dpsAck(...args: (string | number)[]): Promise<number>;
   dpsRead(...args: (string | number)[]): Promise<[number, ...string[]]>;

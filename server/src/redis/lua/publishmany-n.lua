@@ -1,24 +1,33 @@
 --[[
   Store several messages and publish their wire frames, in order, atomically:
   what publish-6.lua does for one message, for a batch (the server gathers the
-  publishes of one event-loop turn into one call).
+  publishes of one event-loop turn into one call). Each channel of the batch is
+  named once; each message refers to it by number.
 
-  KEYS[1] seq       id counter of the namespace (INCR)
+  KEYS[1] seq       id counter of the namespace (read once, set once)
   KEYS[2] epoch     epoch string of the namespace's log
   KEYS[3] index     sorted set: channel -> newest id
   KEYS[4] trimmed   hash: channel -> highest id removed by retention
-  then per message i (from 0): KEYS[5 + 2i] its channel's sorted set,
-                               KEYS[6 + 2i] its idempotency key
+  KEYS[5 .. 4 + c]  the sorted set of each channel of the batch
+  then the idempotency key of each message that has one
 
   ARGV[1] max messages kept per channel (retention by length)
   ARGV[2] idempotency window, seconds
   ARGV[3] candidate epoch, used only when the log has none
   ARGV[4] prefix of the pub/sub channels
-  then per message i: ARGV[5 + 4i] channel, ARGV[6 + 4i] channel as a JSON
-  string literal, ARGV[7 + 4i] data as JSON text, ARGV[8 + 4i] '1' when it
-  has a real idempotency key
+  ARGV[5] c, the number of channels
+  ARGV[6 .. 5 + 2c] per channel j (from 0): ARGV[6 + 2j] its name,
+                    ARGV[7 + 2j] its name as a JSON string literal
+  then per message i (from 0), at m = 6 + 2c + 3i:
+    ARGV[m]     its channel's number j (from 0)
+    ARGV[m + 1] data as JSON text
+    ARGV[m + 2] n > 0: its idempotency key is the n-th after the channels'
+                (KEYS[4 + c + n]); 0: it has none
 
-  Returns { epoch, id, dup, id, dup, … }
+  Returns { epoch, first, i, id, i, id, … }: the messages stored by this call
+  have consecutive ids from `first` on, in batch order; each (i, id) pair is a
+  message (number i from 0) whose key was already used: it stored nothing and
+  its id is the earlier one.
 ]]
 local epoch = redis.call('GET', KEYS[2])
 if not epoch then
@@ -27,39 +36,57 @@ if not epoch then
 end
 
 local maxLen = tonumber(ARGV[1])
+local prefix = ARGV[4]
+local c = tonumber(ARGV[5])
 local now = redis.call('TIME')
 local ts = now[1] .. string.format('%03d', math.floor(tonumber(now[2]) / 1000))
-local out = { epoch }
--- channel -> { its sorted set, its newest id in this batch }, for the index and the length cap after the batch
-local touched = {}
-local n = (#ARGV - 4) / 4
+local out = { epoch, 0 }
+local seq = tonumber(redis.call('GET', KEYS[1]) or '0')
+local first = seq + 1
+-- per channel number: its ZADD arguments (score, frame, …) and its newest id in this batch
+local adds, newest = {}, {}
+local firstArg = 6 + 2 * c
 
-for i = 0, n - 1 do
-  local chKey, idemKey = KEYS[5 + 2 * i], KEYS[6 + 2 * i]
-  local ch, chJson, data, keyed = ARGV[5 + 4 * i], ARGV[6 + 4 * i], ARGV[7 + 4 * i], ARGV[8 + 4 * i] == '1'
-  local prev = keyed and redis.call('GET', idemKey)
+for m = firstArg, #ARGV, 3 do
+  local j = tonumber(ARGV[m])
+  local n = tonumber(ARGV[m + 2])
+  local idem = n > 0 and KEYS[4 + c + n]
+  local prev = idem and redis.call('GET', idem)
   if prev then
+    out[#out + 1] = (m - firstArg) / 3
     out[#out + 1] = tonumber(prev)
-    out[#out + 1] = 1
   else
-    local id = redis.call('INCR', KEYS[1])
-    local idText = string.format('%d', id)
-    local frame = '{"op":"msg","id":' .. idText .. ',"ch":' .. chJson .. ',"data":' .. data .. ',"ts":' .. ts .. '}'
-    redis.call('ZADD', chKey, id, frame)
-    touched[ch] = { chKey, id }
-    if keyed then
-      redis.call('SET', idemKey, idText, 'EX', ARGV[2])
+    seq = seq + 1
+    local idText = string.format('%d', seq)
+    local frame = '{"op":"msg","id":' .. idText .. ',"ch":' .. ARGV[7 + 2 * j] .. ',"data":' .. ARGV[m + 1] .. ',"ts":' .. ts .. '}'
+    local a = adds[j]
+    if not a then
+      a = {}
+      adds[j] = a
     end
-    redis.call('PUBLISH', ARGV[4] .. ch, frame)
-    out[#out + 1] = id
-    out[#out + 1] = 0
+    a[#a + 1] = seq
+    a[#a + 1] = frame
+    newest[j] = seq
+    if idem then
+      redis.call('SET', idem, idText, 'EX', ARGV[2])
+    end
+    redis.call('PUBLISH', prefix .. ARGV[6 + 2 * j], frame)
   end
 end
 
+-- Nothing is visible before the script ends: one counter update and one ZADD per channel store the batch.
+if seq >= first then
+  out[2] = first
+  redis.call('SET', KEYS[1], string.format('%d', seq))
+end
+for j, a in pairs(adds) do
+  redis.call('ZADD', KEYS[5 + j], unpack(a))
+end
+
 -- The channel index and the length cap, once per channel: the same end state as after each message.
-for ch, t in pairs(touched) do
-  local chKey = t[1]
-  redis.call('ZADD', KEYS[3], t[2], ch)
+for j, id in pairs(newest) do
+  local chKey, ch = KEYS[5 + j], ARGV[6 + 2 * j]
+  redis.call('ZADD', KEYS[3], id, ch)
   local count = redis.call('ZCARD', chKey)
   if count > maxLen then
     local last = redis.call('ZRANGE', chKey, count - maxLen - 1, count - maxLen - 1, 'WITHSCORES')
