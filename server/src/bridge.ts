@@ -3,10 +3,12 @@ import { EventEmitter } from 'node:events';
 import { compileGlob, type Matcher } from '@durable-pubsub/client-sdk/protocol';
 import type { Subscriber } from './redis/connect';
 import type { Keys } from './redis/keys';
+import { textFrame } from './wire';
 
 /** What the bridge needs of a session. */
 export interface LiveSink {
-  offerLive(id: number, ch: string, frame: Buffer): void;
+  /** `wire`: the message's frame as WebSocket bytes, built once for every sink */
+  offerLive(id: number, ch: string, wire: Buffer): void;
 }
 
 interface PatternEntry {
@@ -128,7 +130,9 @@ export class Bridge extends EventEmitter<BridgeEvents> {
       if (this.cache.size >= CHANNEL_CACHE_MAX) this.cache.clear();
       this.cache.set(ch, entries);
     }
-    for (const entry of entries) for (const sink of entry.sinks) sink.offerLive(id, ch, frame);
+    if (entries.length === 0) return;
+    const wire = textFrame(frame);
+    for (const entry of entries) for (const sink of entry.sinks) sink.offerLive(id, ch, wire);
   }
 
   private onDown(): void {

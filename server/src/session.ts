@@ -21,6 +21,7 @@ import type { Logger } from './log';
 import type { Stats } from './metrics';
 import { type ReplayFilter, type ReplayItem, ReplayPass } from './replay';
 import type { Store } from './store';
+import { textFrames } from './wire';
 
 export type SessionState = 'hello' | 'catching-up' | 'live' | 'closed';
 
@@ -45,7 +46,8 @@ interface Sub {
 interface Buffered {
   id: number;
   ch: string;
-  frame: Buffer;
+  /** the frame as WebSocket bytes */
+  wire: Buffer;
 }
 
 const TEXT = { binary: false } as const;
@@ -333,7 +335,7 @@ export class Session implements LiveSink, ReplayFilter {
     return this.acked;
   }
 
-  offerLive(id: number, ch: string, frame: Buffer): void {
+  offerLive(id: number, ch: string, wire: Buffer): void {
     if (id <= this.lastSent) return; // overlapping patterns, or already replayed
     if (this.grant.limitsReading && !this.grant.canRead(ch)) return;
     if (this.anySince && !this.wants(ch, id)) return;
@@ -346,7 +348,7 @@ export class Session implements LiveSink, ReplayFilter {
         return;
       }
       corkForBurst(this.socket);
-      this.ws.send(frame, TEXT);
+      this.writeRaw(wire);
       this.lastSent = id;
       this.sentLive++;
       this.deps.stats.deliveredLive++;
@@ -358,7 +360,7 @@ export class Session implements LiveSink, ReplayFilter {
         this.dirty = true;
         return;
       }
-      this.buffer.push({ id, ch, frame });
+      this.buffer.push({ id, ch, wire });
     }
   }
 
@@ -409,7 +411,7 @@ export class Session implements LiveSink, ReplayFilter {
       // No await from here on: nothing can arrive between the flush and going live.
       for (const m of this.buffer) {
         if (m.id > this.lastSent && this.wants(m.ch, m.id)) {
-          this.ws.send(m.frame, TEXT);
+          this.writeRaw(m.wire);
           this.lastSent = m.id;
         }
       }
@@ -425,18 +427,31 @@ export class Session implements LiveSink, ReplayFilter {
 
   private sendPage(page: ReplayItem[]): void {
     this.socket?.cork();
+    // Runs of messages go out as one buffer of frames; a gap report ends a run.
+    const run: Buffer[] = [];
+    const flushRun = () => {
+      if (run.length) this.writeRaw(textFrames(run, 0, run.length));
+      run.length = 0;
+    };
     for (const item of page) {
       if ('gap' in item) {
+        flushRun();
         this.deps.stats.gaps++;
         this.send({ op: 'gap', ch: item.ch, after: item.after, upTo: item.upTo, reason: 'retention' });
       } else if (item.id > this.lastSent) {
-        this.ws.send(item.frame, TEXT);
+        run.push(item.frame);
         this.lastSent = item.id;
         this.sentReplayed++;
         this.deps.stats.replayed++;
       }
     }
+    flushRun();
     this.socket?.uncork();
+  }
+
+  /** Bytes already framed (wire.ts), written next to ws's own frames, in order. */
+  private writeRaw(bytes: Buffer): void {
+    this.socket?.write(bytes);
   }
 
   /** Resolves once the socket's send buffer is below the high-water mark (replay is paced by the reader). */

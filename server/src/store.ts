@@ -6,6 +6,7 @@ import { DpsError, toDpsError } from './errors';
 import { primaries } from './redis/connect';
 import { type Keys, keysFor } from './redis/keys';
 import type { RecoverOutcome, ScriptedRedis } from './redis/scripts';
+import { TurnBatch } from './turn-batch';
 
 export interface PublishResult {
   id: number;
@@ -25,6 +26,16 @@ interface PendingPublish {
 
 /** messages per publish script call at most */
 const PUBLISH_BATCH = 500;
+/** acks per ack script call at most */
+const ACK_BATCH = 500;
+
+interface PendingAck {
+  recipient: string;
+  id: number;
+  epoch: string;
+  resolve(stored: number): void;
+  reject(err: unknown): void;
+}
 
 export interface HelloResult {
   epoch: string;
@@ -103,8 +114,8 @@ export class Store extends EventEmitter<StoreEvents> {
    * for `recover` first, so no id is handed out twice in one epoch.
    */
   private verified = false;
-  private pending: PendingPublish[] = [];
-  private flushScheduled = false;
+  private readonly publishes = new TurnBatch<PendingPublish>(PUBLISH_BATCH, (batch) => void this.publishBatch(batch));
+  private readonly acks = new TurnBatch<PendingAck>(ACK_BATCH, (batch) => void this.ackBatch(batch));
   private verifying: Promise<void> | null = null;
 
   /** Creates the log's epoch if it has none, and learns it. */
@@ -175,10 +186,15 @@ export class Store extends EventEmitter<StoreEvents> {
     return p.finally(() => observe(op, (performance.now() - t0) / 1000));
   }
 
-  private fail(err: unknown): never {
+  /** A Redis failure as the error callers get (an unreachable Redis makes the next request verify the server first). */
+  private mapError(err: unknown): DpsError {
     const e = toDpsError(err, this.redis.status === 'ready');
     if (e.code === 'unavailable') this.verified = false;
-    throw e;
+    return e;
+  }
+
+  private fail(err: unknown): never {
+    throw this.mapError(err);
   }
 
   /**
@@ -194,19 +210,7 @@ export class Store extends EventEmitter<StoreEvents> {
 
   /** `publish` with a callback: the hot path of WS publishing, without a promise per message. */
   publishThen(ch: string, data: Json, key: string | undefined, done: PublishDone): void {
-    this.pending.push({ ch, data: JSON.stringify(data), key, done });
-    if (this.pending.length >= PUBLISH_BATCH) this.flushPublishes();
-    else if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(() => this.flushPublishes());
-    }
-  }
-
-  private flushPublishes(): void {
-    this.flushScheduled = false;
-    const batch = this.pending;
-    this.pending = [];
-    if (batch.length) void this.publishBatch(batch);
+    this.publishes.add({ ch, data: JSON.stringify(data), key, done });
   }
 
   private async publishBatch(batch: PendingPublish[]): Promise<void> {
@@ -235,12 +239,7 @@ export class Store extends EventEmitter<StoreEvents> {
       if (!this.verified) await this.verify();
       reply = await this.timed('publish', this.redis.dpsPublishmany(keys.length, ...keys, ...args));
     } catch (err) {
-      let e: unknown = err;
-      try {
-        this.fail(err);
-      } catch (mapped) {
-        e = mapped;
-      }
+      const e = this.mapError(err);
       for (const m of batch) m.done(e, 0, false);
       return;
     }
@@ -287,13 +286,28 @@ export class Store extends EventEmitter<StoreEvents> {
     }
   }
 
-  /** Moves the recipient's position forward; false when its epoch is gone or it was forgotten. */
-  async ack(recipient: string, id: number, epoch: string): Promise<number> {
+  /**
+   * Moves the recipient's position forward: the stored position, or -1 when its epoch is gone,
+   * -2 when it was forgotten. The acks of one event-loop turn go to Redis as one script call.
+   */
+  ack(recipient: string, id: number, epoch: string): Promise<number> {
+    return new Promise((resolve, reject) => this.acks.add({ recipient, id, epoch, resolve, reject }));
+  }
+
+  private async ackBatch(batch: PendingAck[]): Promise<void> {
     const k = this.keys;
+    const keys = [k.epoch, k.recipients];
+    const args: (string | number)[] = [];
+    for (const a of batch) {
+      keys.push(k.recipient(a.recipient));
+      args.push(a.epoch, a.recipient, a.id);
+    }
     try {
-      return await this.timed('ack', this.redis.dpsAck(k.epoch, k.recipient(recipient), k.recipients, epoch, recipient, id));
+      const stored = await this.timed('ack', this.redis.dpsAckmany(keys.length, ...keys, ...args));
+      for (const [i, a] of batch.entries()) a.resolve(stored[i] as number);
     } catch (err) {
-      this.fail(err);
+      const e = this.mapError(err);
+      for (const a of batch) a.reject(e);
     }
   }
 

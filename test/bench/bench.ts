@@ -1,4 +1,4 @@
-// `pnpm bench [--quick] [--runs N] [--only fanout,patterns,publish,replay,storm,idle]`
+// `pnpm bench [--quick] [--runs N] [--only fanout,patterns,publish,replay,storm,idle] [--systems P,B,S]`
 // P (this project), B (a bare ws + PSUBSCRIBE bridge) and S (Socket.IO 4.8 + redis-streams-adapter with
 // connection state recovery), each started fresh on a fresh redis-server of the same build. Servers are
 // pinned to CPU 0, Redis and the load generators to CPU 1 (taskset), when the machine has two or more.
@@ -14,7 +14,12 @@ import type { System } from './clients';
 import type { Spec } from './load';
 
 const { values } = parseArgs({
-  options: { quick: { type: 'boolean', default: false }, runs: { type: 'string' }, only: { type: 'string' } },
+  options: {
+    quick: { type: 'boolean', default: false },
+    runs: { type: 'string' },
+    only: { type: 'string' },
+    systems: { type: 'string' },
+  },
 });
 const QUICK = values.quick;
 const RUNS = Number(values.runs ?? (QUICK ? 1 : 3));
@@ -176,14 +181,14 @@ function table(scenario: string, title: string) {
   for (const l of lines) console.log(show(l));
 }
 
-const SYSTEMS: System[] = ['P', 'B', 'S'];
+const SYSTEMS = (values.systems?.split(',') ?? ['P', 'B', 'S']).filter((s): s is System => ['P', 'B', 'S'].includes(s));
 const want = (name: string) => !ONLY || ONLY.includes(name);
 
 async function fanout() {
   const sockets = QUICK ? 200 : 1000;
   const rates = QUICK ? [100, 500, 2000] : [100, 200, 400, 700, 1000, 1500, 2000, 3000];
   const stepMs = QUICK ? 700 : 2000;
-  type Step = { rate: number; delivered: number; p50: number; p99: number; cpuUsPerDelivery: number };
+  type Step = { rate: number; delivered: number; p50: number; p99: number; cpuUsPerDelivery: number; loadCpu: number };
   const max = new Map<System, number>();
   for (const system of SYSTEMS) {
     const results = await runs(system, (sys) =>
@@ -193,9 +198,11 @@ async function fanout() {
     max.set(system, median(best.map((b) => b.delivered)));
     record('fanout', system, 'max delivered', median(best.map((b) => b.delivered)), 'msg/s');
     record('fanout', system, 'server CPU per delivery at max', median(best.map((b) => b.cpuUsPerDelivery)), 'µs');
+    // Near 100 %, the load process (not the system) set the max.
+    record('fanout', system, 'load generator CPU at max', median(best.map((b) => 100 * b.loadCpu)), '%');
   }
   // Latency at half of B's best rate, for everyone.
-  const half = Math.max(1, Math.round((0.5 * (max.get('B') ?? 0)) / sockets));
+  const half = Math.max(1, Math.round((0.5 * (max.get('B') ?? max.get('P') ?? 0)) / sockets));
   for (const system of SYSTEMS) {
     const results = await runs(system, (sys) =>
       load<{ steps: Step[] }>({ mode: 'ramp', shape: 'fanout', system, sockets, rates: [half], stepMs: QUICK ? 1000 : 3000 }, sys),
@@ -338,10 +345,12 @@ console.log(`pinning: ${machine.pinning}; ${RUNS} run(s) per system and scenario
 const dir = join(ROOT, 'test/bench/results');
 mkdirSync(dir, { recursive: true });
 const file = join(dir, QUICK ? 'quick.json' : 'latest.json');
-// With --only, the other scenarios' rows of the previous run stay (the file says when each was measured).
+// With --only or --systems, the rows of the previous run that this one does not redo stay (each says when it was measured).
 let kept: (Row & { date?: string })[] = [];
-if (ONLY && existsSync(file))
-  kept = (JSON.parse(readFileSync(file, 'utf8')) as { rows: (Row & { date?: string })[] }).rows.filter((r) => !ONLY.includes(r.scenario));
+if ((ONLY || values.systems) && existsSync(file))
+  kept = (JSON.parse(readFileSync(file, 'utf8')) as { rows: (Row & { date?: string })[] }).rows.filter(
+    (r) => !want(r.scenario) || !(SYSTEMS as string[]).includes(r.system === 'raw' ? 'P' : r.system),
+  );
 const save = () => {
   const date = new Date().toISOString();
   const all = [...kept, ...rows.map((r) => ({ ...r, date }))];

@@ -5,31 +5,41 @@ import { Store } from '@durable-pubsub/server';
 import { commandConnection, connect } from '@durable-pubsub/server/src/redis/connect';
 import { Redis } from 'ioredis';
 import { io, type Socket } from 'socket.io-client';
-import WebSocket from 'ws';
+import { type FastWs, openFastWs, startsWith } from './fast-ws';
 
 export type System = 'P' | 'B' | 'S';
 
 /** Milliseconds on a clock shared by every process of the machine. */
 export const now = () => performance.timeOrigin + performance.now();
 
-/** The publish time in a delivered message (a frame's text, or S's decoded object). */
-export function sentAt(m: string | { t: number }): number {
-  if (typeof m !== 'string') return m.t;
-  const i = m.indexOf('"t":');
-  return i < 0 ? Number.NaN : Number.parseFloat(m.slice(i + 4, i + 24));
+/** A delivered message: P's and B's as the bytes of their frame, S's as the object socket.io decoded. */
+export type Delivered = { buf: Buffer; start: number; end: number } | { t: number };
+
+/** The publish time in a delivered message. */
+export function sentAt(m: Delivered): number {
+  if ('t' in m) return m.t;
+  const i = m.buf.indexOf('"t":', m.start);
+  return i < 0 || i >= m.end ? Number.NaN : Number.parseFloat(m.buf.toString('latin1', i + 4, Math.min(m.end, i + 24)));
 }
 
 export interface Subscription {
   close(): void;
 }
 
-/** One subscribed socket; resolves once it is live. `onMessage` gets each delivered message. */
+const MSG = Buffer.from('{"op":"msg"');
+const LIVE = Buffer.from('{"op":"live"');
+const SUBBED = Buffer.from('{"subbed"');
+
+/**
+ * One subscribed socket; resolves once it is live. `onMessage` gets each delivered message (for P and B a
+ * view valid only during the call: frames are not decoded unless a sample needs it).
+ */
 export function subscribe(
   system: System,
   base: string,
   patterns: string[],
   name: string,
-  onMessage: (m: string | { t: number }) => void,
+  onMessage: (m: Delivered) => void,
 ): Promise<Subscription> {
   if (system === 'S') {
     return new Promise((resolve, reject) => {
@@ -43,34 +53,35 @@ export function subscribe(
     });
   }
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(system === 'P' ? `${base.replace('http', 'ws')}/ws` : base.replace('http', 'ws'), {
-      perMessageDeflate: false,
-    });
-    ws.once('error', reject);
     let pending = patterns.length;
     let unacked = 0;
-    const done = () => resolve({ close: () => ws.terminate() });
-    ws.on('open', () => {
-      if (system === 'P') ws.send(JSON.stringify({ op: 'hello', v: 1, recipient: name, subs: patterns, from: 'head' }));
-      else for (const p of patterns) ws.send(JSON.stringify({ sub: p }));
-    });
-    ws.on('message', (data) => {
-      const text = String(data);
+    let live: () => void;
+    const view: { buf: Buffer; start: number; end: number } = { buf: Buffer.alloc(0), start: 0, end: 0 };
+    const onFrame = (buf: Buffer, start: number, end: number) => {
+      view.buf = buf;
+      view.start = start;
+      view.end = end;
       if (system === 'B') {
-        if (text.startsWith('{"subbed"')) {
-          if (--pending === 0) done();
-        } else onMessage(text);
+        if (!startsWith(buf, start, end, SUBBED)) onMessage(view);
+        else if (--pending === 0) live();
         return;
       }
-      if (text.startsWith('{"op":"msg"')) {
-        onMessage(text);
+      if (startsWith(buf, start, end, MSG)) {
+        onMessage(view);
+        // Cumulative acks every 100 messages, as the SDK would at least.
         if (++unacked >= 100) {
           unacked = 0;
-          const id = Number.parseInt(text.slice(17, 40), 10);
-          ws.send(`{"op":"ack","id":${id}}`);
+          ws.send(`{"op":"ack","id":${Number.parseInt(buf.toString('latin1', start + 17, start + 40), 10)}}`);
         }
-      } else if (text.startsWith('{"op":"live"')) done();
-    });
+      } else if (startsWith(buf, start, end, LIVE)) live();
+    };
+    let ws: FastWs;
+    openFastWs(system === 'P' ? `${base.replace('http', 'ws')}/ws` : base.replace('http', 'ws'), onFrame).then((opened) => {
+      ws = opened;
+      live = () => resolve({ close: () => ws.close() });
+      if (system === 'P') ws.send(JSON.stringify({ op: 'hello', v: 1, recipient: name, subs: patterns, from: 'head' }));
+      else for (const p of patterns) ws.send(JSON.stringify({ sub: p }));
+    }, reject);
   });
 }
 

@@ -7,6 +7,7 @@ import { Redis } from 'ioredis';
 import { io, type Socket } from 'socket.io-client';
 import WebSocket from 'ws';
 import { now, publisher, type Subscription, type System, sentAt, subscribe } from './clients';
+import { openFastWs, startsWith } from './fast-ws';
 
 export interface Spec {
   mode: 'ramp' | 'publish' | 'storm' | 'idle' | 'replay';
@@ -24,7 +25,10 @@ export interface Spec {
 }
 
 const spec = JSON.parse(process.argv[2] as string) as Spec;
-const PAD = 'x'.repeat(60); // with t and the JSON around it: ~100 B of data
+const PAD = 'x'.repeat(60);
+const MSG = Buffer.from('{"op":"msg"');
+const LIVE = Buffer.from('{"op":"live"');
+const PUBACK = Buffer.from('{"op":"puback"'); // with t and the JSON around it: ~100 B of data
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const cpuTicks = (pid: number) => {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
@@ -72,6 +76,7 @@ async function ramp() {
     p50: number;
     p99: number;
     cpuUsPerDelivery: number;
+    loadCpu: number;
   }[] = [];
   const perPublish = shape === 'fanout' ? spec.sockets : 1;
   let n = 0;
@@ -82,6 +87,7 @@ async function ramp() {
     delivered = 0;
     lat = [];
     const c0 = cpuTicks(spec.serverPid);
+    const own0 = process.cpuUsage();
     const t0 = performance.now();
     let sent = 0;
     let inflight = 0;
@@ -108,6 +114,7 @@ async function ramp() {
     const elapsed = (performance.now() - t0) / 1000;
     const inStep = delivered;
     const c1 = cpuTicks(spec.serverPid);
+    const own = process.cpuUsage(own0);
     lat.sort((a, b) => a - b);
     steps.push({
       rate,
@@ -117,6 +124,8 @@ async function ramp() {
       p50: percentile(lat, 0.5),
       p99: percentile(lat, 0.99),
       cpuUsPerDelivery: inStep ? ((c1 - c0) * 10_000) / inStep : Number.NaN,
+      /** share of a core this load process used: near 1, its own limit is in the numbers */
+      loadCpu: (own.user + own.system) / 1e6 / elapsed,
     });
     // Let the backlog drain before the next step (bounded), and stop once deliveries fall well behind.
     const want = sent * perPublish;
@@ -187,24 +196,30 @@ async function publishRates() {
   );
   out.httpSingle = rate(done, t0);
 
-  const ws = new WebSocket(`${spec.base.replace('http', 'ws')}/ws`, { perMessageDeflate: false });
-  await new Promise((r) => ws.once('open', r));
-  ws.send(JSON.stringify({ op: 'hello', v: 1, recipient: 'bench-pub', subs: [] }));
-  await new Promise<void>((resolve) => ws.once('message', () => resolve()));
   let acked = 0;
   let sentWs = 0;
-  t0 = performance.now();
-  await new Promise<void>((resolve) => {
-    const pump = () => {
-      while (sentWs < N && sentWs - acked < 5000) ws.send(`{"op":"pub","ch":"dur.z","data":{"t":0,"pad":"${PAD}"},"ref":"${sentWs++}"}`);
-    };
-    ws.on('message', (d) => {
-      if (String(d).startsWith('{"op":"puback"')) acked++;
-      if (acked === N) resolve();
-      else pump();
-    });
-    pump();
+  let welcomed: () => void;
+  let allAcked: () => void;
+  const welcome = new Promise<void>((r) => {
+    welcomed = r;
   });
+  const finished = new Promise<void>((r) => {
+    allAcked = r;
+  });
+  const ws = await openFastWs(`${spec.base.replace('http', 'ws')}/ws`, (buf, start, end) => {
+    if (!startsWith(buf, start, end, PUBACK)) return welcomed();
+    if (++acked === N) allAcked();
+    else pump();
+  });
+  // Up to 5,000 publishes in flight; the next one goes as each answer comes back.
+  const pump = () => {
+    while (sentWs < N && sentWs - acked < 5000) ws.send(`{"op":"pub","ch":"dur.z","data":{"t":0,"pad":"${PAD}"},"ref":"${sentWs++}"}`);
+  };
+  ws.send(JSON.stringify({ op: 'hello', v: 1, recipient: 'bench-pub', subs: [] }));
+  await welcome;
+  t0 = performance.now();
+  pump();
+  await finished;
   out.wsPub = rate(N, t0);
   ws.close();
   return out;
@@ -326,24 +341,23 @@ async function replay() {
   const want = spec.messages ?? 100_000;
   const t0 = performance.now();
   await Promise.all(
-    Array.from(
-      { length: n },
-      (_, i) =>
-        new Promise<void>((resolve) => {
-          const ws = new WebSocket(`${spec.base.replace('http', 'ws')}/ws`, { perMessageDeflate: false });
-          let got = 0;
-          ws.on('open', () => ws.send(JSON.stringify({ op: 'hello', v: 1, recipient: `replay-${i}`, subs: ['rep.*'], from: 'earliest' })));
-          ws.on('message', (d) => {
-            const text = String(d);
-            if (text.startsWith('{"op":"msg"')) got++;
-            else if (text.startsWith('{"op":"live"')) {
-              if (got !== want) throw new Error(`replayed ${got} of ${want}`);
-              ws.close();
-              resolve();
-            }
-          });
-        }),
-    ),
+    Array.from({ length: n }, async (_, i) => {
+      let got = 0;
+      let done: () => void;
+      const finished = new Promise<void>((r) => {
+        done = r;
+      });
+      const ws = await openFastWs(`${spec.base.replace('http', 'ws')}/ws`, (buf, start, end) => {
+        if (startsWith(buf, start, end, MSG)) got++;
+        else if (startsWith(buf, start, end, LIVE)) {
+          if (got !== want) throw new Error(`replayed ${got} of ${want}`);
+          done();
+        }
+      });
+      ws.send(JSON.stringify({ op: 'hello', v: 1, recipient: `replay-${i}`, subs: ['rep.*'], from: 'earliest' }));
+      await finished;
+      ws.close();
+    }),
   );
   const s = (performance.now() - t0) / 1000;
   return { seconds: s, msgPerSec: Math.round((n * want) / s) };

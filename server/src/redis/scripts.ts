@@ -10,7 +10,8 @@ export interface ScriptCommands {
   /** numkeys first: the key count depends on the batch */
   dpsPublishmany(...args: (string | number)[]): Promise<[string, number, ...number[]]>;
   dpsHello(...args: (string | number)[]): Promise<[string, number, number, number, number]>;
-  dpsAck(...args: (string | number)[]): Promise<number>;
+  /** numkeys first */
+  dpsAckmany(...args: (string | number)[]): Promise<number[]>;
   dpsRead(...args: (string | number)[]): Promise<[number, ...string[]]>;
   /** the same reply with frames and scores as Buffers (ioredis defines `<command>Buffer` for every script) */
   dpsReadBuffer(...args: (string | number)[]): Promise<[number, ...Buffer[]]>;

@@ -1,11 +1,12 @@
 // System B of `pnpm bench`: the bare bridge, the ceiling. ws + one ioredis subscriber connection, one
-// PSUBSCRIBE per distinct client pattern, each Redis message forwarded as received (one buffer shared by all
-// sockets, writes corked per burst: the known levers) to the sockets of its pattern. No storage, no ids,
-// no acks, no replay.
+// PSUBSCRIBE per distinct client pattern, each Redis message forwarded as received to the sockets of its
+// pattern (framed once for all of them, writes corked per burst: the known levers, the same as P's).
+// No storage, no ids, no acks, no replay.
 // A client sends {"sub":"<pattern>"} (any number of times) and gets {"subbed":"<pattern>"} once it is live.
 import { createServer } from 'node:http';
 import type { Socket } from 'node:net';
 import { corkForBurst } from '@durable-pubsub/server/src/cork';
+import { textFrame } from '@durable-pubsub/server/src/wire';
 import { Redis } from 'ioredis';
 import { type WebSocket, WebSocketServer } from 'ws';
 
@@ -13,13 +14,17 @@ const port = Number(process.env.PORT ?? 0);
 const sub = new Redis(process.env.REDIS_URL as string, { protocol: 2 });
 const sockets = new Map<string, Set<WebSocket>>();
 
-// The same lever as P: a burst of Redis messages becomes one write per socket (cork, uncork after the burst).
+// The same levers as P: each message framed once for all its sockets (written as bytes), and a burst of
+// Redis messages becomes one write per socket (cork, uncork after the burst).
 sub.on('pmessageBuffer', (pattern: Buffer, _channel: Buffer, message: Buffer) => {
   const set = sockets.get(pattern.toString());
   if (!set) return;
+  const wire = textFrame(message);
   for (const ws of set) {
-    corkForBurst((ws as unknown as { _socket: Socket })._socket);
-    ws.send(message);
+    if (ws.readyState !== ws.OPEN) continue;
+    const socket = (ws as unknown as { _socket: Socket })._socket;
+    corkForBurst(socket);
+    socket.write(wire);
   }
 });
 

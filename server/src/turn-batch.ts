@@ -1,0 +1,27 @@
+// Gathers the requests of one event-loop turn so that they go to Redis as one script call.
+export class TurnBatch<T> {
+  private items: T[] = [];
+  private scheduled = false;
+
+  constructor(
+    /** a batch is sent at once when it reaches this size */
+    private readonly max: number,
+    private readonly send: (items: T[]) => void,
+  ) {}
+
+  add(item: T): void {
+    this.items.push(item);
+    if (this.items.length >= this.max) this.flush();
+    else if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const items = this.items;
+    this.items = [];
+    if (items.length) this.send(items);
+  }
+}

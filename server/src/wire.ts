@@ -1,0 +1,47 @@
+// WebSocket framing done once per message: text frames as the bytes that go on the socket (a server's
+// frames are not masked), so one live message is framed once for all its sockets and a replay page
+// becomes one buffer. Sent with `socket.write` next to ws's own writes, in order: this server never
+// compresses (perMessageDeflate off), so ws writes every frame synchronously and queues nothing.
+
+function headerLength(len: number): number {
+  return len < 126 ? 2 : len < 65536 ? 4 : 10;
+}
+
+function writeHeader(out: Buffer, at: number, len: number): number {
+  out[at] = 0x81; // FIN, text
+  if (len < 126) {
+    out[at + 1] = len;
+    return at + 2;
+  }
+  if (len < 65536) {
+    out[at + 1] = 126;
+    out.writeUInt16BE(len, at + 2);
+    return at + 4;
+  }
+  out[at + 1] = 127;
+  out.writeUInt32BE(Math.floor(len / 2 ** 32), at + 2);
+  out.writeUInt32BE(len >>> 0, at + 6);
+  return at + 10;
+}
+
+/** One text frame carrying `payload` (UTF-8 JSON), header included. */
+export function textFrame(payload: Buffer): Buffer {
+  return textFrames([payload], 0, 1);
+}
+
+/** The text frames of `payloads[from, to)`, back to back in one buffer. */
+export function textFrames(payloads: Buffer[], from: number, to: number): Buffer {
+  let size = 0;
+  for (let i = from; i < to; i++) {
+    const len = (payloads[i] as Buffer).length;
+    size += headerLength(len) + len;
+  }
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (let i = from; i < to; i++) {
+    const p = payloads[i] as Buffer;
+    at = writeHeader(out, at, p.length);
+    at += p.copy(out, at);
+  }
+  return out;
+}
