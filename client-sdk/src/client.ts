@@ -163,8 +163,8 @@ export class Client extends Emitter<ClientEvents> {
       pongTimeout: 10_000,
       backoffMin: 250,
       backoffMax: 15_000,
-      ackInterval: 50,
-      ackBatch: 100,
+      ackInterval: 250,
+      ackBatch: 1000,
       maxQueue: 1000,
       ...opts,
     };

@@ -1,7 +1,7 @@
 // How the load generator talks to each system of `pnpm bench`: subscribe sockets and publish.
-// P speaks PROTOCOL.md (raw frames, cumulative acks every 100 messages like the SDK); B its one-line
+// P speaks PROTOCOL.md (raw frames, cumulative acks batched like the SDK's); B its one-line
 // sub frame; S through socket.io-client. Every message carries `t`, its publish time on one clock.
-import { Store } from '@durable-pubsub/server';
+import { keysFor, Store } from '@durable-pubsub/server';
 import { commandConnection, connect } from '@durable-pubsub/server/src/redis/connect';
 import { Redis } from 'ioredis';
 import { io, type Socket } from 'socket.io-client';
@@ -55,6 +55,14 @@ export function subscribe(
   return new Promise((resolve, reject) => {
     let pending = patterns.length;
     let unacked = 0;
+    let lastId = 0;
+    let ackTimer: NodeJS.Timeout | undefined;
+    const ack = () => {
+      clearTimeout(ackTimer);
+      ackTimer = undefined;
+      unacked = 0;
+      ws.send(`{"op":"ack","id":${lastId}}`);
+    };
     let live: () => void;
     const view: { buf: Buffer; start: number; end: number } = { buf: Buffer.alloc(0), start: 0, end: 0 };
     const onFrame = (buf: Buffer, start: number, end: number) => {
@@ -68,17 +76,27 @@ export function subscribe(
       }
       if (startsWith(buf, start, end, MSG)) {
         onMessage(view);
-        // Cumulative acks every 100 messages, as the SDK would at least.
-        if (++unacked >= 100) {
-          unacked = 0;
-          ws.send(`{"op":"ack","id":${Number.parseInt(buf.toString('latin1', start + 17, start + 40), 10)}}`);
+        // Cumulative acks as the SDK sends them: 250 ms after the first unacked message, or at 1,000.
+        lastId = 0;
+        for (let i = start + 17; i < end; i++) {
+          const c = buf[i] as number;
+          if (c < 48 || c > 57) break;
+          lastId = lastId * 10 + c - 48;
         }
+        if (++unacked >= 1000) ack();
+        else ackTimer ??= setTimeout(ack, 250);
       } else if (startsWith(buf, start, end, LIVE)) live();
     };
     let ws: FastWs;
     openFastWs(system === 'P' ? `${base.replace('http', 'ws')}/ws` : base.replace('http', 'ws'), onFrame).then((opened) => {
       ws = opened;
-      live = () => resolve({ close: () => ws.close() });
+      live = () =>
+        resolve({
+          close: () => {
+            clearTimeout(ackTimer);
+            ws.close();
+          },
+        });
       if (system === 'P') ws.send(JSON.stringify({ op: 'hello', v: 1, recipient: name, subs: patterns, from: 'head' }));
       else for (const p of patterns) ws.send(JSON.stringify({ sub: p }));
     }, reject);
@@ -92,17 +110,43 @@ export interface Publisher {
 }
 
 /**
- * P: the publish script straight on Redis (what a backend in any language runs; the server's CPU is
- * then all delivery); B: pipelined PUBLISH; S: the server's "pub" event (Socket.IO has no other way in).
+ * P: the publish script straight on Redis (publish-6.lua, what a backend in any language runs; the
+ * server's CPU is then all delivery); B: pipelined PUBLISH; S: the server's "pub" event (Socket.IO has no other way in).
  */
 export async function publisher(system: System, base: string, redisUrl: string): Promise<Publisher> {
   if (system === 'P') {
+    // publish-6.lua pipelined, one EVALSHA per message, sent at once like B's pipelined PUBLISH (the server's
+    // own batching waits for the end of the event-loop turn, which in this busy process means the load's
+    // own receive work, not the system's).
     const redis = commandConnection(redisUrl);
     await connect(redis);
+    const k = keysFor('default');
     const store = new Store(redis, { namespace: 'default', retentionMaxLen: 100_000, idempotencyWindowSec: 60 });
-    await store.init();
+    const epoch = await store.init();
     return {
-      publish: async (batch) => void (await Promise.all(batch.map((m) => store.publish(m.ch, m.data)))),
+      publish: async (batch) => {
+        const p = redis.pipeline() as unknown as { dpsPublish(...args: (string | number)[]): void; exec(): Promise<unknown> };
+        for (const m of batch) {
+          const ch = JSON.stringify(m.ch);
+          p.dpsPublish(
+            k.seq,
+            k.epoch,
+            k.index,
+            k.channel(m.ch),
+            k.idem(''),
+            k.trimmed,
+            m.ch,
+            ch,
+            JSON.stringify(m.data),
+            100_000,
+            60,
+            epoch,
+            k.livePrefix + m.ch,
+            '0',
+          );
+        }
+        await p.exec();
+      },
       close: () => redis.disconnect(),
     };
   }
