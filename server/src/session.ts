@@ -449,9 +449,13 @@ export class Session implements LiveSink, ReplayFilter {
     this.socket?.uncork();
   }
 
-  /** Bytes already framed (wire.ts), written next to ws's own frames, in order. */
+  /**
+   * Bytes already framed (wire.ts), written next to ws's own frames, in order. Only while the socket is
+   * open, as ws.send does: after a close frame nothing may follow, and a write after the socket's end
+   * leaves the connection half-closed until ws's 30 s close timeout (the recipient's slot with it).
+   */
   private writeRaw(bytes: Buffer): void {
-    this.socket?.write(bytes);
+    if (this.ws.readyState === this.ws.OPEN) this.socket?.write(bytes);
   }
 
   /** Resolves once the socket's send buffer is below the high-water mark (replay is paced by the reader). */
