@@ -1,7 +1,7 @@
 // How the load generator talks to each system of `pnpm bench`: subscribe sockets and publish.
 // P speaks PROTOCOL.md (raw frames, cumulative acks batched like the SDK's); B its one-line
 // sub frame; S through socket.io-client. Every message carries `t`, its publish time on one clock.
-import { keysFor, Store } from '@durable-pubsub/server';
+import { Store } from '@durable-pubsub/server';
 import { commandConnection, connect } from '@durable-pubsub/server/src/redis/connect';
 import { Redis } from 'ioredis';
 import { io, type Socket } from 'socket.io-client';
@@ -110,43 +110,17 @@ export interface Publisher {
 }
 
 /**
- * P: the publish script straight on Redis (publish-6.lua, what a backend in any language runs; the
- * server's CPU is then all delivery); B: pipelined PUBLISH; S: the server's "pub" event (Socket.IO has no other way in).
+ * P: the server's own publish path (Store: the publishes of one turn as one publishmany script call)
+ * straight on Redis, so the server's CPU is all delivery; B: pipelined PUBLISH; S: the server's "pub" event (Socket.IO has no other way in).
  */
 export async function publisher(system: System, base: string, redisUrl: string): Promise<Publisher> {
   if (system === 'P') {
-    // publish-6.lua pipelined, one EVALSHA per message, sent at once like B's pipelined PUBLISH (the server's
-    // own batching waits for the end of the event-loop turn, which in this busy process means the load's
-    // own receive work, not the system's).
     const redis = commandConnection(redisUrl);
     await connect(redis);
-    const k = keysFor('default');
     const store = new Store(redis, { namespace: 'default', retentionMaxLen: 100_000, idempotencyWindowSec: 60 });
-    const epoch = await store.init();
+    await store.init();
     return {
-      publish: async (batch) => {
-        const p = redis.pipeline() as unknown as { dpsPublish(...args: (string | number)[]): void; exec(): Promise<unknown> };
-        for (const m of batch) {
-          const ch = JSON.stringify(m.ch);
-          p.dpsPublish(
-            k.seq,
-            k.epoch,
-            k.index,
-            k.channel(m.ch),
-            k.idem(''),
-            k.trimmed,
-            m.ch,
-            ch,
-            JSON.stringify(m.data),
-            100_000,
-            60,
-            epoch,
-            k.livePrefix + m.ch,
-            '0',
-          );
-        }
-        await p.exec();
-      },
+      publish: async (batch) => void (await Promise.all(batch.map((m) => store.publish(m.ch, m.data)))),
       close: () => redis.disconnect(),
     };
   }
