@@ -27,10 +27,10 @@ export interface BridgeEvents {
 const CHANNEL_CACHE_MAX = 10_000;
 const ID_OFFSET = '{"op":"msg","id":'.length;
 
-/** The id of a frame the publish script built; it always starts with `{"op":"msg","id":`. */
-export function frameId(frame: Buffer): number {
+/** The id of a frame the publish script built (at `start` in `frame`); it always starts with `{"op":"msg","id":`. */
+export function frameId(frame: Buffer, start = 0, end = frame.length): number {
   let id = 0;
-  for (let i = ID_OFFSET; i < frame.length; i++) {
+  for (let i = start + ID_OFFSET; i < end; i++) {
     const c = frame[i] as number;
     if (c < 48 || c > 57) break;
     id = id * 10 + (c - 48);

@@ -116,18 +116,20 @@ export class Session implements LiveSink, ReplayFilter {
   }
 
   send(frame: ServerFrame): void {
+    this.sendText(JSON.stringify(frame));
+  }
+
+  private sendText(text: string): void {
     if (this.ws.readyState !== this.ws.OPEN) return;
     // Answers of one burst (e.g. a batch's pubacks resolved together) go out in one write.
     corkForBurst(this.socket);
-    this.ws.send(JSON.stringify(frame), TEXT);
+    this.ws.send(text, TEXT);
   }
 
   /** The most frequent answer, written without building an object first. */
   private puback(ref: string | undefined, id: number, dup: boolean): void {
-    if (this.ws.readyState !== this.ws.OPEN) return;
-    corkForBurst(this.socket);
     const refField = ref === undefined ? '' : `,"ref":${JSON.stringify(ref)}`;
-    this.ws.send(`{"op":"puback"${refField},"id":${id}${dup ? ',"dup":true' : ''}}`, TEXT);
+    this.sendText(`{"op":"puback"${refField},"id":${id}${dup ? ',"dup":true' : ''}}`);
   }
 
   close(code: number, reason: string): void {
@@ -430,7 +432,7 @@ export class Session implements LiveSink, ReplayFilter {
     // Runs of messages go out as one buffer of frames; a gap report ends a run.
     const run: Buffer[] = [];
     const flushRun = () => {
-      if (run.length) this.writeRaw(textFrames(run, 0, run.length));
+      if (run.length) this.writeRaw(textFrames(run));
       run.length = 0;
     };
     for (const item of page) {
@@ -451,8 +453,8 @@ export class Session implements LiveSink, ReplayFilter {
 
   /**
    * Bytes already framed (wire.ts), written next to ws's own frames, in order. Only while the socket is
-   * open, as ws.send does: after a close frame nothing may follow, and a write after the socket's end
-   * leaves the connection half-closed until ws's 30 s close timeout (the recipient's slot with it).
+   * open, as ws.send does: nothing may follow a close frame, and every write after the socket's end fails
+   * by building an Error (live messages reaching 2,000 closing sessions took the storm from 6 s to 21 s).
    */
   private writeRaw(bytes: Buffer): void {
     if (this.ws.readyState === this.ws.OPEN) this.socket?.write(bytes);

@@ -13,7 +13,7 @@ export interface PublishResult {
   dup: boolean;
 }
 
-/** Told the outcome of one publish: an error, or the stored id. */
+/** Told the outcome of one publish: an error, or the stored id. Must not throw: the rest of its batch is settled after it. */
 export type PublishDone = (err: unknown, id: number, dup: boolean) => void;
 
 interface PendingPublish {

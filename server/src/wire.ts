@@ -26,20 +26,16 @@ function writeHeader(out: Buffer, at: number, len: number): number {
 
 /** One text frame carrying `payload` (UTF-8 JSON), header included. */
 export function textFrame(payload: Buffer): Buffer {
-  return textFrames([payload], 0, 1);
+  return textFrames([payload]);
 }
 
-/** The text frames of `payloads[from, to)`, back to back in one buffer. */
-export function textFrames(payloads: Buffer[], from: number, to: number): Buffer {
+/** The text frames of `payloads`, back to back in one buffer. */
+export function textFrames(payloads: Buffer[]): Buffer {
   let size = 0;
-  for (let i = from; i < to; i++) {
-    const len = (payloads[i] as Buffer).length;
-    size += headerLength(len) + len;
-  }
+  for (const p of payloads) size += headerLength(p.length) + p.length;
   const out = Buffer.allocUnsafe(size);
   let at = 0;
-  for (let i = from; i < to; i++) {
-    const p = payloads[i] as Buffer;
+  for (const p of payloads) {
     at = writeHeader(out, at, p.length);
     at += p.copy(out, at);
   }

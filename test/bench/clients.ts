@@ -2,6 +2,7 @@
 // P speaks PROTOCOL.md (raw frames, cumulative acks batched like the SDK's); B its one-line
 // sub frame; S through socket.io-client. Every message carries `t`, its publish time on one clock.
 import { Store } from '@durable-pubsub/server';
+import { frameId } from '@durable-pubsub/server/src/bridge';
 import { commandConnection, connect } from '@durable-pubsub/server/src/redis/connect';
 import { Redis } from 'ioredis';
 import { io, type Socket } from 'socket.io-client';
@@ -26,8 +27,9 @@ export interface Subscription {
   close(): void;
 }
 
-const MSG = Buffer.from('{"op":"msg"');
-const LIVE = Buffer.from('{"op":"live"');
+/** How the frames the load looks for begin. */
+export const MSG = Buffer.from('{"op":"msg"');
+export const LIVE = Buffer.from('{"op":"live"');
 const SUBBED = Buffer.from('{"subbed"');
 
 /**
@@ -77,12 +79,7 @@ export function subscribe(
       if (startsWith(buf, start, end, MSG)) {
         onMessage(view);
         // Cumulative acks as the SDK sends them: 250 ms after the first unacked message, or at 1,000.
-        lastId = 0;
-        for (let i = start + 17; i < end; i++) {
-          const c = buf[i] as number;
-          if (c < 48 || c > 57) break;
-          lastId = lastId * 10 + c - 48;
-        }
+        lastId = frameId(buf, start, end);
         if (++unacked >= 1000) ack();
         else ackTimer ??= setTimeout(ack, 250);
       } else if (startsWith(buf, start, end, LIVE)) live();
@@ -111,7 +108,8 @@ export interface Publisher {
 
 /**
  * P: the server's own publish path (Store: the publishes of one turn as one publishmany script call)
- * straight on Redis, so the server's CPU is all delivery; B: pipelined PUBLISH; S: the server's "pub" event (Socket.IO has no other way in).
+ * straight on Redis, so the server's CPU is all delivery; B: pipelined PUBLISH; S: the server's "pub"
+ * event (Socket.IO has no other way in).
  */
 export async function publisher(system: System, base: string, redisUrl: string): Promise<Publisher> {
   if (system === 'P') {

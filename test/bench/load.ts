@@ -6,7 +6,7 @@ import { createClient, memoryStorage } from '@durable-pubsub/client-sdk';
 import { Redis } from 'ioredis';
 import { io, type Socket } from 'socket.io-client';
 import WebSocket from 'ws';
-import { now, publisher, type Subscription, type System, sentAt, subscribe } from './clients';
+import { LIVE, MSG, now, publisher, type Subscription, type System, sentAt, subscribe } from './clients';
 import { openFastWs, startsWith } from './fast-ws';
 
 export interface Spec {
@@ -25,10 +25,8 @@ export interface Spec {
 }
 
 const spec = JSON.parse(process.argv[2] as string) as Spec;
-const PAD = 'x'.repeat(60);
-const MSG = Buffer.from('{"op":"msg"');
-const LIVE = Buffer.from('{"op":"live"');
-const PUBACK = Buffer.from('{"op":"puback"'); // with t and the JSON around it: ~100 B of data
+const PAD = 'x'.repeat(60); // with t and the JSON around it: ~100 B of data
+const PUBACK = Buffer.from('{"op":"puback"');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const cpuTicks = (pid: number) => {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
