@@ -103,15 +103,18 @@ export class Janitor {
     return old[0] === undefined ? -1 : Number(old[0]);
   }
 
-  /** Per channel, the lowest acked id among the recipients whose patterns match it (-1: none matches). */
+  /**
+   * Per channel, the lowest acked id among the recipients whose patterns match it (-1: none matches),
+   * from the floor of each distinct pattern set (kept in Redis by every script that moves a position).
+   */
   private async ackFloors(): Promise<Map<string, number>> {
-    const [recipients, channels] = await Promise.all([this.store.recipients(), this.store.channels()]);
+    const [sets, channels] = await Promise.all([this.store.patternSetFloors(), this.store.channels()]);
     const floors = new Map<string, number>();
     for (const ch of channels.keys()) {
       let floor = -1;
-      for (const r of recipients) {
-        if (!r.patterns.some((p) => this.matcher(p)(ch))) continue;
-        floor = floor === -1 ? r.acked : Math.min(floor, r.acked);
+      for (const s of sets) {
+        if (!s.patterns.some((p) => this.matcher(p)(ch))) continue;
+        floor = floor === -1 ? s.floor : Math.min(floor, s.floor);
       }
       floors.set(ch, floor);
     }

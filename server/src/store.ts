@@ -271,12 +271,14 @@ export class Store extends EventEmitter<StoreEvents> {
           k.seq,
           k.recipient(recipient),
           k.recipients,
+          k.psets,
           nanoid(),
           recipient,
           JSON.stringify(patterns),
           client.epoch ?? '',
           client.lastAckedId ?? '',
           client.from ?? 'head',
+          k.psetPrefix,
         ),
       );
       this.observeEpoch(epoch);
@@ -297,7 +299,7 @@ export class Store extends EventEmitter<StoreEvents> {
   private async ackBatch(batch: PendingAck[]): Promise<void> {
     const k = this.keys;
     const keys = [k.epoch, k.recipients];
-    const args: (string | number)[] = [];
+    const args: (string | number)[] = [k.psetPrefix];
     for (const a of batch) {
       keys.push(k.recipient(a.recipient));
       args.push(a.epoch, a.recipient, a.id);
@@ -313,17 +315,17 @@ export class Store extends EventEmitter<StoreEvents> {
 
   /** Creates or moves (forward only) a recipient's position, e.g. for an import. */
   async positionRecipient(name: string, acked: number, patterns: string[]): Promise<void> {
-    const key = this.keys.recipient(name);
-    const current = Number((await this.redis.hget(key, 'acked')) ?? -1);
-    await this.redis
-      .multi()
-      .hset(key, 'acked', String(Math.max(current, acked)), 'patterns', JSON.stringify(patterns))
-      .zadd(this.keys.recipients, Date.now(), name)
-      .exec();
+    await this.place(name, patterns, acked);
   }
 
+  /** Stores a connected recipient's patterns (a forgotten recipient is not re-created). */
   async setPatterns(recipient: string, patterns: string[]): Promise<void> {
-    await this.redis.hset(this.keys.recipient(recipient), 'patterns', JSON.stringify(patterns)).catch((err) => this.fail(err));
+    await this.place(recipient, patterns, '').catch((err) => this.fail(err));
+  }
+
+  private place(name: string, patterns: string[], acked: number | ''): Promise<0 | 1> {
+    const k = this.keys;
+    return this.redis.dpsPlace(k.recipient(name), k.recipients, k.psets, k.psetPrefix, name, JSON.stringify(patterns), acked);
   }
 
   /** Marks connected recipients as seen (only those that still exist). */
@@ -335,8 +337,26 @@ export class Store extends EventEmitter<StoreEvents> {
   }
 
   async forgetRecipient(name: string): Promise<boolean> {
-    const [[, removed] = []] = (await this.redis.multi().zrem(this.keys.recipients, name).del(this.keys.recipient(name)).exec()) ?? [];
-    return removed === 1;
+    const k = this.keys;
+    return (await this.redis.dpsForget(k.recipients, k.recipient(name), k.psets, k.psetPrefix, name)) === 1;
+  }
+
+  /**
+   * Per distinct pattern set that recipients have: the lowest acked id among them. The janitor's
+   * input: O(pattern sets) per pass, not O(recipients).
+   */
+  async patternSetFloors(): Promise<{ patterns: string[]; floor: number }[]> {
+    const k = this.keys;
+    const flat = await this.redis.dpsFloors(k.psets, k.recipients, k.psetPrefix, k.recipientPrefix);
+    const out: { patterns: string[]; floor: number }[] = [];
+    for (let i = 0; i < flat.length; i += 2) {
+      let patterns: string[] = [];
+      try {
+        patterns = JSON.parse(flat[i] as string);
+      } catch {}
+      out.push({ patterns, floor: Number(flat[i + 1]) });
+    }
+    return out;
   }
 
   async recipients(): Promise<RecipientInfo[]> {

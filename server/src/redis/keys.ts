@@ -20,6 +20,12 @@ export interface Keys {
   recipients: string;
   /** sorted set: head id -> time (ms) it was the head; maps ages to ids */
   times: string;
+  /** set: the distinct pattern sets (JSON arrays) that recipients have */
+  psets: string;
+  /** prefix of the pattern sets' sorted sets (recipient -> acked), built in Lua: prefix + patterns JSON */
+  psetPrefix: string;
+  /** prefix of the recipient hashes (`recipient(name)` is prefix + name) */
+  recipientPrefix: string;
   janitorLock: string;
   channel(ch: string): string;
   idem(key: string): string;
@@ -42,10 +48,13 @@ export function keysFor(namespace: string): Keys {
     trimmed: `${t}:trimmed`,
     recipients: `${t}:recipients`,
     times: `${t}:times`,
+    psets: `${t}:psets`,
+    psetPrefix: `${t}:pset:`,
+    recipientPrefix: `${t}:r:`,
     janitorLock: `${t}:janitor`,
     channel: (ch) => `${t}:ch:${ch}`,
     idem: (key) => `${t}:idem:${key}`,
-    recipient: (name) => `${t}:r:${name}`,
+    recipient: (name) => `${t}:r:${name}`, // = recipientPrefix + name
     livePrefix,
     livePattern: (pattern) => escaped + pattern,
   };

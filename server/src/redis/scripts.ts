@@ -15,6 +15,10 @@ export interface ScriptCommands {
   dpsRead(...args: (string | number)[]): Promise<[number, ...string[]]>;
   /** the same reply with frames and scores as Buffers (ioredis defines `<command>Buffer` for every script) */
   dpsReadBuffer(...args: (string | number)[]): Promise<[number, ...Buffer[]]>;
+  dpsPlace(...args: (string | number)[]): Promise<0 | 1>;
+  dpsForget(...args: (string | number)[]): Promise<0 | 1>;
+  /** flat: patterns JSON, floor, ... */
+  dpsFloors(...args: (string | number)[]): Promise<string[]>;
   dpsTrim(...args: (string | number)[]): Promise<[number, number]>;
   dpsRecover(...args: (string | number)[]): Promise<[string, RecoverOutcome, string, number]>;
 }

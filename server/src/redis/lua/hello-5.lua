@@ -5,6 +5,7 @@
   KEYS[2] seq         id counter (the head)
   KEYS[3] recipient   hash of the recipient: acked, patterns
   KEYS[4] recipients  sorted set: recipient -> last seen (ms)
+  KEYS[5] psets       set of the distinct pattern sets (JSON) recipients have
 
   ARGV[1] candidate epoch, used only when the log has none
   ARGV[2] recipient name
@@ -12,6 +13,8 @@
   ARGV[4] the client's epoch, or ''
   ARGV[5] the client's lastAckedId, or ''
   ARGV[6] 'head' or 'earliest' (for a recipient seen for the first time)
+  ARGV[7] key prefix of the pattern-set sorted sets (recipient -> acked; key: prefix .. patterns JSON,
+          in the namespace's hash slot like every key here)
 
   Returns { epoch, head, resumeFrom, epochChanged (0|1), acked }
 ]]
@@ -21,7 +24,8 @@ if not epoch then
   redis.call('SET', KEYS[1], epoch)
 end
 local head = tonumber(redis.call('GET', KEYS[2]) or '0')
-local stored = redis.call('HGET', KEYS[3], 'acked')
+local row = redis.call('HMGET', KEYS[3], 'acked', 'patterns')
+local stored, old = row[1], row[2]
 if stored then stored = tonumber(stored) end
 
 local resume
@@ -47,6 +51,13 @@ elseif changed == 0 and resume > acked then
   acked = resume
 end
 redis.call('HSET', KEYS[3], 'acked', string.format('%d', acked), 'patterns', ARGV[3])
+-- The recipient's entry in its pattern set's sorted set mirrors the hash (the janitor's ack floors).
+if old and old ~= ARGV[3] then
+  redis.call('ZREM', ARGV[7] .. old, ARGV[2])
+  if redis.call('EXISTS', ARGV[7] .. old) == 0 then redis.call('SREM', KEYS[5], old) end
+end
+redis.call('ZADD', ARGV[7] .. ARGV[3], acked, ARGV[2])
+redis.call('SADD', KEYS[5], ARGV[3])
 local now = redis.call('TIME')
 redis.call('ZADD', KEYS[4], tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000), ARGV[2])
 return { epoch, head, resume, changed, acked }
