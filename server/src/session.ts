@@ -308,7 +308,7 @@ export class Session implements LiveSink, ReplayFilter {
       resumeFrom: r.resumeFrom,
       head: r.head,
     });
-    void this.catchUp();
+    void this.catchUp(r.head);
   }
 
   /** Does this connection want message `id` of `ch`? */
@@ -381,8 +381,13 @@ export class Session implements LiveSink, ReplayFilter {
    * live message could have been missed since H was read (no buffer overflow,
    * no subscriber drop), the buffer holds everything after H: it is flushed in
    * the same tick and the connection is live. Otherwise another pass follows.
+   *
+   * `helloHead` is the head the hello script read, after the bridge was delivering this connection's
+   * patterns: when it is the resume point (a new recipient, `from: "head"`, or one that acked
+   * everything), the store holds nothing wanted and everything after it reaches the buffer, so the
+   * first pass reads nothing (unless something was missed since: `dirty`).
    */
-  private async catchUp(): Promise<void> {
+  private async catchUp(helloHead?: number): Promise<void> {
     if (this.catching) {
       this.dirty = true;
       return;
@@ -395,6 +400,12 @@ export class Session implements LiveSink, ReplayFilter {
         await this.deps.bridge.ready();
         await this.writable();
         if (this.closed) return;
+        if (helloHead === this.lastSent && !this.dirty) {
+          head = helloHead;
+          helloHead = undefined;
+          continue;
+        }
+        helloHead = undefined;
         this.dirty = false;
         const pass = new ReplayPass(this.deps.store, this, this.lastSent, this.deps.config.replayPage);
         try {
