@@ -1,9 +1,10 @@
 // Authentication and grants: JWTs verified with jose (HS256, or RS256/ES256 with a public key); open mode without a key.
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import { compileGlob, type Matcher } from '@durable-pubsub/client-sdk/protocol';
+import type { Matcher } from '@durable-pubsub/client-sdk/protocol';
 import { errors, jwtVerify } from 'jose';
 import type { Config } from './config';
 import { DpsError } from './errors';
+import { matcherFor } from './matchers';
 
 const CACHE_MAX = 10_000;
 
@@ -25,8 +26,8 @@ export class Grant {
     readonly admin: boolean,
   ) {
     this.limitsReading = !subPatterns.includes('*');
-    this.read = subPatterns.map(compileGlob);
-    this.write = pubPatterns.map(compileGlob);
+    this.read = subPatterns.map(matcherFor);
+    this.write = pubPatterns.map(matcherFor);
   }
 
   /** May this grant receive messages of `ch`? Cached per channel: it sits on the delivery path. */

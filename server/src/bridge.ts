@@ -1,6 +1,7 @@
 // One Redis subscriber connection per process, fanning live frames out to the sessions whose patterns match.
 import { EventEmitter } from 'node:events';
-import { compileGlob, type Matcher } from '@durable-pubsub/client-sdk/protocol';
+import type { Matcher } from '@durable-pubsub/client-sdk/protocol';
+import { matcherFor } from './matchers';
 import type { Subscriber } from './redis/connect';
 import type { Keys } from './redis/keys';
 import { textFrame } from './wire';
@@ -87,7 +88,7 @@ export class Bridge extends EventEmitter<BridgeEvents> {
     for (const p of patterns) {
       let entry = this.patterns.get(p);
       if (!entry) {
-        entry = { matcher: compileGlob(p), sinks: new Set() };
+        entry = { matcher: matcherFor(p), sinks: new Set() };
         this.patterns.set(p, entry);
         changed = true;
       }

@@ -1,8 +1,8 @@
 // Periodic upkeep: trim what every matching recipient acked, apply retention, forget idle recipients.
-import { compileGlob, type Matcher } from '@durable-pubsub/client-sdk/protocol';
 import { nanoid } from 'nanoid';
 import type { Config } from './config';
 import type { Logger } from './log';
+import { matcherFor } from './matchers';
 import type { Store } from './store';
 
 export interface JanitorReport {
@@ -15,7 +15,6 @@ export interface JanitorReport {
 export class Janitor {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<JanitorReport | null> | null = null;
-  private readonly matchers = new Map<string, Matcher>();
   private readonly owner = nanoid();
 
   constructor(
@@ -45,16 +44,6 @@ export class Janitor {
     await this.running;
   }
 
-  private matcher(p: string): Matcher {
-    let m = this.matchers.get(p);
-    if (!m) {
-      if (this.matchers.size > 10_000) this.matchers.clear();
-      m = compileGlob(p);
-      this.matchers.set(p, m);
-    }
-    return m;
-  }
-
   /** One pass. With several nodes, only the holder of a short lock trims; every node checks the epoch. */
   async runOnce(force = false): Promise<JanitorReport | null> {
     const { store, config } = this;
@@ -75,9 +64,10 @@ export class Janitor {
 
     const forgotten: string[] = [];
     const idle = await store.redis.zrangebyscore(k.recipients, '-inf', `(${now - config.recipientTtlSec * 1000}`);
-    const here = this.connected();
+    // Built only when someone is idle: it is O(connections), and a pass runs every second.
+    const here = idle.length ? this.connected() : undefined;
     for (const name of idle) {
-      if (here.has(name)) continue;
+      if (here?.has(name)) continue;
       await store.forgetRecipient(name);
       forgotten.push(name);
     }
@@ -113,7 +103,7 @@ export class Janitor {
     for (const ch of channels.keys()) {
       let floor = -1;
       for (const s of sets) {
-        if (!s.patterns.some((p) => this.matcher(p)(ch))) continue;
+        if (!s.patterns.some((p) => matcherFor(p)(ch))) continue;
         floor = floor === -1 ? s.floor : Math.min(floor, s.floor);
       }
       floors.set(ch, floor);

@@ -3,7 +3,6 @@ import type { Socket } from 'node:net';
 import {
   type ClientFrame,
   CloseCode,
-  compileGlob,
   decodeClientFrame,
   type ErrorCode,
   type HelloFrame,
@@ -18,6 +17,7 @@ import type { Config } from './config';
 import { corkForBurst } from './cork';
 import { DpsError, toDpsError } from './errors';
 import type { Logger } from './log';
+import { matcherFor } from './matchers';
 import type { Stats } from './metrics';
 import { type ReplayFilter, type ReplayItem, ReplayPass } from './replay';
 import type { Store } from './store';
@@ -51,6 +51,7 @@ interface Buffered {
 }
 
 const TEXT = { binary: false } as const;
+const ignore = () => {};
 
 /** A WebSocket close reason is at most 123 bytes of UTF-8. */
 function closeReason(reason: string): string {
@@ -66,7 +67,8 @@ export class Session implements LiveSink, ReplayFilter {
   recipient = '';
   epoch = '';
   private readonly patterns = new Map<string, Sub>();
-  private readonly floors = new Map<string, number | null>();
+  /** per channel, the lowest `since` of the patterns matching it (made on first use: most connections never replay) */
+  private floors: Map<string, number | null> | undefined;
   private anySince = false;
   /** highest msg id sent on this connection (or the resume point) */
   private lastSent = 0;
@@ -79,7 +81,7 @@ export class Session implements LiveSink, ReplayFilter {
   /** live messages may have been missed since the current pass read its head: run another */
   private dirty = false;
   private catching = false;
-  private readonly helloTimer: NodeJS.Timeout;
+  private helloTimer: NodeJS.Timeout | undefined;
   private readonly openedAt = Date.now();
   private grant: Grant = OPEN_GRANT;
   /** token bucket for the frame rate limit */
@@ -103,7 +105,7 @@ export class Session implements LiveSink, ReplayFilter {
       this.closeCode = code;
       this.onClosed();
     });
-    ws.on('error', () => {}); // 'close' follows
+    ws.on('error', ignore); // 'close' follows
     this.helloTimer = setTimeout(() => this.close(CloseCode.helloTimeout, 'no hello in time'), deps.config.helloTimeoutMs);
   }
 
@@ -232,7 +234,7 @@ export class Session implements LiveSink, ReplayFilter {
 
   private applyGrant(grant: Grant): void {
     this.grant = grant;
-    this.floors.clear();
+    this.floors = undefined;
     clearTimeout(this.expTimer);
     if (grant.exp !== null) {
       // A token that expires without a successful `auth` ends the connection.
@@ -264,6 +266,7 @@ export class Session implements LiveSink, ReplayFilter {
 
   private async onHello(hello: HelloFrame): Promise<void> {
     clearTimeout(this.helloTimer);
+    this.helloTimer = undefined;
     // From here on live messages are buffered, so none is missed while we set up.
     this.state = 'catching-up';
     try {
@@ -283,12 +286,13 @@ export class Session implements LiveSink, ReplayFilter {
       return this.close(CloseCode.rateLimited, 'too many connections for this recipient');
     }
     this.recipient = hello.recipient;
-    for (const p of hello.subs) this.patterns.set(p, { matcher: compileGlob(p), since: 0 });
+    for (const p of hello.subs) this.patterns.set(p, { matcher: matcherFor(p), since: 0 });
     await this.deps.bridge.add(this, hello.subs);
     if (this.closed) return;
     const r = await this.deps.store.hello(hello.recipient, hello.subs, hello);
     if (this.closed) return;
-    this.epoch = r.epoch;
+    // One string for all connections of the epoch, not a copy each.
+    this.epoch = r.epoch === this.deps.store.epoch ? this.deps.store.epoch : r.epoch;
     this.lastSent = r.resumeFrom;
     this.acked = r.acked;
     this.send({
@@ -319,6 +323,7 @@ export class Session implements LiveSink, ReplayFilter {
   }
 
   channelFloor(ch: string): number | null {
+    this.floors ??= new Map();
     let floor = this.floors.get(ch);
     if (floor === undefined) {
       floor = null;
@@ -544,7 +549,7 @@ export class Session implements LiveSink, ReplayFilter {
   }
 
   private setPatterns(): void {
-    this.floors.clear();
+    this.floors = undefined;
     this.deps.store.setPatterns(this.recipient, this.patternList).catch(() => {});
   }
 
@@ -557,7 +562,7 @@ export class Session implements LiveSink, ReplayFilter {
       await this.deps.bridge.add(this, [pattern]);
       if (this.closed) return;
       // Live from now on: nothing at or below what this connection has seen go by.
-      this.patterns.set(pattern, { matcher: compileGlob(pattern), since: Math.max(this.lastSent, this.deps.bridge.lastId) });
+      this.patterns.set(pattern, { matcher: matcherFor(pattern), since: Math.max(this.lastSent, this.deps.bridge.lastId) });
       this.setPatterns();
     }
     this.send(ref === undefined ? { op: 'subbed', pattern } : { op: 'subbed', pattern, ref });

@@ -1,8 +1,9 @@
 // All Redis access of one namespace: publish, recipients, replay reads, trimming, the epoch.
 import { EventEmitter } from 'node:events';
-import { compileGlob, type Json } from '@durable-pubsub/client-sdk/protocol';
+import type { Json } from '@durable-pubsub/client-sdk/protocol';
 import { nanoid } from 'nanoid';
 import { DpsError, toDpsError } from './errors';
+import { matcherFor } from './matchers';
 import { primaries } from './redis/connect';
 import { type Keys, keysFor } from './redis/keys';
 import type { RecoverOutcome, ScriptedRedis } from './redis/scripts';
@@ -390,7 +391,7 @@ export class Store extends EventEmitter<StoreEvents> {
     const [recipients, channels] = await Promise.all([this.recipients(), this.channels()]);
     return Promise.all(
       recipients.map(async (r) => {
-        const matchers = r.patterns.map(compileGlob);
+        const matchers = r.patterns.map(matcherFor);
         const counts = await Promise.all(
           [...channels]
             .filter(([ch, newest]) => newest > r.acked && matchers.some((m) => m(ch)))
