@@ -117,7 +117,9 @@ async function start(system: System, env: Record<string, string> = {}): Promise<
 /** Runs the load generator with `spec`; resolves with its last JSON line (or the first, with `early`). */
 function load<T>(spec: Omit<Spec, 'serverPid' | 'redisUrl' | 'base'>, sys: Running, early?: (first: T) => Promise<void>): Promise<T> {
   const full: Spec = { ...spec, serverPid: sys.pid, redisUrl: sys.redis.url, base: sys.base } as Spec;
-  const cmd = pin(1, [process.execPath, '--import', 'tsx', join(ROOT, 'test/bench/load.ts'), JSON.stringify(full)]);
+  // DPS_BENCH_LOAD_PROF=<dir>: the load generator writes a CPU profile there when it exits.
+  const prof = process.env.DPS_BENCH_LOAD_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.DPS_BENCH_LOAD_PROF}`] : [];
+  const cmd = pin(1, [process.execPath, ...prof, '--import', 'tsx', join(ROOT, 'test/bench/load.ts'), JSON.stringify(full)]);
   const child = spawn(cmd[0] as string, cmd.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   return new Promise((resolve, reject) => {
