@@ -61,7 +61,7 @@ export interface ClientOptions {
   from?: 'head' | 'earliest';
   ackMode?: 'auto' | 'manual';
   WebSocket?: WebSocketConstructor;
-  /** ms between pings; a connection silent for pingInterval + pongTimeout is dead */
+  /** ms of silence before a ping; a connection silent for about pingInterval + pongTimeout (checked every pongTimeout / 2) is dead */
   pingInterval?: number;
   pongTimeout?: number;
   backoffMin?: number;
@@ -130,16 +130,12 @@ export class Client extends Emitter<ClientEvents> {
   private gen = 0;
   private brokenGen = -1;
   private chain: Promise<void> = Promise.resolve();
+  /** when the last frame arrived (liveness: a ping goes out after pingInterval of silence) */
+  private rxAt = 0;
   private ackSent = 0;
   private unsaved = 0;
   private ref = 0;
-  private timers: Record<'reconnect' | 'ping' | 'pong' | 'ack' | 'token', ReturnType<typeof setTimeout> | undefined> = {
-    reconnect: undefined,
-    ping: undefined,
-    pong: undefined,
-    ack: undefined,
-    token: undefined,
-  };
+  private timers: Partial<Record<'reconnect' | 'ping' | 'ack' | 'token', ReturnType<typeof setTimeout>>> = {};
   private token: string | undefined;
   private closedByUser = false;
   /** with shareAcrossTabs: this tab's role, and the patterns the other tabs need */
@@ -387,7 +383,7 @@ export class Client extends Emitter<ClientEvents> {
   }
 
   private onFrame(f: ServerFrame, gen: number): void {
-    this.armPing();
+    this.rxAt = Date.now();
     switch (f.op) {
       case 'welcome': {
         const old = this.position;
@@ -461,7 +457,11 @@ export class Client extends Emitter<ClientEvents> {
     try {
       for (const sub of this.subs.values()) {
         if (!sub.matcher(msg.ch)) continue;
-        for (const h of sub.handlers) await h(msg, ctx);
+        for (const h of sub.handlers) {
+          // Only an async handler is waited for (an await of nothing still costs a turn per message).
+          const r = h(msg, ctx);
+          if (r) await r;
+        }
       }
     } catch (cause) {
       // The position stays before this message: reconnect, and the server sends it again.
@@ -495,13 +495,16 @@ export class Client extends Emitter<ClientEvents> {
     }
   }
 
+  /** Pings after pingInterval without a frame; dead after pongTimeout more. One timer per connection, not one per frame. */
   private armPing(): void {
-    clearTimeout(this.timers.pong);
-    clearTimeout(this.timers.ping);
-    this.timers.ping = setTimeout(() => {
-      this.send({ op: 'ping' });
-      this.timers.pong = setTimeout(() => this.onDead(), this.o.pongTimeout);
-    }, this.o.pingInterval);
+    const { pingInterval: p, pongTimeout: t } = this.o;
+    this.rxAt = Date.now();
+    clearInterval(this.timers.ping);
+    this.timers.ping = setInterval(() => {
+      const quiet = Date.now() - this.rxAt;
+      if (quiet >= p + t) this.onDead();
+      else if (quiet >= p) this.send({ op: 'ping' });
+    }, t / 2);
   }
 
   /** No frame for too long: the connection is dead even if the socket has not noticed. */
@@ -540,7 +543,7 @@ export class Client extends Emitter<ClientEvents> {
   private onClose(code: number, reason: string): void {
     this.detach();
     this.stopTimers();
-    this.flushPositionOnly();
+    if (this.position) this.storage.set(this.key, this.position);
     if (this.closedByUser) return;
     if (FATAL.has(code)) {
       this.failPubs(new ClientError(code === CloseCode.forbidden ? 'forbidden' : 'unauthorized', reason || 'refused'));
@@ -551,10 +554,6 @@ export class Client extends Emitter<ClientEvents> {
     }
     if (code === CloseCode.goingAway) this.retryNow();
     else this.scheduleReconnect();
-  }
-
-  private flushPositionOnly(): void {
-    if (this.position) this.storage.set(this.key, this.position);
   }
 
   private scheduleReconnect(): void {

@@ -2,10 +2,11 @@
 // usage: tsx load.ts '<json spec>'; prints one JSON line with the results.
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
-import { createClient, memoryStorage } from '@durable-pubsub/client-sdk';
+import type * as Sdk from '@durable-pubsub/client-sdk';
 import { Redis } from 'ioredis';
 import { io, type Socket } from 'socket.io-client';
 import WebSocket from 'ws';
+import { bundle } from '../support/bundle';
 import { LIVE, MSG, now, publisher, type Subscription, type System, sentAt, subscribe } from './clients';
 import { openFastWs, startsWith } from './fast-ws';
 
@@ -245,6 +246,10 @@ async function storm() {
     received.fill(0);
   };
   if (spec.system === 'P') {
+    // The SDK as an app ships it: bundled and minified (run from its TypeScript source through tsx, every
+    // closure it creates per message also pays for tsx's keepNames helper, which no bundle has).
+    const code = await bundle("export { createClient, memoryStorage } from '@durable-pubsub/client-sdk';");
+    const { createClient, memoryStorage } = (await import(`data:text/javascript,${encodeURIComponent(code)}`)) as typeof Sdk;
     const storages = Array.from({ length: n }, () => memoryStorage());
     const make = (i: number) => {
       const c = createClient({
