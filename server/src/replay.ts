@@ -86,7 +86,8 @@ export class ReplayPass {
     activePasses++;
     this.counted = true;
     const perChannel = Math.min(this.pageSize * 4, READ_AHEAD_BUDGET / activePasses) / Math.max(1, cursors.length);
-    this.chunk = Math.max(16, Math.min(this.pageSize, Math.ceil(perChannel)));
+    // A power of two, so that passes started from one point at about the same time ask the same reads (shared).
+    this.chunk = Math.max(16, Math.min(this.pageSize, 2 ** Math.round(Math.log2(Math.max(1, perChannel)))));
     this.drained = cursors;
   }
 

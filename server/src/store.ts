@@ -4,6 +4,7 @@ import type { Json } from '@durable-pubsub/client-sdk/protocol';
 import { nanoid } from 'nanoid';
 import { DpsError, toDpsError } from './errors';
 import { matcherFor } from './matchers';
+import { RecentReads } from './recent-reads';
 import { primaries } from './redis/connect';
 import { type Keys, keysFor } from './redis/keys';
 import type { RecoverOutcome, ScriptedRedis } from './redis/scripts';
@@ -118,6 +119,7 @@ export class Store extends EventEmitter<StoreEvents> {
   private readonly publishes = new TurnBatch<PendingPublish>(PUBLISH_BATCH, (batch) => void this.publishBatch(batch));
   private readonly acks = new TurnBatch<PendingAck>(ACK_BATCH, (batch) => void this.ackBatch(batch));
   private verifying: Promise<void> | null = null;
+  private readonly recentReads = new RecentReads<Chunk>();
 
   /** Creates the log's epoch if it has none, and learns it. */
   async init(): Promise<string> {
@@ -170,6 +172,8 @@ export class Store extends EventEmitter<StoreEvents> {
     if (epoch === this.epoch) return;
     const previous = this.epoch;
     this.epoch = epoch;
+    // Ids of the old log mean nothing in the new one.
+    this.recentReads.clear();
     if (previous) this.emit('epoch', epoch, previous);
   }
 
@@ -443,8 +447,15 @@ export class Store extends EventEmitter<StoreEvents> {
     return out;
   }
 
-  /** Up to `limit` messages of `ch` with after < id <= upTo, with the retention watermark, atomically. */
-  async readChunk(ch: string, after: number, upTo: number, limit: number): Promise<Chunk> {
+  /**
+   * Up to `limit` messages of `ch` with after < id <= upTo, with the retention watermark, atomically.
+   * The same read asked again within a moment (clients resuming from one point) is answered once.
+   */
+  readChunk(ch: string, after: number, upTo: number, limit: number): Promise<Chunk> {
+    return this.recentReads.read(ch, after, upTo, limit, () => this.readChunkNow(ch, after, upTo, limit));
+  }
+
+  private async readChunkNow(ch: string, after: number, upTo: number, limit: number): Promise<Chunk> {
     try {
       const reply = await this.timed('read', this.redis.dpsReadBuffer(this.keys.channel(ch), this.keys.trimmed, ch, after, upTo, limit));
       const ids: number[] = [];

@@ -1,0 +1,65 @@
+// Replay reads asked again within a moment (clients resuming from one point) go to Redis once; never across epochs or failures.
+import { keysFor, Store } from '@durable-pubsub/server';
+import { defineScripts } from '@durable-pubsub/server/src/redis/scripts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestRedis, type TestRedis } from '../support/env';
+
+let redis: TestRedis;
+
+beforeAll(async () => {
+  redis = await startTestRedis();
+});
+afterAll(async () => {
+  await redis?.cleanup();
+});
+
+function store(ns: string): { store: Store; reads: () => number } {
+  let reads = 0;
+  const s = new Store(defineScripts(redis.client), {
+    namespace: ns,
+    retentionMaxLen: 1000,
+    idempotencyWindowSec: 60,
+    observe: (op) => {
+      if (op === 'read') reads++;
+    },
+  });
+  return { store: s, reads: () => reads };
+}
+
+describe('recent replay reads', () => {
+  it('answers the same read once, whether asked together or a moment later, and a different one apart', async () => {
+    const { store: s, reads } = store('rr1');
+    const ids = (await Promise.all([1, 2, 3, 4, 5].map((n) => s.publish('a', n)))).map((r) => r.id);
+    const head = ids[4] as number;
+    const [x, y] = await Promise.all([s.readChunk('a', 0, head, 3), s.readChunk('a', 0, head, 3)]);
+    const z = await s.readChunk('a', 0, head, 3);
+    expect(reads()).toBe(1);
+    expect(x.ids).toEqual(ids.slice(0, 3));
+    expect(y).toBe(x);
+    expect(z).toBe(x);
+    expect((await s.readChunk('a', 0, head - 1, 3)).ids).toEqual(ids.slice(0, 3));
+    expect((await s.readChunk('a', ids[2] as number, head, 3)).ids).toEqual(ids.slice(3));
+    expect(reads()).toBe(3);
+  });
+
+  it('reads again after the log changed epoch', async () => {
+    const { store: s, reads } = store('rr2');
+    const { id } = await s.publish('a', 1);
+    await s.readChunk('a', 0, id, 10);
+    await redis.client.set(keysFor('rr2').epoch, 'another-log');
+    expect(await s.checkEpoch()).toBe('another-log');
+    await s.readChunk('a', 0, id, 10);
+    expect(reads()).toBe(2);
+  });
+
+  it('does not hand a failed read to later ones', async () => {
+    const { store: s } = store('rr3');
+    await s.publish('a', 1); // the store knows its epoch from here on
+    const key = keysFor('rr3').channel('b');
+    await redis.client.set(key, 'not a sorted set');
+    await expect(s.readChunk('b', 0, 5, 10)).rejects.toThrow();
+    await redis.client.del(key);
+    const { id } = await s.publish('b', 1);
+    expect((await s.readChunk('b', 0, 5, 10)).ids).toEqual([id]);
+  });
+});
