@@ -16,6 +16,9 @@ export class Janitor {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<JanitorReport | null> | null = null;
   private readonly owner = nanoid();
+  /** per channel, the keys of the pattern sets that match it (see ackFloors) */
+  private readonly setsOf = new Map<string, string[]>();
+  private knownSets = new Set<string>();
 
   constructor(
     private readonly store: Store,
@@ -96,18 +99,32 @@ export class Janitor {
   /**
    * Per channel, the lowest acked id among the recipients whose patterns match it (-1: none matches),
    * from the floor of each distinct pattern set (kept in Redis by every script that moves a position).
+   * Which sets match a channel is remembered across passes: a pass matches only new channels against
+   * all sets and new sets against all channels (2,000 recipients with patterns of their own and 2,000
+   * channels were 8 million matcher calls a second).
    */
   private async ackFloors(): Promise<Map<string, number>> {
-    const [sets, channels] = await Promise.all([this.store.patternSetFloors(), this.store.channels()]);
+    const [list, channels] = await Promise.all([this.store.patternSetFloors(), this.store.channels()]);
+    const sets = new Map(list.map((s) => [s.key, s]));
+    const compiled = (of: typeof list) => of.map((s) => ({ key: s.key, matchers: s.patterns.map(matcherFor) }));
+    const fresh = compiled(list.filter((s) => !this.knownSets.has(s.key)));
+    let all: typeof fresh | undefined;
+    this.knownSets = new Set(sets.keys());
     const floors = new Map<string, number>();
     for (const ch of channels.keys()) {
+      let keys = this.setsOf.get(ch);
+      const against = keys ? fresh : (all ??= compiled(list));
+      keys = (keys ?? []).filter((k) => sets.has(k));
+      for (const s of against) if (s.matchers.some((m) => m(ch))) keys.push(s.key);
+      this.setsOf.set(ch, keys);
       let floor = -1;
-      for (const s of sets) {
-        if (!s.patterns.some((p) => matcherFor(p)(ch))) continue;
-        floor = floor === -1 ? s.floor : Math.min(floor, s.floor);
+      for (const k of keys) {
+        const f = (sets.get(k) as { floor: number }).floor;
+        floor = floor === -1 ? f : Math.min(floor, f);
       }
       floors.set(ch, floor);
     }
+    for (const ch of this.setsOf.keys()) if (!channels.has(ch)) this.setsOf.delete(ch);
     return floors;
   }
 

@@ -2,7 +2,7 @@
 import { compileGlob, type Matcher } from '@durable-pubsub/client-sdk/protocol';
 
 /** distinct patterns kept at most; past it the cache starts over (matchers are pure, so only speed is lost) */
-const MAX = 1_000;
+const MAX = 10_000;
 const cache = new Map<string, Matcher>();
 
 export function matcherFor(pattern: string): Matcher {

@@ -350,16 +350,17 @@ export class Store extends EventEmitter<StoreEvents> {
    * Per distinct pattern set that recipients have: the lowest acked id among them. The janitor's
    * input: O(pattern sets) per pass, not O(recipients).
    */
-  async patternSetFloors(): Promise<{ patterns: string[]; floor: number }[]> {
+  async patternSetFloors(): Promise<{ key: string; patterns: string[]; floor: number }[]> {
     const k = this.keys;
     const flat = await this.redis.dpsFloors(k.psets, k.recipients, k.psetPrefix, k.recipientPrefix);
-    const out: { patterns: string[]; floor: number }[] = [];
+    const out: { key: string; patterns: string[]; floor: number }[] = [];
     for (let i = 0; i < flat.length; i += 2) {
+      const key = flat[i] as string;
       let patterns: string[] = [];
       try {
-        patterns = JSON.parse(flat[i] as string);
+        patterns = JSON.parse(key);
       } catch {}
-      out.push({ patterns, floor: Number(flat[i + 1]) });
+      out.push({ key, patterns, floor: Number(flat[i + 1]) });
     }
     return out;
   }

@@ -1,5 +1,6 @@
 // The janitor's pattern sets (one sorted set per distinct pattern set: recipient -> acked) mirror the recipient hashes after any operations (property-based).
-import { keysFor, Store } from '@durable-pubsub/server';
+import { keysFor, loadConfig, Store, silentLogger } from '@durable-pubsub/server';
+import { Janitor } from '@durable-pubsub/server/src/janitor';
 import { defineScripts } from '@durable-pubsub/server/src/redis/scripts';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -79,7 +80,7 @@ describe('pattern sets', () => {
         const actual = await psets(ns);
         expect(actual.listed).toEqual(expected);
         expect(actual.keys).toEqual(Object.keys(expected).sort());
-        const floors = await store.patternSetFloors();
+        const floors = (await store.patternSetFloors()).map(({ patterns, floor }) => ({ patterns, floor }));
         const expectedFloors = Object.entries(expected).map(([p, byName]) => ({
           patterns: JSON.parse(p),
           floor: Math.min(...Object.values(byName)),
@@ -103,11 +104,34 @@ describe('pattern sets', () => {
       .zadd(k.recipients, 1, 'old1', 2, 'old2', 3, 'old3')
       .exec();
     const store = new Store(defineScripts(redis.client), { namespace: ns, retentionMaxLen: 100, idempotencyWindowSec: 60 });
-    const floors = await store.patternSetFloors();
+    const floors = (await store.patternSetFloors()).map(({ patterns, floor }) => ({ patterns, floor }));
     expect(floors.sort((a, b) => a.floor - b.floor)).toEqual([
       { patterns: ['x.*'], floor: 3 },
       { patterns: ['y'], floor: 5 },
     ]);
     expect((await psets(ns)).listed).toEqual({ '["x.*"]': { old1: 7, old2: 3 }, '["y"]': { old3: 5 } });
+  });
+
+  it('hold back trimming when a recipient with a new pattern set arrives after its channel was seen', async () => {
+    const ns = 'late';
+    const store = new Store(defineScripts(redis.client), { namespace: ns, retentionMaxLen: 100, idempotencyWindowSec: 60 });
+    const janitor = new Janitor(store, loadConfig({}, { namespace: ns }), silentLogger, () => new Set());
+    const stored = async () =>
+      (await redis.client.zrangebyscore(keysFor(ns).channel('late.a'), '-inf', '+inf', 'WITHSCORES')).filter((_, i) => i % 2).map(Number);
+    await store.hello('first', ['late.*'], {});
+    const ids: number[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await store.publish('late.a', i)).id);
+    await janitor.runOnce(true); // the janitor has matched late.a against the sets it knows
+    expect(await stored()).toEqual(ids);
+    await store.hello('second', ['late.a'], { from: 'earliest' }); // a new set, at position 0
+    await store.ack('first', ids[2] as number, store.epoch);
+    await janitor.runOnce(true);
+    expect(await stored()).toEqual(ids);
+    await store.ack('second', ids[1] as number, store.epoch);
+    await janitor.runOnce(true);
+    expect(await stored()).toEqual(ids.slice(2));
+    await store.forgetRecipient('second');
+    await janitor.runOnce(true);
+    expect(await stored()).toEqual([]);
   });
 });
