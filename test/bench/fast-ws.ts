@@ -79,7 +79,16 @@ export function openFastWs(url: string, onFrame: OnFrame, onClose?: () => void):
         }
         rest = off < buf.length ? buf.subarray(off) : null;
       };
-      socket.on('data', read);
+      // What the frame handlers send in answer to one chunk goes out as one write (as any batching client
+      // does): a write per answer made the load process, not the server, the limit of WS publishing.
+      socket.on('data', (chunk: Buffer) => {
+        socket.cork();
+        try {
+          read(chunk);
+        } finally {
+          socket.uncork();
+        }
+      });
       socket.on('close', () => onClose?.());
       socket.on('error', () => {});
       if (head.length) read(head);
