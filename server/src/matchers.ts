@@ -1,16 +1,18 @@
-// Compiled glob matchers shared by the whole process: one closure per distinct pattern, not one per connection.
+// Compiled glob matchers shared by the whole process: one closure per distinct pattern in use, not one per connection.
 import { compileGlob, type Matcher } from '@durable-pubsub/client-sdk/protocol';
 
-/** distinct patterns kept at most; past it the cache starts over (matchers are pure, so only speed is lost) */
-const MAX = 10_000;
-const cache = new Map<string, Matcher>();
+// Weak: a pattern stays only while something (a session, a grant, the bridge) holds its matcher, so
+// patterns that clients chose and left do not pile up (the fuzz test's memory bound caught a strong cache).
+const cache = new Map<string, WeakRef<Matcher>>();
+const forget = new FinalizationRegistry<string>((pattern) => {
+  if (!cache.get(pattern)?.deref()) cache.delete(pattern);
+});
 
 export function matcherFor(pattern: string): Matcher {
-  let m = cache.get(pattern);
-  if (!m) {
-    if (cache.size >= MAX) cache.clear();
-    m = compileGlob(pattern);
-    cache.set(pattern, m);
-  }
+  const held = cache.get(pattern)?.deref();
+  if (held) return held;
+  const m = compileGlob(pattern);
+  cache.set(pattern, new WeakRef(m));
+  forget.register(m, pattern);
   return m;
 }

@@ -18,14 +18,12 @@ interface Entry<T> {
 export class RecentReads<T> {
   private readonly entries = new Map<string, Entry<T>>();
   private frames = 0;
+  /** sweeps when no read comes to do it, so frames are not held past their time */
+  private sweeper: NodeJS.Timeout | undefined;
 
   read(ch: string, after: number, upTo: number, limit: number, fetch: () => Promise<T>): Promise<T> {
     const now = performance.now();
-    // Insertion order is age order: the expired are at the front.
-    for (const [key, e] of this.entries) {
-      if (now - e.at < REUSE_MS) break;
-      this.drop(key, e);
-    }
+    this.sweep(now);
     const key = `${after} ${upTo} ${limit} ${ch}`;
     const hit = this.entries.get(key);
     if (hit) return hit.chunk;
@@ -34,12 +32,29 @@ export class RecentReads<T> {
       const entry = { at: now, limit, chunk };
       this.entries.set(key, entry);
       this.frames += limit;
+      this.schedule();
       // A failed read is not shared with later ones.
       chunk.catch(() => {
         if (this.entries.get(key) === entry) this.drop(key, entry);
       });
     }
     return chunk;
+  }
+
+  /** Drops the expired: insertion order is age order, so they are at the front. */
+  private sweep(now: number): void {
+    for (const [key, e] of this.entries) {
+      if (now - e.at < REUSE_MS) break;
+      this.drop(key, e);
+    }
+    if (this.entries.size) this.schedule();
+  }
+
+  private schedule(): void {
+    this.sweeper ??= setTimeout(() => {
+      this.sweeper = undefined;
+      this.sweep(performance.now());
+    }, REUSE_MS).unref();
   }
 
   clear(): void {
