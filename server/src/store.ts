@@ -218,6 +218,11 @@ export class Store extends EventEmitter<StoreEvents> {
     this.publishes.add({ ch, data: JSON.stringify(data), key, done });
   }
 
+  /** Sends the publishes gathered so far now instead of at the end of the turn (a caller with its whole batch in hand). */
+  flushPublishes(): void {
+    this.publishes.flush();
+  }
+
   private async publishBatch(batch: PendingPublish[]): Promise<void> {
     const k = this.keys;
     // Each channel once (its key, name and JSON literal), then three arguments per message.

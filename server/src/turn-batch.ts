@@ -18,7 +18,8 @@ export class TurnBatch<T> {
     }
   }
 
-  private flush(): void {
+  /** Sends what is gathered now, without waiting for the turn to end (for a caller whose batch is complete). */
+  flush(): void {
     this.scheduled = false;
     const items = this.items;
     this.items = [];

@@ -60,8 +60,8 @@ async function start(system: System, env: Record<string, string> = {}): Promise<
   if (PINNING) spawnSync('taskset', ['-cp', '1', String(redis.child.pid)]);
   const port = await freePort();
   const entry = { P: 'server/src/main.ts', B: 'test/bench/systems/bare.ts', S: 'test/bench/systems/sio.ts' }[system];
-  // DPS_BENCH_PROF=<dir>: P writes a CPU profile there (`node --cpu-prof`) when it stops.
-  const prof = system === 'P' && process.env.DPS_BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.DPS_BENCH_PROF}`] : [];
+  // DPS_BENCH_PROF=<dir>: P and B write a CPU profile there (`node --cpu-prof`) when they stop.
+  const prof = system !== 'S' && process.env.DPS_BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.DPS_BENCH_PROF}`] : [];
   const cmd = pin(0, [process.execPath, ...prof, '--import', 'tsx', join(ROOT, entry)]);
   const child = spawn(cmd[0] as string, cmd.slice(1), {
     cwd: ROOT,
@@ -105,7 +105,7 @@ async function start(system: System, env: Record<string, string> = {}): Promise<
     pid,
     base,
     async stop() {
-      // A profiled P stops cleanly so that its profile is written.
+      // A profiled system stops cleanly so that its profile is written.
       child.kill(prof.length ? 'SIGTERM' : 'SIGKILL');
       await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(0) : child.once('exit', r)));
       await redis.kill();

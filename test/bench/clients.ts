@@ -118,7 +118,12 @@ export async function publisher(system: System, base: string, redisUrl: string):
     const store = new Store(redis, { namespace: 'default', retentionMaxLen: 100_000, idempotencyWindowSec: 60 });
     await store.init();
     return {
-      publish: async (batch) => void (await Promise.all(batch.map((m) => store.publish(m.ch, m.data)))),
+      // Sent at once, as B's pipeline is: at the end of the turn would be after the load's reads of 1,000 sockets.
+      publish: async (batch) => {
+        const stored = batch.map((m) => store.publish(m.ch, m.data));
+        store.flushPublishes();
+        await Promise.all(stored);
+      },
       close: () => redis.disconnect(),
     };
   }

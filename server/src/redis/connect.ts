@@ -66,6 +66,12 @@ function redisFor(target: RedisTarget, extra: RedisOptions): Redis {
 }
 
 /**
+ * Scripts that already carry the requests of a whole event-loop turn (TurnBatch): auto-pipelining would
+ * hold each for one more turn, and a turn of a busy server is all its socket reads (milliseconds).
+ */
+const WRITTEN_AT_ONCE = ['dpsPublishmany', 'dpsAckmany'];
+
+/**
  * The command connection. A publish must never be stored "later": commands are
  * not queued while Redis is down, and a command in flight when the connection
  * drops is failed, not resent. On a Cluster the client is typed as `Redis`: it
@@ -78,6 +84,7 @@ export function commandConnection(url: string): ScriptedRedis {
       lazyConnect: true,
       enableOfflineQueue: false,
       enableAutoPipelining: true,
+      autoPipeliningIgnoredCommands: WRITTEN_AT_ONCE,
       // Failover: the slot's new primary is asked for after a short wait, a few times at most.
       retryDelayOnFailover: 200,
       retryDelayOnClusterDown: 200,
@@ -87,7 +94,14 @@ export function commandConnection(url: string): ScriptedRedis {
     });
     return defineScripts(cluster as unknown as Redis);
   }
-  return defineScripts(redisFor(target, { ...noQueue, enableAutoPipelining: true, connectionName: 'dps-command' }));
+  return defineScripts(
+    redisFor(target, {
+      ...noQueue,
+      enableAutoPipelining: true,
+      autoPipeliningIgnoredCommands: WRITTEN_AT_ONCE,
+      connectionName: 'dps-command',
+    }),
+  );
 }
 
 /** What the bridge needs of a subscriber connection. */
