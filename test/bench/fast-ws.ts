@@ -98,7 +98,9 @@ export function openFastWs(url: string, onFrame: OnFrame, onClose?: () => void):
   });
 }
 
-/** Does `buf[start…]` begin with `prefix` (ASCII)? */
+/** Does `buf[start…]` begin with `prefix` (ASCII)? Byte by byte: `buf.compare` is a native call per frame. */
 export function startsWith(buf: Buffer, start: number, end: number, prefix: Buffer): boolean {
-  return end - start >= prefix.length && buf.compare(prefix, 0, prefix.length, start, start + prefix.length) === 0;
+  if (end - start < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (buf[start + i] !== prefix[i]) return false;
+  return true;
 }
