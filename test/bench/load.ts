@@ -23,6 +23,8 @@ export interface Spec {
   rates?: number[];
   stepMs?: number;
   messages?: number;
+  /** idle: connections opened (and measured) before the rest */
+  warm?: number;
 }
 
 const spec = JSON.parse(process.argv[2] as string) as Spec;
@@ -331,10 +333,20 @@ async function storm() {
   return { ms, live, deliveredPct: (100 * got) / (n * total), duplicates: spec.system === 'P' ? duplicates : Number.NaN };
 }
 
-/** Opens `sockets` idle connections and waits for the harness to measure (it kills this process). */
+/**
+ * Opens `warm` idle connections, says so, waits for SIGUSR2 (the harness has measured), opens the rest up to
+ * `sockets`, says so, and waits for the harness to measure again (it kills this process).
+ */
 async function idle() {
   const pattern = spec.system === 'S' ? 'idle' : 'idle.*';
-  await openMany(spec.sockets, (i) => subscribe(spec.system, spec.base, [pattern], `idle-${i}`, () => {}), 200);
+  const warm = spec.warm ?? 0;
+  const measured = new Promise((r) => process.once('SIGUSR2', r));
+  const open = (from: number, to: number) =>
+    openMany(to - from, (i) => subscribe(spec.system, spec.base, [pattern], `idle-${from + i}`, () => {}), 200);
+  await open(0, warm);
+  process.stdout.write(`${JSON.stringify({ open: warm })}\n`);
+  await measured;
+  await open(warm, spec.sockets);
   process.stdout.write(`${JSON.stringify({ open: spec.sockets })}\n`);
   await sleep(600_000);
   return {};
