@@ -4,7 +4,7 @@ import type { Chunk, Store } from './store';
 export interface ReplayMsg {
   id: number;
   ch: string;
-  /** the stored wire frame, as Redis sent it (never decoded) */
+  /** the stored message as a WebSocket frame (a view into its read's buffer: Chunk.frames) */
   frame: Buffer;
 }
 export interface ReplayGap {

@@ -21,7 +21,7 @@ import { matcherFor } from './matchers';
 import type { Stats } from './metrics';
 import { type ReplayFilter, type ReplayItem, ReplayPass } from './replay';
 import type { Store } from './store';
-import { textFrames } from './wire';
+import { joinFrames } from './wire';
 
 export type SessionState = 'hello' | 'catching-up' | 'live' | 'closed';
 
@@ -445,10 +445,10 @@ export class Session implements LiveSink, ReplayFilter {
 
   private sendPage(page: ReplayItem[]): void {
     this.socket?.cork();
-    // Runs of messages go out as one buffer of frames; a gap report ends a run.
+    // Runs of messages go out as one buffer of frames (most often a view of a shared read); a gap report ends a run.
     const run: Buffer[] = [];
     const flushRun = () => {
-      if (run.length) this.writeRaw(textFrames(run));
+      if (run.length) this.writeRaw(joinFrames(run));
       run.length = 0;
     };
     for (const item of page) {

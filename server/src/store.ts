@@ -9,6 +9,7 @@ import { primaries } from './redis/connect';
 import { type Keys, keysFor } from './redis/keys';
 import type { RecoverOutcome, ScriptedRedis } from './redis/scripts';
 import { TurnBatch } from './turn-batch';
+import { textFrameViews } from './wire';
 
 export interface PublishResult {
   id: number;
@@ -52,7 +53,10 @@ export interface Chunk {
   /** highest id of the channel removed by retention (0: none) */
   watermark: number;
   ids: number[];
-  /** wire frames as Redis sent them: sent on as they are, never decoded */
+  /**
+   * WebSocket text frames of the stored payloads (never decoded), framed once per read: views into one
+   * buffer, back to back, so that every client replaying this read writes the same bytes (wire.ts).
+   */
   frames: Buffer[];
 }
 
@@ -465,12 +469,12 @@ export class Store extends EventEmitter<StoreEvents> {
     try {
       const reply = await this.timed('read', this.redis.dpsReadBuffer(this.keys.channel(ch), this.keys.trimmed, ch, after, upTo, limit));
       const ids: number[] = [];
-      const frames: Buffer[] = [];
+      const payloads: Buffer[] = [];
       for (let i = 1; i < reply.length; i += 2) {
-        frames.push(reply[i] as Buffer);
+        payloads.push(reply[i] as Buffer);
         ids.push(Number((reply[i + 1] as Buffer).toString('latin1')));
       }
-      return { watermark: Number(reply[0]), ids, frames };
+      return { watermark: Number(reply[0]), ids, frames: textFrameViews(payloads) };
     } catch (err) {
       this.fail(err);
     }

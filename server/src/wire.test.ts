@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import * as wsModule from 'ws';
 import { WebSocket, WebSocketServer } from 'ws';
-import { textFrame, textFrames } from './wire';
+import { joinFrames, textFrame, textFrames, textFrameViews } from './wire';
 
 /** ws's own framing (exported at runtime, not in its types) */
 const { Sender } = wsModule as unknown as { Sender: { frame(data: Buffer, options: object): Buffer[] } };
@@ -40,5 +40,20 @@ describe('wire', () => {
       ...LENGTHS.slice(1).map((len, i) => `${i + 1}:${len}`),
       'end',
     ]);
+  });
+
+  it('frames a read once as views, and joins consecutive views without copying', () => {
+    const payloads = LENGTHS.map((len) => payload(len));
+    const views = textFrameViews(payloads);
+    expect(views.map((v, i) => v.equals(textFrame(payloads[i] as Buffer)))).toEqual(LENGTHS.map(() => true));
+    const all = joinFrames(views.slice(2, 6));
+    expect(all.equals(textFrames(payloads.slice(2, 6)))).toBe(true);
+    // the same memory as the read: one buffer shared by every client replaying it
+    expect([all.buffer === views[2]?.buffer, all.byteOffset]).toEqual([true, views[2]?.byteOffset]);
+    // frames not back to back (a message skipped, or two reads merged) are copied, in order
+    const skipped = [views[1], views[3], views[2]] as Buffer[];
+    const copied = joinFrames(skipped);
+    expect(copied.equals(Buffer.concat(skipped))).toBe(true);
+    expect(copied.buffer === views[1]?.buffer && copied.byteOffset === views[1]?.byteOffset).toBe(false);
   });
 });

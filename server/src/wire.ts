@@ -41,3 +41,31 @@ export function textFrames(payloads: Buffer[]): Buffer {
   }
   return out;
 }
+
+/** The text frame of each of `payloads`, as views into one buffer where they lie back to back. */
+export function textFrameViews(payloads: Buffer[]): Buffer[] {
+  const all = textFrames(payloads);
+  const views: Buffer[] = [];
+  let at = 0;
+  for (const p of payloads) {
+    const end = at + headerLength(p.length) + p.length;
+    views.push(all.subarray(at, end));
+    at = end;
+  }
+  return views;
+}
+
+/**
+ * `frames` as one buffer: when each starts in memory where the one before it ends (views of one
+ * `textFrameViews` read, in order), a view over them all — no copy, the same bytes for every reader.
+ */
+export function joinFrames(frames: Buffer[]): Buffer {
+  const first = frames[0] as Buffer;
+  let end = first.byteOffset + first.length;
+  for (let i = 1; i < frames.length; i++) {
+    const f = frames[i] as Buffer;
+    if (f.buffer !== first.buffer || f.byteOffset !== end) return Buffer.concat(frames);
+    end += f.length;
+  }
+  return Buffer.from(first.buffer, first.byteOffset, end - first.byteOffset);
+}
