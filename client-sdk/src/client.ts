@@ -81,6 +81,8 @@ interface PendingPub {
   reject(err: ClientError): void;
 }
 
+type Timer = 'reconnect' | 'ping' | 'ack' | 'token';
+
 export class ClientError extends Error {
   constructor(
     readonly code: string,
@@ -92,7 +94,6 @@ export class ClientError extends Error {
 }
 
 const OPEN = 1;
-const FATAL = new Set<number>([CloseCode.unauthorized, CloseCode.forbidden]);
 
 function randomKey(): string {
   const c = globalThis.crypto;
@@ -115,44 +116,45 @@ export class Client extends Emitter<ClientEvents> {
   state: ClientState = 'connecting';
   /** how many already-processed messages were dropped (the server may resend after a reconnect) */
   duplicatesDropped = 0;
-  private readonly o: Required<Omit<ClientOptions, 'token' | 'getToken' | 'storage' | 'WebSocket' | 'shareAcrossTabs'>> & ClientOptions;
-  private readonly storage: PositionStorage;
-  private readonly key: string;
-  private readonly urls: string[];
-  private position: Position | null;
-  private readonly subs = new Map<string, { matcher: Matcher; handlers: Set<Handler> }>();
-  private readonly pubs = new Map<string, PendingPub>();
+  readonly #o: Required<Omit<ClientOptions, 'token' | 'getToken' | 'storage' | 'WebSocket' | 'shareAcrossTabs'>> & ClientOptions;
+  readonly #storage: PositionStorage;
+  readonly #key: string;
+  readonly #urls: string[];
+  #position: Position | null;
+  readonly #subs = new Map<string, { matcher: Matcher; handlers: Set<Handler> }>();
+  readonly #pubs = new Map<string, PendingPub>();
   private ws: WebSocketLike | null = null;
-  private welcomed = false;
-  private catchingUp = false;
-  private attempt = 0;
+  #welcomed = false;
+  #catchingUp = false;
+  #attempt = 0;
   /** connection generation: messages of a connection whose handler failed are not processed */
-  private gen = 0;
-  private brokenGen = -1;
-  private chain: Promise<void> = Promise.resolve();
+  #gen = 0;
+  #brokenGen = -1;
+  /** an async handler's work in progress: frames that arrive meanwhile wait behind it, in order */
+  #chain: Promise<void> | null = null;
   /** when the last frame arrived (liveness: a ping goes out after pingInterval of silence) */
-  private rxAt = 0;
-  private ackSent = 0;
-  private unsaved = 0;
-  private ref = 0;
-  private timers: Partial<Record<'reconnect' | 'ping' | 'ack' | 'token', ReturnType<typeof setTimeout>>> = {};
-  private token: string | undefined;
-  private closedByUser = false;
+  #rxAt = 0;
+  #ackSent = 0;
+  #unsaved = 0;
+  #ref = 0;
+  #timers: Partial<Record<Timer, ReturnType<typeof setTimeout>>> = {};
+  #token: string | undefined;
+  #closedByUser = false;
   /** with shareAcrossTabs: this tab's role, and the patterns the other tabs need */
   private role: 'solo' | 'leader' | 'follower' = 'solo';
-  private readonly tabId = randomKey();
-  private tabs: TabLink | null = null;
-  private readonly remoteSubs = new Map<string, string[]>();
+  readonly #tabId = randomKey();
+  #tabs: TabLink | null = null;
+  readonly #remoteSubs = new Map<string, string[]>();
   /** highest id this tab's handlers saw (shared mode: the floor a new leader's replay is deduplicated against) */
-  private delivered = 0;
-  private readonly onOnline = () => {
-    if (this.state === 'reconnecting') this.retryNow();
+  #delivered = 0;
+  readonly #onOnline = () => {
+    if (this.state === 'reconnecting') this.#retryNow();
   };
-  private readonly onPageHide = () => this.flush();
+  readonly #onPageHide = () => this.flush();
 
   constructor(opts: ClientOptions) {
     super();
-    this.o = {
+    this.#o = {
       from: 'head',
       ackMode: 'auto',
       pingInterval: 20_000,
@@ -164,92 +166,92 @@ export class Client extends Emitter<ClientEvents> {
       maxQueue: 1000,
       ...opts,
     };
-    this.storage = opts.storage ?? localStorageStorage();
-    this.urls = [opts.url].flat();
-    this.key = `dps:${this.urls[0]}|${opts.recipient}`;
-    this.position = this.storage.get(this.key);
-    this.token = opts.token;
+    this.#storage = opts.storage ?? localStorageStorage();
+    this.#urls = [opts.url].flat();
+    this.#key = `dps:${this.#urls[0]}|${opts.recipient}`;
+    this.#position = this.#storage.get(this.#key);
+    this.#token = opts.token;
     // A browser's global scope (Node has no global addEventListener).
-    globalThis.addEventListener?.('online', this.onOnline);
-    globalThis.addEventListener?.('pagehide', this.onPageHide);
+    globalThis.addEventListener?.('online', this.#onOnline);
+    globalThis.addEventListener?.('pagehide', this.#onPageHide);
     if (opts.shareAcrossTabs) {
-      this.tabs = joinTabs(
-        this.key,
-        () => this.becomeLeader(),
-        (m) => this.onTab(m),
+      this.#tabs = joinTabs(
+        this.#key,
+        () => this.#becomeLeader(),
+        (m) => this.#onTab(m),
       );
-      if (this.tabs) {
+      if (this.#tabs) {
         this.role = 'follower';
-        this.tabs.post({ t: 'join', tab: this.tabId });
+        this.#tabs.post({ t: 'join', tab: this.#tabId });
         return;
       }
     }
     // Subscriptions made in the same tick go into the first hello.
-    queueMicrotask(() => void this.connect());
+    queueMicrotask(() => void this.#connect());
   }
 
-  private becomeLeader(): void {
+  #becomeLeader(): void {
     this.role = 'leader';
-    this.position = this.storage.get(this.key); // the previous leader saved it
-    this.tabs?.post({ t: 'leader', tab: this.tabId });
-    void this.connect();
+    this.#position = this.#storage.get(this.#key); // the previous leader saved it
+    this.#tabs?.post({ t: 'leader', tab: this.#tabId });
+    void this.#connect();
   }
 
   /** Every pattern this socket serves: this tab's, and in shared mode the other tabs'. */
-  private patterns(): Set<string> {
-    const all = new Set(this.subs.keys());
-    for (const ps of this.remoteSubs.values()) for (const p of ps) all.add(p);
+  #patterns(): Set<string> {
+    const all = new Set(this.#subs.keys());
+    for (const ps of this.#remoteSubs.values()) for (const p of ps) all.add(p);
     return all;
   }
 
-  private onTab(m: TabMessage): void {
+  #onTab(m: TabMessage): void {
     const leader = this.role === 'leader';
     switch (m.t) {
       case 'join':
-        this.tabs?.post({ t: 'subs', tab: this.tabId, patterns: [...this.subs.keys()] });
-        if (leader) this.tabs?.post({ t: 'state', state: this.state });
+        this.#postSubs();
+        if (leader) this.#tabs?.post({ t: 'state', state: this.state });
         return;
       case 'subs': {
-        const before = this.patterns();
-        this.remoteSubs.set(m.tab, m.patterns);
-        if (leader && this.welcomed) for (const p of m.patterns) if (!before.has(p)) this.send({ op: 'sub', pattern: p });
+        const before = this.#patterns();
+        this.#remoteSubs.set(m.tab, m.patterns);
+        if (leader && this.#welcomed) for (const p of m.patterns) if (!before.has(p)) this.#send({ op: 'sub', pattern: p });
         return;
       }
       case 'bye':
-        this.remoteSubs.delete(m.tab);
+        this.#remoteSubs.delete(m.tab);
         return;
       case 'leader':
         // Publishes the old leader had not answered go to the new one (same idempotency keys).
-        for (const [ref, p] of this.pubs) this.postPub(ref, p);
-        this.tabs?.post({ t: 'subs', tab: this.tabId, patterns: [...this.subs.keys()] });
+        for (const [ref, p] of this.#pubs) this.#postPub(ref, p);
+        this.#postSubs();
         return;
       case 'msg':
-        if (!leader) this.chain = this.chain.then(() => this.process(m.msg, -2));
+        if (!leader) this.#inOrder(() => this.#process(m.msg, -2));
         return;
       case 'state':
-        if (!leader) this.setState(m.state);
+        if (!leader) this.#setState(m.state);
         return;
       case 'gap':
         if (!leader) this.emit('gap', { ch: m.ch, after: m.after, upTo: m.upTo });
         return;
       case 'reset':
         if (!leader) {
-          this.delivered = 0;
+          this.#delivered = 0;
           this.emit('reset', { oldEpoch: m.oldEpoch, newEpoch: m.newEpoch, lastAckedId: m.lastAckedId });
         }
         return;
       case 'pub':
         if (leader)
           this.publish(m.ch, m.data, { key: m.key }).then(
-            (id) => this.tabs?.post({ t: 'puback', tab: m.tab, ref: m.ref, id }),
-            (e: ClientError) => this.tabs?.post({ t: 'puberr', tab: m.tab, ref: m.ref, code: e.code, message: e.message }),
+            (id) => this.#tabs?.post({ t: 'puback', tab: m.tab, ref: m.ref, id }),
+            (e: ClientError) => this.#tabs?.post({ t: 'puberr', tab: m.tab, ref: m.ref, code: e.code, message: e.message }),
           );
         return;
       case 'puback':
       case 'puberr': {
-        const p = m.tab === this.tabId ? this.pubs.get(m.ref) : undefined;
+        const p = m.tab === this.#tabId ? this.#pubs.get(m.ref) : undefined;
         if (!p) return;
-        this.pubs.delete(m.ref);
+        this.#pubs.delete(m.ref);
         if (m.t === 'puback') p.resolve(m.id);
         else p.reject(new ClientError(m.code, m.message));
         return;
@@ -257,34 +259,38 @@ export class Client extends Emitter<ClientEvents> {
     }
   }
 
-  private postPub(ref: string, p: PendingPub): void {
+  #postSubs(): void {
+    this.#tabs?.post({ t: 'subs', tab: this.#tabId, patterns: [...this.#subs.keys()] });
+  }
+
+  #postPub(ref: string, p: PendingPub): void {
     const { ch, data, key } = p.frame;
-    this.tabs?.post({ t: 'pub', tab: this.tabId, ref, ch, data, key: key as string });
+    this.#tabs?.post({ t: 'pub', tab: this.#tabId, ref, ch, data, key: key as string });
   }
 
   /** The position this client has processed up to: what it resumes from. */
   get lastAckedId(): number {
-    return this.position?.lastAckedId ?? 0;
+    return this.#position?.lastAckedId ?? 0;
   }
 
   subscribe(pattern: string, handler: Handler): Subscription {
-    let sub = this.subs.get(pattern);
+    let sub = this.#subs.get(pattern);
     if (!sub) {
       sub = { matcher: compileGlob(pattern), handlers: new Set() };
-      const known = this.patterns().has(pattern);
-      this.subs.set(pattern, sub);
-      if (this.role === 'follower') this.tabs?.post({ t: 'subs', tab: this.tabId, patterns: [...this.subs.keys()] });
-      else if (this.welcomed && !known) this.send({ op: 'sub', pattern });
+      const known = this.#patterns().has(pattern);
+      this.#subs.set(pattern, sub);
+      if (this.role === 'follower') this.#postSubs();
+      else if (this.#welcomed && !known) this.#send({ op: 'sub', pattern });
     }
     sub.handlers.add(handler);
     return {
       pattern,
       unsubscribe: () => {
-        const s = this.subs.get(pattern);
+        const s = this.#subs.get(pattern);
         if (!s?.handlers.delete(handler) || s.handlers.size) return;
-        this.subs.delete(pattern);
-        if (this.role === 'follower') this.tabs?.post({ t: 'subs', tab: this.tabId, patterns: [...this.subs.keys()] });
-        else if (this.welcomed && !this.patterns().has(pattern)) this.send({ op: 'unsub', pattern });
+        this.#subs.delete(pattern);
+        if (this.role === 'follower') this.#postSubs();
+        else if (this.#welcomed && !this.#patterns().has(pattern)) this.#send({ op: 'unsub', pattern });
       },
     };
   }
@@ -292,82 +298,89 @@ export class Client extends Emitter<ClientEvents> {
   /** Publishes; resolves with the stored id. Queued while disconnected; a resend never publishes twice. */
   publish(ch: string, data: Json, opts: { key?: string } = {}): Promise<number> {
     if (this.state === 'closed') return Promise.reject(new ClientError('closed', 'the client is closed'));
-    if (this.pubs.size >= this.o.maxQueue)
-      return Promise.reject(new ClientError('queue_full', `more than ${this.o.maxQueue} publishes pending`));
-    const ref = `p${++this.ref}`;
+    if (this.#pubs.size >= this.#o.maxQueue)
+      return Promise.reject(new ClientError('queue_full', `more than ${this.#o.maxQueue} publishes pending`));
+    const ref = `p${++this.#ref}`;
     const frame = { op: 'pub' as const, ch, data, ref, key: opts.key ?? randomKey() };
     return new Promise((resolve, reject) => {
       const pending = { frame, resolve, reject };
-      this.pubs.set(ref, pending);
-      if (this.role === 'follower') this.postPub(ref, pending);
-      else if (this.welcomed) this.send(frame);
+      this.#pubs.set(ref, pending);
+      if (this.role === 'follower') this.#postPub(ref, pending);
+      else if (this.#welcomed) this.#send(frame);
     });
   }
 
   close(): void {
     if (this.state === 'closed') return;
-    this.closedByUser = true;
+    this.#closedByUser = true;
     this.flush();
-    this.stopTimers();
-    globalThis.removeEventListener?.('online', this.onOnline);
-    globalThis.removeEventListener?.('pagehide', this.onPageHide);
+    this.#stopTimers();
+    globalThis.removeEventListener?.('online', this.#onOnline);
+    globalThis.removeEventListener?.('pagehide', this.#onPageHide);
     const ws = this.ws;
-    this.detach();
+    this.#detach();
     ws?.close(1000, 'client closed');
-    this.tabs?.post({ t: 'bye', tab: this.tabId });
-    this.tabs?.close();
-    this.failPubs(new ClientError('closed', 'the client is closed'));
-    this.setState('closed');
+    this.#tabs?.post({ t: 'bye', tab: this.#tabId });
+    this.#tabs?.close();
+    this.#failPubs(new ClientError('closed', 'the client is closed'));
+    this.#setState('closed');
   }
 
-  private setState(newState: ClientState, reason?: string): void {
+  #setState(newState: ClientState, reason?: string): void {
     if (newState === this.state) return;
     const oldState = this.state;
     this.state = newState;
-    if (this.role === 'leader') this.tabs?.post({ t: 'state', state: newState });
+    if (this.role === 'leader') this.#tabs?.post({ t: 'state', state: newState });
     this.emit('state', reason === undefined ? { oldState, newState } : { oldState, newState, reason });
   }
 
-  private send(frame: ClientFrame): void {
+  #send(frame: ClientFrame): void {
     if (this.ws?.readyState === OPEN) this.ws.send(JSON.stringify(frame));
   }
 
-  private async connect(): Promise<void> {
-    if (this.closedByUser) return;
-    this.setState(this.attempt === 0 && this.gen === 0 ? 'connecting' : 'reconnecting');
-    if (this.o.getToken) {
+  async #connect(): Promise<void> {
+    if (this.#closedByUser) return;
+    this.#setState(this.#attempt === 0 && this.#gen === 0 ? 'connecting' : 'reconnecting');
+    if (this.#o.getToken) {
       try {
-        this.token = await this.o.getToken();
+        this.#token = await this.#o.getToken();
       } catch (cause) {
         this.emit('error', { code: 'token', message: 'getToken failed', cause });
-        return this.scheduleReconnect();
+        return this.#scheduleReconnect();
       }
-      if (this.closedByUser) return;
+      if (this.#closedByUser) return;
     }
-    const WS = this.o.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    const WS = this.#o.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     if (!WS) {
       this.emit('error', { code: 'no_websocket', message: 'no WebSocket: pass options.WebSocket (e.g. from "ws")' });
       return this.close();
     }
     let ws: WebSocketLike;
-    const url = this.urls[this.gen % this.urls.length] as string;
+    const url = this.#urls[this.#gen % this.#urls.length] as string;
     try {
       ws = new WS(url);
     } catch (cause) {
       this.emit('error', { code: 'bad_url', message: `cannot open ${url}`, cause });
       return this.close();
     }
-    const gen = ++this.gen;
+    const gen = ++this.#gen;
     this.ws = ws;
     ws.onopen = () => {
-      const hello: ClientFrame = { op: 'hello', v: 1, recipient: this.o.recipient, subs: [...this.patterns()], from: this.o.from };
-      if (this.token) hello.token = this.token;
-      if (this.position) {
-        hello.epoch = this.position.epoch;
-        hello.lastAckedId = this.position.lastAckedId;
-      }
+      // Absent fields (undefined) are left out by JSON.stringify.
+      const { recipient, from } = this.#o;
+      const p = this.#position;
+      const hello: ClientFrame = {
+        op: 'hello',
+        v: 1,
+        recipient,
+        subs: [...this.#patterns()],
+        from,
+        token: this.#token,
+        epoch: p?.epoch,
+        lastAckedId: p?.lastAckedId,
+      };
       ws.send(JSON.stringify(hello));
-      this.armPing();
+      this.#armPing();
     };
     ws.onmessage = (ev) => {
       let frame: ServerFrame;
@@ -376,208 +389,225 @@ export class Client extends Emitter<ClientEvents> {
       } catch (cause) {
         return this.emit('error', { code: 'bad_frame', message: 'the server sent a frame that is not JSON', cause });
       }
-      this.onFrame(frame, gen);
+      this.#onFrame(frame, gen);
     };
-    ws.onclose = (ev) => this.onClose(ev.code, ev.reason);
+    ws.onclose = (ev) => this.#onClose(ev.code, ev.reason);
     ws.onerror = () => {}; // onclose follows
   }
 
-  private onFrame(f: ServerFrame, gen: number): void {
-    this.rxAt = Date.now();
+  #onFrame(f: ServerFrame, gen: number): void {
+    this.#rxAt = Date.now();
     switch (f.op) {
       case 'welcome': {
-        const old = this.position;
+        const old = this.#position;
         if (f.epochChanged && old) {
           const reset = { oldEpoch: old.epoch, newEpoch: f.epoch, lastAckedId: old.lastAckedId };
-          this.delivered = 0;
-          this.tabs?.post({ t: 'reset', ...reset });
+          this.#delivered = 0;
+          this.#tabs?.post({ t: 'reset', ...reset });
           this.emit('reset', reset);
         }
         if (!old || old.epoch !== f.epoch) {
-          this.position = { epoch: f.epoch, lastAckedId: f.resumeFrom };
-          this.storage.set(this.key, this.position);
+          this.#position = { epoch: f.epoch, lastAckedId: f.resumeFrom };
+          this.#storage.set(this.#key, this.#position);
         }
-        this.ackSent = Math.min(this.ackSent, this.position?.lastAckedId ?? 0);
-        this.welcomed = true;
-        this.catchingUp = true;
-        this.setState('catching-up');
-        for (const p of this.pubs.values()) this.send(p.frame);
-        this.scheduleTokenRefresh();
+        this.#ackSent = Math.min(this.#ackSent, this.#position?.lastAckedId ?? 0);
+        this.#welcomed = true;
+        this.#catchingUp = true;
+        this.#setState('catching-up');
+        for (const p of this.#pubs.values()) this.#send(p.frame);
+        this.#scheduleTokenRefresh();
         return;
       }
       case 'msg': {
-        const msg: Message = { id: f.id, ch: f.ch, data: f.data, ts: f.ts, replayed: this.catchingUp };
-        this.tabs?.post({ t: 'msg', msg });
-        this.chain = this.chain.then(() => this.process(msg, gen));
+        const msg: Message = { id: f.id, ch: f.ch, data: f.data, ts: f.ts, replayed: this.#catchingUp };
+        this.#tabs?.post({ t: 'msg', msg });
+        this.#inOrder(() => this.#process(msg, gen));
         return;
       }
       case 'live':
-        this.catchingUp = false;
-        this.attempt = 0;
+        this.#catchingUp = false;
+        this.#attempt = 0;
         // Reported once the handlers have seen everything sent before it.
-        this.chain = this.chain.then(() => {
-          if (gen === this.gen && this.brokenGen !== gen) this.setState('live');
+        this.#inOrder(() => {
+          if (gen === this.#gen && this.#brokenGen !== gen) this.#setState('live');
         });
         return;
-      case 'gap':
-        this.tabs?.post({ t: 'gap', ch: f.ch, after: f.after, upTo: f.upTo });
-        this.emit('gap', { ch: f.ch, after: f.after, upTo: f.upTo });
-        return;
-      case 'puback': {
-        const p = f.ref === undefined ? undefined : this.pubs.get(f.ref);
-        if (p && f.ref !== undefined) {
-          this.pubs.delete(f.ref);
-          p.resolve(f.id);
-        }
+      case 'gap': {
+        const gap = { ch: f.ch, after: f.after, upTo: f.upTo };
+        this.#tabs?.post({ t: 'gap', ...gap });
+        this.emit('gap', gap);
         return;
       }
+      case 'puback':
       case 'error': {
-        const p = f.ref === undefined ? undefined : this.pubs.get(f.ref);
-        if (p && f.ref !== undefined) {
-          this.pubs.delete(f.ref);
-          p.reject(new ClientError(f.code, f.message));
-        } else this.emit('error', { code: f.code, message: f.message });
+        // A reply to a publish (by its ref), or an error about the connection.
+        const p = this.#pubs.get(f.ref as string);
+        this.#pubs.delete(f.ref as string);
+        if (f.op === 'puback') p?.resolve(f.id);
+        else if (p) p.reject(new ClientError(f.code, f.message));
+        else this.emit('error', { code: f.code, message: f.message });
         return;
       }
       case 'authed':
-        this.scheduleTokenRefresh();
+        this.#scheduleTokenRefresh();
         return;
       default:
         return; // pong, subbed, unsubbed: liveness is all they carry here
     }
   }
 
-  private async process(msg: Message, gen: number): Promise<void> {
-    if (gen === this.brokenGen) return;
-    if (msg.id <= Math.max(this.position?.lastAckedId ?? 0, this.delivered)) {
-      this.duplicatesDropped++;
-      return;
+  /**
+   * Runs `task` now, or after the async handler work in front of it. Synchronous handlers cost no promise
+   * and no turn per message (a catch-up of 500 messages to each of 2,000 clients spent ~10 % in the chain).
+   */
+  #inOrder(task: () => Promise<void> | void): void {
+    const p = this.#chain ? this.#chain.then(task) : task();
+    if (!p) return;
+    const c: Promise<void> = (this.#chain = p.then(() => {
+      if (this.#chain === c) this.#chain = null;
+    }));
+  }
+
+  /** Runs the handlers from hs[i] on `msg`, waiting only for one that returns a promise; then it counts as processed. */
+  #process(msg: Message, gen: number, hs?: Handler[], i = 0): Promise<void> | void {
+    if (!hs) {
+      if (gen === this.#brokenGen) return;
+      if (msg.id <= Math.max(this.#position?.lastAckedId ?? 0, this.#delivered)) {
+        this.duplicatesDropped++;
+        return;
+      }
+      hs = [];
+      for (const sub of this.#subs.values()) if (sub.matcher(msg.ch)) for (const h of sub.handlers) hs.push(h);
     }
-    const ctx: MessageContext = { ack: () => this.advance(msg.id) };
+    const ctx: MessageContext = { ack: () => this.#advance(msg.id) };
     try {
-      for (const sub of this.subs.values()) {
-        if (!sub.matcher(msg.ch)) continue;
-        for (const h of sub.handlers) {
-          // Only an async handler is waited for (an await of nothing still costs a turn per message).
-          const r = h(msg, ctx);
-          if (r) await r;
-        }
+      for (; i < hs.length; i++) {
+        const r = (hs[i] as Handler)(msg, ctx);
+        if (r)
+          return Promise.resolve(r).then(
+            () => this.#process(msg, gen, hs, i + 1),
+            (e) => this.#failed(msg, gen, e),
+          );
       }
     } catch (cause) {
-      // The position stays before this message: reconnect, and the server sends it again.
-      this.brokenGen = gen;
-      this.emit('error', { code: 'handler', message: `handler failed on message ${msg.id}`, cause });
-      if (gen === this.gen) this.ws?.close(4000, 'handler failed');
-      return;
+      return this.#failed(msg, gen, cause);
     }
-    if (this.tabs) this.delivered = msg.id;
-    if (this.o.ackMode === 'auto' && this.role !== 'follower') this.advance(msg.id);
+    if (this.#tabs) this.#delivered = msg.id;
+    if (this.#o.ackMode === 'auto' && this.role !== 'follower') this.#advance(msg.id);
+  }
+
+  #failed(msg: Message, gen: number, cause: unknown): void {
+    // The position stays before this message: reconnect, and the server sends it again.
+    this.#brokenGen = gen;
+    this.emit('error', { code: 'handler', message: `handler failed on message ${msg.id}`, cause });
+    if (gen === this.#gen) this.ws?.close(4000, 'handler failed');
   }
 
   /** Moves the processed position forward; saved and acked in batches. */
-  private advance(id: number): void {
-    if (!this.position || id <= this.position.lastAckedId) return;
-    this.position.lastAckedId = id;
-    if (++this.unsaved >= this.o.ackBatch) this.flush();
-    else this.timers.ack ??= setTimeout(() => this.flush(), this.o.ackInterval);
+  #advance(id: number): void {
+    if (!this.#position || id <= this.#position.lastAckedId) return;
+    this.#position.lastAckedId = id;
+    if (++this.#unsaved >= this.#o.ackBatch) this.flush();
+    else this.#timers.ack ??= setTimeout(() => this.flush(), this.#o.ackInterval);
   }
 
   /** Saves the position and acks it (also on pagehide and close). */
   flush(): void {
-    clearTimeout(this.timers.ack);
-    this.timers.ack = undefined;
-    this.unsaved = 0;
-    if (!this.position) return;
-    this.storage.set(this.key, this.position);
-    if (this.welcomed && this.position.lastAckedId > this.ackSent) {
-      this.ackSent = this.position.lastAckedId;
-      this.send({ op: 'ack', id: this.ackSent });
+    clearTimeout(this.#timers.ack);
+    this.#timers.ack = undefined;
+    this.#unsaved = 0;
+    if (!this.#position) return;
+    this.#storage.set(this.#key, this.#position);
+    if (this.#welcomed && this.#position.lastAckedId > this.#ackSent) {
+      this.#ackSent = this.#position.lastAckedId;
+      this.#send({ op: 'ack', id: this.#ackSent });
     }
   }
 
   /** Pings after pingInterval without a frame; dead after pongTimeout more. One timer per connection, not one per frame. */
-  private armPing(): void {
-    const { pingInterval: p, pongTimeout: t } = this.o;
-    this.rxAt = Date.now();
-    clearInterval(this.timers.ping);
-    this.timers.ping = setInterval(() => {
-      const quiet = Date.now() - this.rxAt;
-      if (quiet >= p + t) this.onDead();
-      else if (quiet >= p) this.send({ op: 'ping' });
+  #armPing(): void {
+    const { pingInterval: p, pongTimeout: t } = this.#o;
+    this.#rxAt = Date.now();
+    clearInterval(this.#timers.ping);
+    this.#timers.ping = setInterval(() => {
+      const quiet = Date.now() - this.#rxAt;
+      if (quiet >= p + t) this.#onDead();
+      else if (quiet >= p) this.#send({ op: 'ping' });
     }, t / 2);
   }
 
   /** No frame for too long: the connection is dead even if the socket has not noticed. */
-  private onDead(): void {
+  #onDead(): void {
     const ws = this.ws;
-    this.detach();
+    this.#detach();
     ws?.close(4000, 'no pong');
-    this.onClose(1006, 'no pong in time');
+    this.#onClose(1006, 'no pong in time');
   }
 
-  private scheduleTokenRefresh(): void {
-    clearTimeout(this.timers.token);
-    const exp = this.token ? tokenExp(this.token) : null;
-    if (!exp || !this.o.getToken) return;
-    const getToken = this.o.getToken;
+  #scheduleTokenRefresh(): void {
+    clearTimeout(this.#timers.token);
+    const exp = this.#token ? tokenExp(this.#token) : null;
+    if (!exp || !this.#o.getToken) return;
+    const getToken = this.#o.getToken;
     // Refresh a little before expiry: 30 s, or a fifth of a short lifetime.
     const inMs = exp * 1000 - Date.now();
     const delay = Math.max(1000, inMs - Math.min(30_000, inMs / 5));
-    this.timers.token = setTimeout(async () => {
+    this.#timers.token = setTimeout(async () => {
       try {
-        this.token = await getToken();
-        this.send({ op: 'auth', token: this.token });
+        this.#token = await getToken();
+        this.#send({ op: 'auth', token: this.#token });
       } catch (cause) {
         this.emit('error', { code: 'token', message: 'getToken failed', cause });
       }
     }, delay);
   }
 
-  private detach(): void {
+  #detach(): void {
     if (!this.ws) return;
     this.ws.onopen = this.ws.onmessage = this.ws.onclose = null;
     this.ws = null;
-    this.welcomed = false;
+    this.#welcomed = false;
   }
 
-  private onClose(code: number, reason: string): void {
-    this.detach();
-    this.stopTimers();
-    if (this.position) this.storage.set(this.key, this.position);
-    if (this.closedByUser) return;
-    if (FATAL.has(code)) {
-      this.failPubs(new ClientError(code === CloseCode.forbidden ? 'forbidden' : 'unauthorized', reason || 'refused'));
-      this.emit('error', { code: code === CloseCode.forbidden ? 'forbidden' : 'unauthorized', message: reason });
-      this.closedByUser = true;
-      this.setState('closed', reason || String(code));
+  #onClose(code: number, reason: string): void {
+    this.#detach();
+    this.#stopTimers();
+    if (this.#position) this.#storage.set(this.#key, this.#position);
+    if (this.#closedByUser) return;
+    if (code === CloseCode.unauthorized || code === CloseCode.forbidden) {
+      const c = code === CloseCode.forbidden ? 'forbidden' : 'unauthorized';
+      this.#failPubs(new ClientError(c, reason || 'refused'));
+      this.emit('error', { code: c, message: reason });
+      this.#closedByUser = true;
+      this.#setState('closed', reason || String(code));
       return;
     }
-    if (code === CloseCode.goingAway) this.retryNow();
-    else this.scheduleReconnect();
+    if (code === CloseCode.goingAway) this.#retryNow();
+    else this.#scheduleReconnect();
   }
 
-  private scheduleReconnect(): void {
-    this.setState('reconnecting');
-    const delay = backoff(this.attempt++, this.o.backoffMin, this.o.backoffMax);
-    this.timers.reconnect = setTimeout(() => void this.connect(), delay);
+  #scheduleReconnect(): void {
+    this.#setState('reconnecting');
+    const delay = backoff(this.#attempt++, this.#o.backoffMin, this.#o.backoffMax);
+    this.#timers.reconnect = setTimeout(() => void this.#connect(), delay);
   }
 
-  private retryNow(): void {
-    clearTimeout(this.timers.reconnect);
-    this.setState('reconnecting');
-    this.timers.reconnect = setTimeout(() => void this.connect(), 0);
+  #retryNow(): void {
+    clearTimeout(this.#timers.reconnect);
+    this.#setState('reconnecting');
+    this.#timers.reconnect = setTimeout(() => void this.#connect(), 0);
   }
 
-  private stopTimers(): void {
-    for (const k of Object.keys(this.timers) as (keyof typeof this.timers)[]) {
-      clearTimeout(this.timers[k]);
-      this.timers[k] = undefined;
+  #stopTimers(): void {
+    for (const k of Object.keys(this.#timers) as Timer[]) {
+      clearTimeout(this.#timers[k]);
+      this.#timers[k] = undefined;
     }
   }
 
-  private failPubs(err: ClientError): void {
-    for (const p of this.pubs.values()) p.reject(err);
-    this.pubs.clear();
+  #failPubs(err: ClientError): void {
+    for (const p of this.#pubs.values()) p.reject(err);
+    this.#pubs.clear();
   }
 }
 

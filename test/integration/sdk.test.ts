@@ -121,6 +121,61 @@ describe('SDK in Node', () => {
     c.close();
   });
 
+  it('waits for a handler that returns a promise: one message at a time, in order, and live after the backlog', async () => {
+    const backlog = await publish('sdk.as.a', 30);
+    const log: string[] = [];
+    const c = createClient({
+      url: server.wsUrl,
+      recipient: 'sdk-async',
+      from: 'earliest',
+      storage: memoryStorage(),
+      WebSocket: WebSocket as never,
+    });
+    c.on('state', (e) => log.push(e.newState));
+    // Every third message is handled asynchronously, the others synchronously; a second handler follows it.
+    c.subscribe('sdk.as.*', (m) => {
+      log.push(`a ${m.id}`);
+      if (m.id % 3) return;
+      return new Promise<void>((resolve) =>
+        setTimeout(() => {
+          log.push(`a done ${m.id}`);
+          resolve();
+        }, 2),
+      );
+    });
+    c.subscribe('sdk.as.a', (m) => void log.push(`b ${m.id}`));
+    await live(c);
+    const more = await publish('sdk.as.a', 12);
+    await until(() => log.includes(`b ${more.at(-1)}`), 10_000, 'all handled');
+    const handled = (ids: number[]) => ids.flatMap((id) => [`a ${id}`, ...(id % 3 ? [] : [`a done ${id}`]), `b ${id}`]);
+    expect(log).toEqual(['catching-up', ...handled(backlog), 'live', ...handled(more)]);
+    await until(() => c.lastAckedId === more.at(-1), 5000, 'position');
+    c.close();
+  });
+
+  it('treats a rejected promise from a handler as a throw: the message comes again', async () => {
+    const calls: number[] = [];
+    const errors: string[] = [];
+    const { c } = client('sdk-rejects', []);
+    c.on('error', (e) => errors.push(e.code));
+    let failOn = -1;
+    c.subscribe('sdk.rj', async (m) => {
+      calls.push(m.id);
+      await new Promise((r) => setTimeout(r, 1));
+      if (m.id === failOn) {
+        failOn = -1;
+        throw new Error('async boom');
+      }
+    });
+    await live(c);
+    failOn = (await store.head()) + 2;
+    const ids = await publish('sdk.rj', 4);
+    await until(() => calls.length === 5, 10_000, 'redelivery');
+    expect(calls).toEqual([ids[0], ids[1], ids[1], ids[2], ids[3]]);
+    expect(errors).toEqual(['handler']);
+    c.close();
+  });
+
   it('manual ack mode: unacked messages come again after a reconnect, acked ones never', async () => {
     const calls: number[] = [];
     const c = createClient({
