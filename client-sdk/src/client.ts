@@ -2,7 +2,7 @@
 import { backoff } from './backoff';
 import { Emitter } from './emitter';
 import { CloseCode, compileGlob, type Matcher } from './protocol';
-import type { ClientFrame, Json, ServerFrame } from './protocol/types';
+import type { ClientFrame, Json, MsgFrame, ServerFrame } from './protocol/types';
 import { localStorageStorage, type Position, type PositionStorage } from './storage';
 import { joinTabs, type TabLink, type TabMessage } from './tabs';
 
@@ -378,6 +378,7 @@ export class Client extends Emitter<ClientEvents> {
         token: this.#token,
         epoch: p?.epoch,
         lastAckedId: p?.lastAckedId,
+        batch: true, // catch-up may come as msgs frames: one frame (one event) for many messages
       };
       ws.send(JSON.stringify(hello));
       this.#armPing();
@@ -418,12 +419,11 @@ export class Client extends Emitter<ClientEvents> {
         this.#scheduleTokenRefresh();
         return;
       }
-      case 'msg': {
-        const msg: Message = { id: f.id, ch: f.ch, data: f.data, ts: f.ts, replayed: this.#catchingUp };
-        this.#tabs?.post({ t: 'msg', msg });
-        this.#inOrder(() => this.#process(msg, gen));
+      case 'msg':
+        return this.#onMsg(f, gen);
+      case 'msgs':
+        for (const m of f.msgs) this.#onMsg(m, gen);
         return;
-      }
       case 'live':
         this.#catchingUp = false;
         this.#attempt = 0;
@@ -454,6 +454,12 @@ export class Client extends Emitter<ClientEvents> {
       default:
         return; // pong, subbed, unsubbed: liveness is all they carry here
     }
+  }
+
+  #onMsg(f: MsgFrame, gen: number): void {
+    const msg: Message = { id: f.id, ch: f.ch, data: f.data, ts: f.ts, replayed: this.#catchingUp };
+    this.#tabs?.post({ t: 'msg', msg });
+    this.#inOrder(() => this.#process(msg, gen));
   }
 
   /**

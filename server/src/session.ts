@@ -21,7 +21,7 @@ import { matcherFor } from './matchers';
 import type { Stats } from './metrics';
 import { type ReplayFilter, type ReplayItem, ReplayPass } from './replay';
 import type { Store } from './store';
-import { joinFrames } from './wire';
+import { joinFrames, msgsFrames } from './wire';
 
 export type SessionState = 'hello' | 'catching-up' | 'live' | 'closed';
 
@@ -70,6 +70,8 @@ export class Session implements LiveSink, ReplayFilter {
   /** per channel, the lowest `since` of the patterns matching it (made on first use: most connections never replay) */
   private floors: Map<string, number | null> | undefined;
   private anySince = false;
+  /** the hello asked for catch-up in `msgs` frames */
+  private batch = false;
   /** highest msg id sent on this connection (or the resume point) */
   private lastSent = 0;
   /** the recipient's stored position, as far as this connection knows */
@@ -286,6 +288,7 @@ export class Session implements LiveSink, ReplayFilter {
       return this.close(CloseCode.rateLimited, 'too many connections for this recipient');
     }
     this.recipient = hello.recipient;
+    this.batch = hello.batch === true;
     for (const p of hello.subs) this.patterns.set(p, { matcher: matcherFor(p), since: 0 });
     await this.deps.bridge.add(this, hello.subs);
     if (this.closed) return;
@@ -448,7 +451,7 @@ export class Session implements LiveSink, ReplayFilter {
     // Runs of messages go out as one buffer of frames (most often a view of a shared read); a gap report ends a run.
     const run: Buffer[] = [];
     const flushRun = () => {
-      if (run.length) this.writeRaw(joinFrames(run));
+      if (run.length) this.writeRaw(this.batch ? msgsFrames(run) : joinFrames(run));
       run.length = 0;
     };
     for (const item of page) {

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import * as wsModule from 'ws';
 import { WebSocket, WebSocketServer } from 'ws';
-import { joinFrames, textFrame, textFrames, textFrameViews } from './wire';
+import { joinFrames, msgsFrames, textFrame, textFrames, textFrameViews } from './wire';
 
 /** ws's own framing (exported at runtime, not in its types) */
 const { Sender } = wsModule as unknown as { Sender: { frame(data: Buffer, options: object): Buffer[] } };
@@ -55,5 +55,39 @@ describe('wire', () => {
     const copied = joinFrames(skipped);
     expect(copied.equals(Buffer.concat(skipped))).toBe(true);
     expect(copied.buffer === views[1]?.buffer && copied.byteOffset === views[1]?.byteOffset).toBe(false);
+  });
+
+  it('turns stored msg frames into msgs frames of at most maxBytes that a ws client reads back', async () => {
+    const msgs = LENGTHS.slice(0, 6).map((len, i) => ({ op: 'msg', id: i + 1, ch: 'c', data: 'z'.repeat(len), ts: 5 }));
+    const payloads = msgs.map((m) => Buffer.from(JSON.stringify(m)));
+    const views = textFrameViews(payloads);
+    // {"op":"msgs","msgs":[ + payloads and commas + ]}
+    const wrapped = (ps: Buffer[]) => 21 + ps.reduce((n, p) => n + p.length, 0) + ps.length - 1 + 2;
+    const three = wrapped(payloads.slice(0, 3));
+    const wss = new WebSocketServer({ port: 0, perMessageDeflate: false });
+    const url = `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`;
+    wss.on('connection', (ws) => {
+      const socket = (ws as unknown as { _socket: import('node:net').Socket })._socket;
+      socket.write(msgsFrames(views, three)); // the first three fit exactly
+      socket.write(msgsFrames(views, three - 1)); // one byte less: the third starts the next frame
+      socket.write(msgsFrames(views.slice(0, 2)));
+      ws.send('{"end":true}');
+    });
+    const client = new WebSocket(url);
+    const got: { op?: string; msgs?: unknown[]; bytes: number }[] = [];
+    client.on('message', (d) => got.push({ ...JSON.parse(String(d)), bytes: String(d).length }));
+    await once(client, 'open');
+    while (!got.some((f) => f.op === undefined)) await new Promise((r) => setTimeout(r, 10));
+    client.close();
+    wss.close();
+    expect(got.map((f) => f.msgs?.length)).toEqual([3, 1, 1, 1, 2, 1, 1, 1, 1, 2, undefined]);
+    expect(got.map((f) => f.bytes).slice(0, 5)).toEqual([
+      three,
+      ...payloads.slice(3).map((p) => wrapped([p])),
+      wrapped(payloads.slice(0, 2)),
+    ]);
+    expect(got.slice(0, 4).flatMap((f) => f.msgs)).toEqual(msgs);
+    expect(got.slice(4, 9).flatMap((f) => f.msgs)).toEqual(msgs);
+    expect(got[9]?.msgs).toEqual(msgs.slice(0, 2));
   });
 });

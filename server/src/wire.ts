@@ -69,3 +69,53 @@ export function joinFrames(frames: Buffer[]): Buffer {
   }
   return Buffer.from(first.buffer, first.byteOffset, end - first.byteOffset);
 }
+
+/** A catch-up `msgs` frame's payload is at most this long (unless one message alone is longer). */
+export const MSGS_MAX_BYTES = 64 * 1024;
+const MSGS_OPEN = Buffer.from('{"op":"msgs","msgs":[');
+const MSGS_CLOSE = Buffer.from(']}');
+
+/** Where the payload of a frame built here starts (server frames are not masked). */
+function payloadStart(frame: Buffer): number {
+  const len = (frame[1] as number) & 127;
+  return len < 126 ? 2 : len === 126 ? 4 : 10;
+}
+
+/**
+ * `frames` (stored `msg` frames, as textFrameViews makes them) as `msgs` frames for a client whose hello
+ * said `batch`: the payloads between commas, `{"op":"msgs","msgs":[…]}`, a new frame every `maxBytes`.
+ * One buffer, one copy of each payload.
+ */
+export function msgsFrames(frames: Buffer[], maxBytes = MSGS_MAX_BYTES): Buffer {
+  const ends: number[] = [];
+  const sizes: number[] = [];
+  let size = 0;
+  for (let i = 0; i < frames.length; i++) {
+    const f = frames[i] as Buffer;
+    const n = f.length - payloadStart(f);
+    if (size && size + 1 + n + MSGS_CLOSE.length > maxBytes) {
+      ends.push(i);
+      sizes.push(size + MSGS_CLOSE.length);
+      size = 0;
+    }
+    size += (size ? 1 : MSGS_OPEN.length) + n;
+  }
+  ends.push(frames.length);
+  sizes.push(size + MSGS_CLOSE.length);
+  let total = 0;
+  for (const len of sizes) total += headerLength(len) + len;
+  const out = Buffer.allocUnsafe(total);
+  let at = 0;
+  let i = 0;
+  ends.forEach((end, g) => {
+    at = writeHeader(out, at, sizes[g] as number);
+    at += MSGS_OPEN.copy(out, at);
+    for (const first = i; i < end; i++) {
+      const f = frames[i] as Buffer;
+      if (i > first) out[at++] = 0x2c; // ,
+      at += f.copy(out, at, payloadStart(f));
+    }
+    at += MSGS_CLOSE.copy(out, at);
+  });
+  return out;
+}

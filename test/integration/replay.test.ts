@@ -59,6 +59,39 @@ describe('offline replay', () => {
     back.close();
   });
 
+  it('sends the catch-up in msgs frames to a client whose hello says batch, then live messages one by one', async () => {
+    const first = await RawClient.connect(ctx.server.wsUrl);
+    const welcome1 = await first.hello({ recipient: 'batch-reader', subs: ['bt.*'], batch: true });
+    await first.next('live');
+    first.close();
+    await first.closed();
+    // ~300 KB of catch-up (two channels interleaved, 1 KB each): several msgs frames of at most 64 KiB
+    const chs = Array.from({ length: 300 }, (_, i) => (i % 2 ? 'bt.a' : 'bt.b'));
+    const ids: number[] = [];
+    for (let i = 0; i < chs.length; i += 100) {
+      const r = await httpPublish(ctx.server, {
+        messages: chs.slice(i, i + 100).map((ch, j) => ({ ch, data: 'x'.repeat(1000 + ((i + j) % 7)) })),
+      });
+      ids.push(...r.body.ids);
+    }
+    const back = await RawClient.connect(ctx.server.wsUrl);
+    await back.hello({ recipient: 'batch-reader', subs: ['bt.*'], epoch: welcome1.epoch, lastAckedId: welcome1.resumeFrom, batch: true });
+    const live = await back.next('live');
+    expect(live.id).toBe(ids.at(-1));
+    const catchUp = back.frames.slice(1, back.frames.indexOf(live));
+    expect(catchUp.map((f) => f.op)).toEqual(catchUp.map(() => 'msgs'));
+    expect(catchUp.length).toBe(5); // 300 × ~1,050 bytes in frames of at most 64 KiB
+    const msgs = catchUp.flatMap((f) => f.msgs);
+    expect(msgs.map((m: { id: number }) => m.id)).toEqual(ids);
+    expect(msgs.map((m: { op: string; ch: string; data: string }) => [m.op, m.ch, m.data.length])).toEqual(
+      ids.map((_, i) => ['msg', chs[i], 1000 + (i % 7)]),
+    );
+    const after = await publishBatch(['bt.a']);
+    const next = await back.waitFor((f) => f.op === 'msg', 10_000, 'a live msg');
+    expect([next.id, back.frames.at(-1)]).toEqual([after[0], next]);
+    back.close();
+  });
+
   it('resumes from the stored position when the client sends none', async () => {
     const a = await RawClient.connect(ctx.server.wsUrl);
     await a.hello({ recipient: 'stored-pos', subs: ['s.*'] });

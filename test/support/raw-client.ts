@@ -49,6 +49,7 @@ export class RawClient {
     epoch?: string;
     lastAckedId?: number;
     from?: 'head' | 'earliest';
+    batch?: true;
   }): Promise<Frame> {
     this.send({ op: 'hello', v: 1, ...fields });
     return this.next('welcome');

@@ -10,6 +10,14 @@ describe('decodeClientFrame', () => {
       ok: true,
       frame: { op: 'hello', v: 1, recipient: 'r', subs: ['a.*'], lastAckedId: 5, epoch: 'e', from: 'earliest' },
     });
+    expect(decodeClientFrame('{"op":"hello","v":1,"recipient":"r","subs":[],"batch":true}')).toEqual({
+      ok: true,
+      frame: { op: 'hello', v: 1, recipient: 'r', subs: [], batch: true },
+    });
+    expect(decodeClientFrame('{"op":"hello","v":1,"recipient":"r","subs":[],"batch":false}')).toEqual({
+      ok: true,
+      frame: { op: 'hello', v: 1, recipient: 'r', subs: [] },
+    });
     expect(decodeClientFrame('{"op":"ack","id":7}')).toEqual({ ok: true, frame: { op: 'ack', id: 7 } });
     expect(decodeClientFrame('{"op":"sub","pattern":"p","ref":"1"}')).toEqual({ ok: true, frame: { op: 'sub', pattern: 'p', ref: '1' } });
     expect(decodeClientFrame('{"op":"unsub","pattern":"p"}')).toEqual({ ok: true, frame: { op: 'unsub', pattern: 'p' } });
@@ -34,6 +42,7 @@ describe('decodeClientFrame', () => {
       ['null', 'bad_frame'],
       ['{"op":5}', 'bad_frame'],
       ['{"op":"fly"}', 'unknown_op'],
+      ['{"op":"hello","v":1,"recipient":"r","subs":[],"batch":1}', 'bad_frame'],
       ['{"op":"ack","id":-1}', 'bad_frame'],
       ['{"op":"ack","id":1.5}', 'bad_frame'],
       ['{"op":"ack","id":9007199254740992}', 'bad_frame'],

@@ -48,11 +48,13 @@ export function toClientFrame(v: unknown): Decoded<ClientFrame> {
         return fail('bad_frame', 'hello: `lastAckedId` must be a non-negative integer');
       if (v.from !== undefined && v.from !== 'head' && v.from !== 'earliest')
         return fail('bad_frame', 'hello: `from` must be "head" or "earliest"');
+      if (v.batch !== undefined && typeof v.batch !== 'boolean') return fail('bad_frame', 'hello: `batch` must be a boolean');
       const frame: HelloFrame = { op: 'hello', v: 1, recipient: r, subs: [...new Set(v.subs as string[])] };
       if (v.token !== undefined) frame.token = v.token as string;
       if (v.epoch !== undefined) frame.epoch = v.epoch as string;
       if (v.lastAckedId !== undefined) frame.lastAckedId = v.lastAckedId;
       if (v.from !== undefined) frame.from = v.from;
+      if (v.batch === true) frame.batch = true;
       return { ok: true, frame };
     }
     case 'ack':

@@ -12,6 +12,8 @@ export interface HelloFrame {
   epoch?: string;
   lastAckedId?: number;
   from?: 'head' | 'earliest';
+  /** an addition to PROTOCOL.md: the client also reads `msgs` frames (catch-up sent several messages a frame) */
+  batch?: true;
 }
 export interface AckFrame {
   op: 'ack';
@@ -60,6 +62,15 @@ export interface MsgFrame {
   data: Json;
   ts: number;
 }
+/**
+ * An addition to PROTOCOL.md, only for clients whose hello said `batch: true`: several messages of the
+ * catch-up in one frame, in id order, each exactly what its own `msg` frame would be. Live messages are
+ * always single `msg` frames.
+ */
+export interface MsgsFrame {
+  op: 'msgs';
+  msgs: MsgFrame[];
+}
 export interface LiveFrame {
   op: 'live';
   id: number;
@@ -103,6 +114,7 @@ export interface ErrorFrame {
 export type ServerFrame =
   | WelcomeFrame
   | MsgFrame
+  | MsgsFrame
   | LiveFrame
   | GapFrame
   | SubbedFrame
