@@ -21,7 +21,7 @@ import { matcherFor } from './matchers';
 import type { Stats } from './metrics';
 import { type ReplayFilter, type ReplayItem, ReplayPass } from './replay';
 import type { Store } from './store';
-import { joinFrames, msgsFrames } from './wire';
+import { joinFrames, sharedMsgsFrames } from './wire';
 
 export type SessionState = 'hello' | 'catching-up' | 'live' | 'closed';
 
@@ -451,7 +451,7 @@ export class Session implements LiveSink, ReplayFilter {
     // Runs of messages go out as one buffer of frames (most often a view of a shared read); a gap report ends a run.
     const run: Buffer[] = [];
     const flushRun = () => {
-      if (run.length) this.writeRaw(this.batch ? msgsFrames(run) : joinFrames(run));
+      if (run.length) this.writeRaw(this.batch ? sharedMsgsFrames(run) : joinFrames(run));
       run.length = 0;
     };
     for (const item of page) {

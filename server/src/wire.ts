@@ -60,14 +60,21 @@ export function textFrameViews(payloads: Buffer[]): Buffer[] {
  * `textFrameViews` read, in order), a view over them all — no copy, the same bytes for every reader.
  */
 export function joinFrames(frames: Buffer[]): Buffer {
+  const end = contiguousEnd(frames);
+  const first = frames[0] as Buffer;
+  return end < 0 ? Buffer.concat(frames) : Buffer.from(first.buffer, first.byteOffset, end - first.byteOffset);
+}
+
+/** Where `frames` end in their memory when each starts where the one before it ends; -1 when not. */
+function contiguousEnd(frames: Buffer[]): number {
   const first = frames[0] as Buffer;
   let end = first.byteOffset + first.length;
   for (let i = 1; i < frames.length; i++) {
     const f = frames[i] as Buffer;
-    if (f.buffer !== first.buffer || f.byteOffset !== end) return Buffer.concat(frames);
+    if (f.buffer !== first.buffer || f.byteOffset !== end) return -1;
     end += f.length;
   }
-  return Buffer.from(first.buffer, first.byteOffset, end - first.byteOffset);
+  return end;
 }
 
 /** A catch-up `msgs` frame's payload is at most this long (unless one message alone is longer). */
@@ -117,5 +124,25 @@ export function msgsFrames(frames: Buffer[], maxBytes = MSGS_MAX_BYTES): Buffer 
     }
     at += MSGS_CLOSE.copy(out, at);
   });
+  return out;
+}
+
+/** msgs frames already built for a run of back-to-back frames, by the memory the run lies in (see below). */
+const sharedMsgs = new WeakMap<ArrayBufferLike, Map<string, Buffer>>();
+
+/**
+ * msgsFrames, built once for every client that sends the same run of one read (clients resuming from one
+ * point): bytes at the same place in the same memory are the same frames, and a read's buffer is never
+ * written again. Kept as long as that memory is, by a read or a page still being written.
+ */
+export function sharedMsgsFrames(frames: Buffer[]): Buffer {
+  const end = contiguousEnd(frames);
+  if (end < 0) return msgsFrames(frames);
+  const first = frames[0] as Buffer;
+  let built = sharedMsgs.get(first.buffer);
+  if (!built) sharedMsgs.set(first.buffer, (built = new Map()));
+  const key = `${first.byteOffset} ${end}`;
+  let out = built.get(key);
+  if (!out) built.set(key, (out = msgsFrames(frames)));
   return out;
 }
