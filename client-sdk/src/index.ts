@@ -1,19 +1,17 @@
 // Public entry of the durable-pubsub client SDK.
 export { backoff } from './backoff';
-export {
-  Client,
-  ClientError,
-  type ClientEvents,
-  type ClientOptions,
-  type ClientState,
-  createClient,
-  type Handler,
-  type Message,
-  type MessageContext,
-  type Subscription,
-  type WebSocketConstructor,
-  type WebSocketLike,
-} from './client';
+export { Client, ClientError, createClient } from './client';
+export type {
+  ClientEvents,
+  ClientOptions,
+  ClientState,
+  Handler,
+  Message,
+  MessageContext,
+  Subscription,
+  WebSocketConstructor,
+  WebSocketLike,
+} from './client-types';
 export { CloseCode, ERROR_CODES, type ErrorCode, PROTOCOL_VERSION } from './protocol/codes';
 export type { Json } from './protocol/types';
 export { localStorageStorage, memoryStorage, type Position, type PositionStorage } from './storage';

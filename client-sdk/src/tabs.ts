@@ -1,5 +1,5 @@
 // Tabs of one browser sharing one socket per recipient: a leader elected with Web Locks, relaying over BroadcastChannel.
-import type { ClientState, Message } from './client';
+import type { ClientState, Message } from './client-types';
 import type { ErrorCode } from './protocol/codes';
 import type { Json } from './protocol/types';
 
