@@ -369,9 +369,12 @@ export class Client extends Emitter<ClientEvents> {
       case 'live':
         this.#catchingUp = false;
         this.#attempt = 0;
-        // Reported once the handlers have seen everything sent before it.
+        // Reported once the handlers have seen everything sent before it; the position the catch-up
+        // reached is saved and acked then, not up to ackInterval later (a dashboard's lag reads 0 at once).
         this.#inOrder(() => {
-          if (gen === this.#gen && this.#brokenGen !== gen) this.#setState('live');
+          if (gen !== this.#gen || this.#brokenGen === gen) return;
+          this.flush();
+          this.#setState('live');
         });
         return;
       case 'gap': {

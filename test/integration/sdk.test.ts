@@ -153,6 +153,16 @@ describe('SDK in Node', () => {
     c.close();
   });
 
+  it('acks the position its catch-up reached as it goes live, not an ack interval later', async () => {
+    const backlog = await publish('sdk.cu.a', 40);
+    const { c, seen } = client('sdk-catchup-ack', ['sdk.cu.*'], { from: 'earliest', ackInterval: 60_000, ackBatch: 100_000 });
+    await live(c);
+    expect(seen).toEqual(backlog);
+    const acked = async () => (await store.recipients()).find((r) => r.name === 'sdk-catchup-ack')?.acked;
+    await until(async () => (await acked()) === backlog.at(-1), 3000, 'the catch-up acked');
+    c.close();
+  });
+
   it('treats a rejected promise from a handler as a throw: the message comes again', async () => {
     const calls: number[] = [];
     const errors: string[] = [];
