@@ -19,6 +19,7 @@ import { DpsError, toDpsError } from './errors';
 import type { Logger } from './log';
 import { matcherFor } from './matchers';
 import type { Stats } from './metrics';
+import { drained } from './pacing';
 import { type ReplayFilter, type ReplayItem, ReplayPass } from './replay';
 import type { Store } from './store';
 import { joinFrames, sharedMsgsFrames } from './wire';
@@ -482,37 +483,16 @@ export class Session implements LiveSink, ReplayFilter {
   /** Resolves once the socket's send buffer is below the high-water mark (replay is paced by the reader). */
   private writable(): Promise<void> {
     if (this.closed || this.ws.bufferedAmount <= this.deps.config.sendHighWater) return Promise.resolve();
-    return new Promise((resolve) => {
-      // A reader that makes no progress at all for the timeout is closed (4508): it resumes from its acked position.
-      const timeout = this.deps.config.slowConsumerTimeoutMs;
-      let buffered = this.ws.bufferedAmount;
-      let progressAt = Date.now();
-      const done = () => {
-        clearInterval(watch);
-        this.socket?.off('drain', check);
-        this.ws.off('close', check);
-        resolve();
-      };
-      const check = () => {
-        if (this.closed || this.ws.bufferedAmount <= this.deps.config.sendHighWater / 2) done();
-      };
-      const watch = setInterval(
-        () => {
-          if (this.ws.bufferedAmount < buffered) {
-            buffered = this.ws.bufferedAmount;
-            progressAt = Date.now();
-          } else if (Date.now() - progressAt >= timeout) {
-            this.deps.stats.slowClosed++;
-            this.close(CloseCode.slowConsumer, 'slow consumer: no progress');
-            // The close frame waits behind data the reader does not take: free the socket now.
-            setTimeout(() => this.ws.terminate(), 1000).unref();
-            done();
-          }
-        },
-        Math.max(5, timeout / 4),
-      );
-      this.socket?.on('drain', check);
-      this.ws.on('close', check);
+    return drained(this.ws, this.socket, {
+      highWater: this.deps.config.sendHighWater,
+      timeoutMs: this.deps.config.slowConsumerTimeoutMs,
+      stopped: () => this.closed,
+      onStalled: () => {
+        this.deps.stats.slowClosed++;
+        this.close(CloseCode.slowConsumer, 'slow consumer: no progress');
+        // The close frame waits behind data the reader does not take: free the socket now.
+        setTimeout(() => this.ws.terminate(), 1000).unref();
+      },
     });
   }
 
