@@ -487,6 +487,7 @@ export class Session implements LiveSink, ReplayFilter {
       highWater: this.deps.config.sendHighWater,
       timeoutMs: this.deps.config.slowConsumerTimeoutMs,
       stopped: () => this.closed,
+      // A reader that makes no progress at all for the timeout is closed (4508): it resumes from its acked position.
       onStalled: () => {
         this.deps.stats.slowClosed++;
         this.close(CloseCode.slowConsumer, 'slow consumer: no progress');
