@@ -140,12 +140,19 @@ function load<T>(
         const index = seen;
         const fn = onLine;
         // Lines are handled one after another, each after the previous one's measurement.
-        chain = chain.then(async () => {
-          if (!(await fn(line, index, child))) return;
-          onLine = undefined;
-          child.kill('SIGKILL');
-          resolve(line);
-        }, reject);
+        chain = chain
+          .then(async () => {
+            if (!(await fn(line, index, child))) return;
+            onLine = undefined;
+            child.kill('SIGKILL');
+            resolve(line);
+          })
+          .catch((err) => {
+            // A failed measurement ends the run (no unhandled rejection, no generator left behind).
+            onLine = undefined;
+            child.kill('SIGKILL');
+            reject(err);
+          });
       }
     });
     child.on('exit', (code) => {
