@@ -11,6 +11,7 @@ import { Janitor } from './janitor';
 import { createLogger, type Logger } from './log';
 import { createMetrics, createStats } from './metrics';
 import { commandConnection, connect, subscriberConnection } from './redis/connect';
+import { subMember } from './redis/keys';
 import { Session } from './session';
 import { Store } from './store';
 
@@ -90,14 +91,19 @@ export async function startApp(config: Config, opts: AppOptions): Promise<App> {
   const janitor = new Janitor(store, config, log, () => new Set(connections().keys()));
   const touch = setInterval(
     () => {
-      store.touch(connections().keys()).catch(() => {});
+      store.subscriptions.touch(connections().keys()).catch(() => {});
     },
     Math.min(TOUCH_EVERY_MS, (config.recipientTtlSec * 1000) / 4),
   );
 
+  /** Open connections per (recipient, pattern set), by `subMember`. */
   const connections = () => {
     const counts = new Map<string, number>();
-    for (const s of sessions) if (s.recipient) counts.set(s.recipient, (counts.get(s.recipient) ?? 0) + 1);
+    for (const s of sessions) {
+      if (!s.recipient || s.closed) continue;
+      const m = subMember(s.setKey, s.recipient);
+      counts.set(m, (counts.get(m) ?? 0) + 1);
+    }
     return counts;
   };
   const registry = createMetrics({
@@ -109,7 +115,7 @@ export async function startApp(config: Config, opts: AppOptions): Promise<App> {
     },
     topLag: async () => {
       if (!config.metricsLagTop) return [];
-      const all = await store.recipientStats(connections());
+      const all = await store.subscriptions.stats(await store.channels(), connections());
       return all.sort((a, b) => b.lag - a.lag).slice(0, config.metricsLagTop);
     },
   });

@@ -8,6 +8,7 @@ import { Janitor } from './janitor';
 import { silentLogger } from './log';
 import { commandConnection, connect } from './redis/connect';
 import { Store } from './store';
+import type { SetStats } from './subscriptions';
 
 const USAGE = `usage: durable-pubsub <command> [options]
 
@@ -34,7 +35,7 @@ const HELP: Record<string, string> = {
     'usage: durable-pubsub publish <channel> <json> [--key K] [--url URL]\n\nPublishes one message; prints its id (and "dup" when the key was seen before).',
   tail: 'usage: durable-pubsub tail <pattern>... [--recipient R] [--from earliest|head] [--count N] [--url URL]\n\nPrints each message as a JSON line {id, ch, data, ts} and acks it. With --recipient, a later tail resumes\nwhere this one stopped; without, a throwaway recipient starts at the head (or the earliest message).\nGaps and resets go to stderr. Stops after N messages with --count, or on Ctrl-C.',
   recipients:
-    'usage: durable-pubsub recipients [--json] [--url URL]\n\nLists recipients: acked id, lag (messages behind on matching channels), connections, last seen.',
+    'usage: durable-pubsub recipients [--json] [--url URL]\n\nLists recipients, a row per pattern set they use (each set has its own position): acked id, lag (messages\nbehind on matching channels), connections, last seen.',
   channels: 'usage: durable-pubsub channels [--json] [--url URL]\n\nLists channels: newest id and stored count.',
   trim: 'usage: durable-pubsub trim [--dry-run]\n\nTrims every channel now: messages every matching recipient acked, and retention (DPS_RETENTION_*).\nWith --dry-run prints what would go and removes nothing. Talks to Redis directly: needs REDIS_URL.',
   'import-legacy':
@@ -176,16 +177,20 @@ async function main(argv: string[]): Promise<number> {
       await tail(positionals, v);
       return 0;
     case 'recipients': {
-      const { recipients } = (await api(url, '/v1/recipients')) as { recipients: Record<string, unknown>[] };
+      const { recipients } = (await api(url, '/v1/recipients')) as { recipients: (Record<string, unknown> & { sets: SetStats[] })[] };
       if (v.json) out(JSON.stringify(recipients));
+      // A row per pattern set: each has its own position (a recipient's devices and tabs watching different things).
       else
         table(
-          recipients.map((r) => ({
-            ...r,
-            lastSeen: new Date(r.lastSeen as number).toISOString(),
-            patterns: (r.patterns as string[]).join(' '),
-          })),
-          ['name', 'lastAckedId', 'lag', 'connections', 'lastSeen', 'patterns'],
+          recipients.flatMap((r) =>
+            r.sets.map((s) => ({
+              name: r.name,
+              ...s,
+              lastSeen: new Date(s.lastSeen).toISOString(),
+              patterns: s.patterns.join(' '),
+            })),
+          ),
+          ['name', 'patterns', 'lastAckedId', 'lag', 'connections', 'lastSeen'],
         );
       return 0;
     }

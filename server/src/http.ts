@@ -17,7 +17,7 @@ export interface HttpDeps {
   log: Logger;
   /** a built web app served at / (the demo dashboard) */
   staticDir?: string;
-  /** live connections per recipient on this node */
+  /** open connections per (recipient, pattern set) on this node, by `subMember` */
   connections(): Map<string, number>;
   registry: Registry;
   auth: Authenticator;
@@ -127,10 +127,10 @@ export function httpHandler(deps: HttpDeps) {
       if (path === '/v1/channels' && req.method === 'GET') return json(res, 200, { channels: await deps.store.channelStats() });
       if (path === '/readyz') return await ready(res, deps);
       if (path === '/v1/recipients' && req.method === 'GET')
-        return json(res, 200, { recipients: await deps.store.recipientStats(deps.connections()) });
+        return json(res, 200, { recipients: await deps.store.subscriptions.stats(await deps.store.channels(), deps.connections()) });
       const forget = /^\/v1\/recipients\/([^/]+)$/.exec(path ?? '');
       if (forget && req.method === 'DELETE') {
-        const removed = await deps.store.forgetRecipient(decodeURIComponent(forget[1] as string));
+        const removed = await deps.store.subscriptions.forget(decodeURIComponent(forget[1] as string));
         return removed ? json(res, 200, { ok: true }) : sendError(res, 404, 'not_found', 'no such recipient');
       }
       if (deps.staticDir && (await serveStatic(deps.staticDir, req, res))) return;

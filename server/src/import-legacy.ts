@@ -1,5 +1,5 @@
 // Copies a log of the original "durable Redis pubsub" design (sorted sets MESSAGES and PROC_STATS) into a namespace.
-import type { Json } from '@durable-pubsub/client-sdk/protocol';
+import { type Json, patternSetKey } from '@durable-pubsub/client-sdk/protocol';
 import { Redis } from 'ioredis';
 import type { Store } from './store';
 
@@ -69,7 +69,7 @@ export async function importLegacy(
         if ((legacyIds[mid] as number) <= processed) lo = mid + 1;
         else hi = mid;
       }
-      await store.positionRecipient(stats[i] as string, lo === 0 ? 0 : (newIds[lo - 1] as number), [o.channel]);
+      await store.subscriptions.place(stats[i] as string, patternSetKey([o.channel]), lo === 0 ? 0 : (newIds[lo - 1] as number), true);
     }
     return { messages: legacyIds.length, duplicates, recipients: stats.length / 2, channel: o.channel };
   } finally {

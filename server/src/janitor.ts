@@ -1,15 +1,19 @@
-// Periodic upkeep: trim what every matching recipient acked, apply retention, forget idle recipients.
+// Periodic upkeep: trim what every matching pattern set acked, apply retention, forget idle sets and recipients.
 import { nanoid } from 'nanoid';
 import type { Config } from './config';
 import type { Logger } from './log';
 import { matcherFor } from './matchers';
+import { subMember } from './redis/keys';
 import type { Store } from './store';
 
 export interface JanitorReport {
   channels: number;
   ackTrimmed: number;
   retentionTrimmed: number;
+  /** recipients forgotten (their last pattern set was unused for the TTL) */
   forgotten: string[];
+  /** pattern sets of recipients forgotten, theirs included */
+  forgottenSets: number;
 }
 
 export class Janitor {
@@ -24,7 +28,7 @@ export class Janitor {
     private readonly store: Store,
     private readonly config: Config,
     private readonly log: Logger,
-    /** recipients with a connection on this node: never forgotten */
+    /** (recipient, set) pairs with a connection on this node (`subMember`): never forgotten */
     private readonly connected: () => Set<string>,
   ) {}
 
@@ -65,16 +69,19 @@ export class Janitor {
       .exec();
     const ageCut = await this.ageCut(now);
 
+    // Each (recipient, pattern set) unused for the TTL is forgotten; a recipient goes with its last set.
     const forgotten: string[] = [];
-    const idle = await store.redis.zrangebyscore(k.recipients, '-inf', `(${now - config.recipientTtlSec * 1000}`);
+    let forgottenSets = 0;
+    const idle = await store.subscriptions.idle(now - config.recipientTtlSec * 1000);
     // Built only when someone is idle: it is O(connections), and a pass runs every second.
     const here = idle.length ? this.connected() : undefined;
-    for (const name of idle) {
-      if (here?.has(name)) continue;
-      await store.forgetRecipient(name);
-      forgotten.push(name);
+    for (const { recipient, setKey } of idle) {
+      if (here?.has(subMember(setKey, recipient))) continue;
+      const gone = await store.subscriptions.forget(recipient, setKey);
+      if (gone) forgottenSets++;
+      if (gone === 'recipient') forgotten.push(recipient);
     }
-    if (forgotten.length) this.log.info('forgot idle recipients', { count: forgotten.length });
+    if (forgottenSets) this.log.info('forgot idle pattern sets', { sets: forgottenSets, recipients: forgotten.length });
 
     let ackTrimmed = 0;
     let retentionTrimmed = 0;
@@ -86,7 +93,7 @@ export class Janitor {
         retentionTrimmed += res.retained;
       }),
     );
-    return { channels: floors.size, ackTrimmed, retentionTrimmed, forgotten };
+    return { channels: floors.size, ackTrimmed, retentionTrimmed, forgotten, forgottenSets };
   }
 
   /** The highest id older than the retention age (from the recorded head times), or -1. */
@@ -97,14 +104,14 @@ export class Janitor {
   }
 
   /**
-   * Per channel, the lowest acked id among the recipients whose patterns match it (-1: none matches),
-   * from the floor of each distinct pattern set (kept in Redis by every script that moves a position).
+   * Per channel, the lowest position among the pattern sets that match it (-1: none matches), from the
+   * floor of each set in use (kept in Redis by every script that moves a position).
    * Which sets match a channel is remembered across passes: a pass matches only new channels against
    * all sets and new sets against all channels (2,000 recipients with patterns of their own and 2,000
    * channels were 8 million matcher calls a second).
    */
   private async ackFloors(): Promise<Map<string, number>> {
-    const [list, channels] = await Promise.all([this.store.patternSetFloors(), this.store.channels()]);
+    const [list, channels] = await Promise.all([this.store.subscriptions.floors(), this.store.channels()]);
     const sets = new Map(list.map((s) => [s.key, s]));
     const compiled = (of: typeof list) => of.map((s) => ({ key: s.key, matchers: s.patterns.map(matcherFor) }));
     const fresh = compiled(list.filter((s) => !this.knownSets.has(s.key)));

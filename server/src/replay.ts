@@ -18,8 +18,6 @@ export type ReplayItem = ReplayMsg | ReplayGap;
 export interface ReplayFilter {
   /** ids of `ch` above this are wanted; null: the channel is not wanted at all */
   channelFloor(ch: string): number | null;
-  /** gaps are not reported for ids at or below this (the recipient acked them) */
-  ackFloor(): number;
 }
 
 interface Cursor {
@@ -113,9 +111,11 @@ export class ReplayPass {
     c.more = chunk.ids.length === this.chunk;
     if (chunk.ids.length) c.readTo = chunk.ids[chunk.ids.length - 1] as number;
     if (chunk.watermark > Math.max(c.gapUpTo, c.nextFrom)) {
-      // Ids up to the head only: later ones are this pass's live buffer's business.
+      // Ids up to the head only: later ones are this pass's live buffer's business. Everything after the pass's
+      // start was wanted by this connection, whoever acked it since (another device of the same set, a set that
+      // was forgotten and came back): what is gone is reported, never skipped.
       const upTo = Math.min(chunk.watermark, this.head);
-      const after = Math.max(c.nextFrom, c.gapUpTo, c.floor, this.filter.ackFloor());
+      const after = Math.max(c.nextFrom, c.gapUpTo, c.floor);
       c.gapUpTo = chunk.watermark;
       if (upTo > after) this.pendingGaps.push({ gap: true, ch: c.ch, after, upTo });
     }

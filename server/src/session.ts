@@ -7,6 +7,7 @@ import {
   type ErrorCode,
   type HelloFrame,
   type Matcher,
+  patternSetKey,
   type ServerFrame,
 } from '@durable-pubsub/client-sdk/protocol';
 import { nanoid } from 'nanoid';
@@ -66,6 +67,8 @@ export class Session implements LiveSink, ReplayFilter {
   readonly conn = nanoid();
   state: SessionState = 'hello';
   recipient = '';
+  /** the key of this connection's pattern set (patternSetKey): its durable position is the set's */
+  setKey = '';
   epoch = '';
   private readonly patterns = new Map<string, Sub>();
   /** per channel, the lowest `since` of the patterns matching it (made on first use: most connections never replay) */
@@ -75,10 +78,18 @@ export class Session implements LiveSink, ReplayFilter {
   private batch = false;
   /** highest msg id sent on this connection (or the resume point) */
   private lastSent = 0;
-  /** the recipient's stored position, as far as this connection knows */
+  /** the stored position of this connection's set, as far as this connection knows */
   private acked = 0;
+  /** this connection's own position: where it resumed, raised by its own acks (what a sub/unsub carries to its new set) */
+  private own = 0;
+  /** where this connection's stream started: it has every wanted message after it on its hello patterns */
+  private resumedFrom = 0;
+  /** its acks may move its set's position (see movePatterns) */
+  private ackable = true;
   private ackWanted = 0;
   private ackFlush: Promise<void> | null = null;
+  /** a sub/unsub moving the position to the new set: acks wait for it, so none lands on a set not yet there */
+  private moving: Promise<unknown> = Promise.resolve();
   /** live messages held while catching up */
   private buffer: Buffered[] = [];
   /** live messages may have been missed since the current pass read its head: run another */
@@ -293,11 +304,14 @@ export class Session implements LiveSink, ReplayFilter {
     for (const p of hello.subs) this.patterns.set(p, { matcher: matcherFor(p), since: 0 });
     await this.deps.bridge.add(this, hello.subs);
     if (this.closed) return;
-    const r = await this.deps.store.hello(hello.recipient, hello.subs, hello);
+    this.setKey = patternSetKey(hello.subs);
+    const r = await this.deps.store.hello(hello.recipient, this.setKey, hello);
     if (this.closed) return;
     // One string for all connections of the epoch, not a copy each.
     this.epoch = r.epoch === this.deps.store.epoch ? this.deps.store.epoch : r.epoch;
     this.lastSent = r.resumeFrom;
+    this.own = r.resumeFrom;
+    this.resumedFrom = r.resumeFrom;
     this.acked = r.acked;
     this.send({
       op: 'welcome',
@@ -340,10 +354,6 @@ export class Session implements LiveSink, ReplayFilter {
       this.floors.set(ch, floor);
     }
     return floor;
-  }
-
-  ackFloor(): number {
-    return this.acked;
   }
 
   offerLive(id: number, ch: string, wire: Buffer): void {
@@ -500,7 +510,8 @@ export class Session implements LiveSink, ReplayFilter {
   private onAck(id: number): void {
     // Never beyond what this connection was sent: an ack must not trim unseen messages.
     const capped = Math.min(id, this.lastSent);
-    if (capped <= this.acked || capped <= this.ackWanted) return;
+    if (capped > this.own) this.own = capped;
+    if (!this.ackable || capped <= this.acked || capped <= this.ackWanted) return;
     this.ackWanted = capped;
     void this.flushAcks();
   }
@@ -515,11 +526,15 @@ export class Session implements LiveSink, ReplayFilter {
 
   private async writeAcks(): Promise<void> {
     try {
-      while (this.ackWanted > this.acked) {
+      for (;;) {
+        await this.moving;
+        if (!this.ackable || this.ackWanted <= this.acked) return;
         const id = this.ackWanted;
-        const stored = await this.deps.store.ack(this.recipient, id, this.epoch);
+        const setKey = this.setKey;
+        const stored = await this.deps.store.ack(this.recipient, setKey, id, this.epoch);
         if (stored === -1) return this.close(CloseCode.goingAway, 'the log was reset (new epoch), reconnect');
-        this.acked = stored === -2 ? id : Math.max(this.acked, stored);
+        // Moved to another set meanwhile: that set's position is what counts now.
+        if (setKey === this.setKey) this.acked = stored === -2 ? id : Math.max(this.acked, stored);
       }
     } catch {
       // Redis is down: the next (cumulative) ack carries this one.
@@ -532,9 +547,39 @@ export class Session implements LiveSink, ReplayFilter {
     this.close(CloseCode.goingAway, 'server shutting down');
   }
 
-  private setPatterns(): void {
+  /**
+   * After a sub/unsub the connection uses another pattern set. A set the recipient has not used starts at this
+   * connection's own position; one it has keeps its position (another device may rely on it), and this connection
+   * acks it only if it can vouch for everything after that position: a pattern subscribed mid-connection has no
+   * backlog, so its messages before `since` never reached it. Otherwise its acks would let that device's unseen
+   * messages be trimmed or skipped; it keeps its own position for the next move instead.
+   */
+  private movePatterns(): void {
     this.floors = undefined;
-    this.deps.store.setPatterns(this.recipient, this.patternList).catch(() => {});
+    const setKey = patternSetKey(this.patterns.keys());
+    if (setKey === this.setKey) return;
+    const from = this.setKey;
+    const pending = this.ackable && this.ackWanted > this.acked ? this.ackWanted : 0;
+    this.setKey = setKey;
+    this.ackable = false;
+    const position = this.own;
+    let coveredFrom = this.resumedFrom;
+    for (const s of this.patterns.values()) coveredFrom = Math.max(coveredFrom, s.since);
+    const { store } = this.deps;
+    this.moving = this.moving
+      .then(async () => {
+        // Acks received before the move were for the old set.
+        if (pending) await store.ack(this.recipient, from, pending, this.epoch);
+        const placed = await store.subscriptions.place(this.recipient, setKey, position);
+        if (setKey !== this.setKey) return;
+        this.acked = this.ackWanted = placed.position === -2 ? position : placed.position;
+        this.ackable = placed.position !== -2 && (!placed.existed || placed.position >= coveredFrom);
+        if (this.ackable && this.own > this.acked) {
+          this.ackWanted = this.own;
+          void this.flushAcks();
+        }
+      })
+      .catch((err) => this.deps.log.debug('could not move to the new pattern set', { conn: this.conn, err: String(err) }));
   }
 
   private async onSub(pattern: string, ref?: string): Promise<void> {
@@ -547,7 +592,7 @@ export class Session implements LiveSink, ReplayFilter {
       if (this.closed) return;
       // Live from now on: nothing at or below what this connection has seen go by.
       this.patterns.set(pattern, { matcher: matcherFor(pattern), since: Math.max(this.lastSent, this.deps.bridge.lastId) });
-      this.setPatterns();
+      this.movePatterns();
     }
     this.send(ref === undefined ? { op: 'subbed', pattern } : { op: 'subbed', pattern, ref });
   }
@@ -555,7 +600,7 @@ export class Session implements LiveSink, ReplayFilter {
   private onUnsub(pattern: string, ref?: string): void {
     if (this.patterns.delete(pattern)) {
       this.deps.bridge.remove(this, [pattern]);
-      this.setPatterns();
+      this.movePatterns();
     }
     this.send(ref === undefined ? { op: 'unsubbed', pattern } : { op: 'unsubbed', pattern, ref });
   }

@@ -3,11 +3,11 @@ import { EventEmitter } from 'node:events';
 import type { Json } from '@durable-pubsub/client-sdk/protocol';
 import { nanoid } from 'nanoid';
 import { DpsError, toDpsError } from './errors';
-import { matcherFor } from './matchers';
 import { RecentReads } from './recent-reads';
 import { primaries } from './redis/connect';
 import { type Keys, keysFor } from './redis/keys';
 import type { RecoverOutcome, ScriptedRedis } from './redis/scripts';
+import { Subscriptions } from './subscriptions';
 import { TurnBatch } from './turn-batch';
 import { textFrameViews } from './wire';
 
@@ -34,6 +34,7 @@ const ACK_BATCH = 500;
 
 interface PendingAck {
   recipient: string;
+  setKey: string;
   id: number;
   epoch: string;
   resolve(stored: number): void;
@@ -45,7 +46,7 @@ export interface HelloResult {
   head: number;
   resumeFrom: number;
   epochChanged: boolean;
-  /** the recipient's stored acked position after this hello */
+  /** the stored position of the recipient's pattern set after this hello */
   acked: number;
 }
 
@@ -58,13 +59,6 @@ export interface Chunk {
    * buffer, back to back, so that every client replaying this read writes the same bytes (wire.ts).
    */
   frames: Buffer[];
-}
-
-export interface RecipientInfo {
-  name: string;
-  acked: number;
-  patterns: string[];
-  lastSeen: number;
 }
 
 export interface StoreOptions {
@@ -105,6 +99,8 @@ export class Store extends EventEmitter<StoreEvents> {
   readonly keys: Keys;
   /** the epoch this process serves; empty until `init` */
   epoch = '';
+  /** positions per (recipient, pattern set), off the connection hot path */
+  readonly subscriptions: Subscriptions;
 
   constructor(
     readonly redis: ScriptedRedis,
@@ -112,6 +108,7 @@ export class Store extends EventEmitter<StoreEvents> {
   ) {
     super();
     this.keys = keysFor(opts.namespace);
+    this.subscriptions = new Subscriptions(redis, this.keys);
   }
 
   /**
@@ -125,9 +122,10 @@ export class Store extends EventEmitter<StoreEvents> {
   private verifying: Promise<void> | null = null;
   private readonly recentReads = new RecentReads<Chunk>();
 
-  /** Creates the log's epoch if it has none, and learns it. */
+  /** Creates the log's epoch if it has none, and learns it; converts positions written by an older layout. */
   async init(): Promise<string> {
     await this.recover();
+    await this.subscriptions.migrate();
     return this.epoch;
   }
 
@@ -270,11 +268,8 @@ export class Store extends EventEmitter<StoreEvents> {
     if (this.opts.stats) this.opts.stats.published += next - reply[1];
   }
 
-  async hello(
-    recipient: string,
-    patterns: string[],
-    client: { epoch?: string; lastAckedId?: number; from?: string },
-  ): Promise<HelloResult> {
+  /** Registers a connection of `recipient` with the pattern set `setKey` (patternSetKey) and decides where it resumes. */
+  async hello(recipient: string, setKey: string, client: { epoch?: string; lastAckedId?: number; from?: string }): Promise<HelloResult> {
     const k = this.keys;
     try {
       if (!this.verified) await this.verify();
@@ -285,10 +280,11 @@ export class Store extends EventEmitter<StoreEvents> {
           k.seq,
           k.recipient(recipient),
           k.recipients,
-          k.psets,
+          k.floors,
+          k.subs,
           nanoid(),
           recipient,
-          JSON.stringify(patterns),
+          setKey,
           client.epoch ?? '',
           client.lastAckedId ?? '',
           client.from ?? 'head',
@@ -303,20 +299,21 @@ export class Store extends EventEmitter<StoreEvents> {
   }
 
   /**
-   * Moves the recipient's position forward: the stored position, or -1 when its epoch is gone,
-   * -2 when it was forgotten. The acks of one event-loop turn go to Redis as one script call.
+   * Moves the position of (recipient, pattern set) forward: the stored position, or -1 when its epoch is gone,
+   * -2 when the recipient or this set of it was forgotten. The acks of one event-loop turn go to Redis as one
+   * script call.
    */
-  ack(recipient: string, id: number, epoch: string): Promise<number> {
-    return new Promise((resolve, reject) => this.acks.add({ recipient, id, epoch, resolve, reject }));
+  ack(recipient: string, setKey: string, id: number, epoch: string): Promise<number> {
+    return new Promise((resolve, reject) => this.acks.add({ recipient, setKey, id, epoch, resolve, reject }));
   }
 
   private async ackBatch(batch: PendingAck[]): Promise<void> {
     const k = this.keys;
-    const keys = [k.epoch, k.recipients];
+    const keys = [k.epoch, k.recipients, k.floors, k.subs];
     const args: (string | number)[] = [k.psetPrefix];
     for (const a of batch) {
       keys.push(k.recipient(a.recipient));
-      args.push(a.epoch, a.recipient, a.id);
+      args.push(a.epoch, a.recipient, a.setKey, a.id);
     }
     try {
       const stored = await this.timed('ack', this.redis.dpsAckmany(keys.length, ...keys, ...args));
@@ -325,103 +322,6 @@ export class Store extends EventEmitter<StoreEvents> {
       const e = this.mapError(err);
       for (const a of batch) a.reject(e);
     }
-  }
-
-  /** Creates or moves (forward only) a recipient's position, e.g. for an import. */
-  async positionRecipient(name: string, acked: number, patterns: string[]): Promise<void> {
-    await this.place(name, patterns, acked);
-  }
-
-  /** Stores a connected recipient's patterns (a forgotten recipient is not re-created). */
-  async setPatterns(recipient: string, patterns: string[]): Promise<void> {
-    await this.place(recipient, patterns, '').catch((err) => this.fail(err));
-  }
-
-  private place(name: string, patterns: string[], acked: number | ''): Promise<0 | 1> {
-    const k = this.keys;
-    return this.redis.dpsPlace(k.recipient(name), k.recipients, k.psets, k.psetPrefix, name, JSON.stringify(patterns), acked);
-  }
-
-  /** Marks connected recipients as seen (only those that still exist). */
-  async touch(recipients: Iterable<string>): Promise<void> {
-    const now = Date.now();
-    const args: (string | number)[] = [];
-    for (const r of recipients) args.push(now, r);
-    if (args.length) await this.redis.zadd(this.keys.recipients, 'XX', ...args);
-  }
-
-  async forgetRecipient(name: string): Promise<boolean> {
-    const k = this.keys;
-    return (await this.redis.dpsForget(k.recipients, k.recipient(name), k.psets, k.psetPrefix, name)) === 1;
-  }
-
-  /**
-   * Per distinct pattern set that recipients have: the lowest acked id among them. The janitor's
-   * input: O(pattern sets) per pass, not O(recipients).
-   */
-  async patternSetFloors(): Promise<{ key: string; patterns: string[]; floor: number }[]> {
-    const k = this.keys;
-    const flat = await this.redis.dpsFloors(k.psets, k.recipients, k.psetPrefix, k.recipientPrefix);
-    const out: { key: string; patterns: string[]; floor: number }[] = [];
-    for (let i = 0; i < flat.length; i += 2) {
-      const key = flat[i] as string;
-      let patterns: string[] = [];
-      try {
-        patterns = JSON.parse(key);
-      } catch {}
-      out.push({ key, patterns, floor: Number(flat[i + 1]) });
-    }
-    return out;
-  }
-
-  async recipients(): Promise<RecipientInfo[]> {
-    const seen = await this.redis.zrangebyscore(this.keys.recipients, '-inf', '+inf', 'WITHSCORES');
-    const names: string[] = [];
-    const lastSeen: number[] = [];
-    for (let i = 0; i < seen.length; i += 2) {
-      names.push(seen[i] as string);
-      lastSeen.push(Number(seen[i + 1]));
-    }
-    const rows = await Promise.all(names.map((n) => this.redis.hmget(this.keys.recipient(n), 'acked', 'patterns')));
-    const out: RecipientInfo[] = [];
-    rows.forEach(([acked, patterns], i) => {
-      if (acked == null) return;
-      let parsed: string[] = [];
-      try {
-        parsed = JSON.parse(patterns ?? '[]');
-      } catch {}
-      out.push({ name: names[i] as string, acked: Number(acked), patterns: parsed, lastSeen: lastSeen[i] as number });
-    });
-    return out;
-  }
-
-  /**
-   * Recipients with their lag: messages after their acked id on channels their
-   * patterns match (one ZCOUNT per matching channel, pipelined).
-   */
-  async recipientStats(
-    connections: Map<string, number>,
-  ): Promise<{ name: string; lastAckedId: number; lag: number; lastSeen: number; connections: number; patterns: string[] }[]> {
-    const [recipients, channels] = await Promise.all([this.recipients(), this.channels()]);
-    return Promise.all(
-      recipients.map(async (r) => {
-        const matchers = r.patterns.map(matcherFor);
-        const counts = await Promise.all(
-          [...channels]
-            .filter(([ch, newest]) => newest > r.acked && matchers.some((m) => m(ch)))
-            .map(([ch]) => this.redis.zcount(this.keys.channel(ch), `(${r.acked}`, '+inf')),
-        );
-        const lag = counts.reduce((a, b) => a + b, 0);
-        return {
-          name: r.name,
-          lastAckedId: r.acked,
-          lag,
-          lastSeen: r.lastSeen,
-          connections: connections.get(r.name) ?? 0,
-          patterns: r.patterns,
-        };
-      }),
-    );
   }
 
   async head(): Promise<number> {

@@ -97,6 +97,7 @@ describe('operations', () => {
       lastSeen: expect.any(Number),
       connections: 0,
       patterns: ['ops.a'],
+      sets: [{ patterns: ['ops.a'], lastAckedId: 0, lag: 2, lastSeen: expect.any(Number), connections: 0 }],
     });
     expect(recipients.map((r) => r.name).sort()).toEqual(['ops-lagger', 'ops-live', 'ops-replayer']);
     const del = await fetch(`${server.url}/v1/recipients/ops-lagger`, { method: 'DELETE' });

@@ -158,7 +158,7 @@ describe('SDK in Node', () => {
     const { c, seen } = client('sdk-catchup-ack', ['sdk.cu.*'], { from: 'earliest', ackInterval: 60_000, ackBatch: 100_000 });
     await live(c);
     expect(seen).toEqual(backlog);
-    const acked = async () => (await store.recipients()).find((r) => r.name === 'sdk-catchup-ack')?.acked;
+    const acked = async () => (await store.subscriptions.list()).find((r) => r.name === 'sdk-catchup-ack')?.acked;
     await until(async () => (await acked()) === backlog.at(-1), 3000, 'the catch-up acked');
     c.close();
   });

@@ -2,4 +2,5 @@
 export * from './codes';
 export * from './decode';
 export * from './glob';
+export * from './subscription';
 export type * from './types';

@@ -7,6 +7,16 @@ export function isValidNamespace(ns: string): boolean {
   return NAMESPACE.test(ns);
 }
 
+/** The member of `Keys.subs` for one (recipient, pattern set): a set key (JSON) never holds a raw newline, so the first one ends it. */
+export function subMember(setKey: string, recipient: string): string {
+  return `${setKey}\n${recipient}`;
+}
+
+export function parseSubMember(member: string): { setKey: string; recipient: string } {
+  const nl = member.indexOf('\n');
+  return { setKey: member.slice(0, nl), recipient: member.slice(nl + 1) };
+}
+
 export interface Keys {
   seq: string;
   epoch: string;
@@ -14,16 +24,22 @@ export interface Keys {
   server: string;
   /** sorted set: channel -> newest id */
   index: string;
-  /** hash: channel -> highest id removed by retention */
+  /** hash: channel -> highest id removed (acked by every matching set, or by retention): its watermark */
   trimmed: string;
   /** sorted set: recipient -> last seen (ms) */
   recipients: string;
   /** sorted set: head id -> time (ms) it was the head; maps ages to ids */
   times: string;
-  /** set: the distinct pattern sets (JSON arrays) that recipients have */
-  psets: string;
-  /** prefix of the pattern sets' sorted sets (recipient -> acked), built in Lua: prefix + patterns JSON */
+  /** sorted set: pattern set key -> the lowest position among the recipients using it (the janitor's ack floors) */
+  floors: string;
+  /** sorted set: `subMember(set, recipient)` -> last seen (ms): every (recipient, pattern set), for its TTL */
+  subs: string;
+  /** prefix of the positions of one pattern set (sorted set recipient -> acked), built in Lua: prefix + set key */
   psetPrefix: string;
+  /** the layout version of this namespace's keys (absent: written before positions were per pattern set) */
+  layout: string;
+  /** layout 1's set of distinct pattern sets (removed by the migration to layout 2) */
+  legacyPsets: string;
   /** prefix of the recipient hashes (`recipient(name)` is prefix + name) */
   recipientPrefix: string;
   janitorLock: string;
@@ -48,8 +64,11 @@ export function keysFor(namespace: string): Keys {
     trimmed: `${t}:trimmed`,
     recipients: `${t}:recipients`,
     times: `${t}:times`,
-    psets: `${t}:psets`,
+    floors: `${t}:floors`,
+    subs: `${t}:subs`,
     psetPrefix: `${t}:pset:`,
+    layout: `${t}:layout`,
+    legacyPsets: `${t}:psets`,
     recipientPrefix: `${t}:r:`,
     janitorLock: `${t}:janitor`,
     channel: (ch) => `${t}:ch:${ch}`,

@@ -5,20 +5,29 @@ import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
 
 const LUA_DIR = join(dirname(fileURLToPath(import.meta.url)), 'lua');
+const INCLUDE = /^--@include ([a-z-]+)$/gm;
+
+/** A script's text with each `--@include <name>` line replaced by `includes/<name>.lua` (Lua blocks several scripts share). */
+export function scriptSource(file: string): string {
+  return readFileSync(join(LUA_DIR, file), 'utf8').replace(INCLUDE, (_, name: string) =>
+    readFileSync(join(LUA_DIR, 'includes', `${name}.lua`), 'utf8').trimEnd(),
+  );
+}
 
 export interface ScriptCommands {
   /** numkeys first: the key count depends on the batch */
   dpsPublishmany(...args: (string | number)[]): Promise<[string, number, ...number[]]>;
   dpsHello(...args: (string | number)[]): Promise<[string, number, number, number, number]>;
+  /** [position, existed]; [-2, 0]: the recipient does not exist */
+  dpsPlace(...args: (string | number)[]): Promise<[number, 0 | 1]>;
+  dpsMigrate(...args: (string | number)[]): Promise<0 | 1>;
   /** numkeys first */
   dpsAckmany(...args: (string | number)[]): Promise<number[]>;
   dpsRead(...args: (string | number)[]): Promise<[number, ...string[]]>;
   /** the same reply with frames and scores as Buffers (ioredis defines `<command>Buffer` for every script) */
   dpsReadBuffer(...args: (string | number)[]): Promise<[number, ...Buffer[]]>;
-  dpsPlace(...args: (string | number)[]): Promise<0 | 1>;
-  dpsForget(...args: (string | number)[]): Promise<0 | 1>;
-  /** flat: patterns JSON, floor, ... */
-  dpsFloors(...args: (string | number)[]): Promise<string[]>;
+  /** 2: the recipient is gone, 1: one set of it, 0: nothing */
+  dpsForget(...args: (string | number)[]): Promise<0 | 1 | 2>;
   dpsTrim(...args: (string | number)[]): Promise<[number, number]>;
   dpsRecover(...args: (string | number)[]): Promise<[string, RecoverOutcome, string, number]>;
 }
@@ -34,7 +43,7 @@ export function defineScripts(redis: Redis): ScriptedRedis {
     const [, name, keys] = m as unknown as [string, string, string];
     // Prefixed so that no script shadows a built-in command (ioredis has `publish`).
     const command = `dps${name[0]?.toUpperCase()}${name.slice(1)}`;
-    const lua = readFileSync(join(LUA_DIR, file), 'utf8');
+    const lua = scriptSource(file);
     if (!(command in redis)) redis.defineCommand(command, keys === 'n' ? { lua } : { numberOfKeys: Number(keys), lua });
   }
   return redis as ScriptedRedis;

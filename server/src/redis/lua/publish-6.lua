@@ -6,7 +6,7 @@
   KEYS[3] index     sorted set: channel -> newest id
   KEYS[4] channel   sorted set of the channel: frame scored by id
   KEYS[5] idem      idempotency key (only read/written when ARGV[8] == '1')
-  KEYS[6] trimmed   hash: channel -> highest id removed by retention
+  KEYS[6] trimmed   hash: channel -> highest id removed (acked by all, or by retention)
 
   ARGV[1] channel name
   ARGV[2] channel name as a JSON string literal

@@ -7,7 +7,7 @@
   KEYS[1] seq       id counter of the namespace (read once, set once)
   KEYS[2] epoch     epoch string of the namespace's log
   KEYS[3] index     sorted set: channel -> newest id
-  KEYS[4] trimmed   hash: channel -> highest id removed by retention
+  KEYS[4] trimmed   hash: channel -> highest id removed (acked by all, or by retention)
   KEYS[5 .. 4 + c]  the sorted set of each channel of the batch
   then the idempotency key of each message that has one
 

@@ -1,9 +1,9 @@
 --[[
-  Read one chunk of a channel for replay, with its retention watermark, atomically
+  Read one chunk of a channel for replay, with its watermark (highest id removed), atomically
   (so a message can never vanish between the two without a gap being reported).
 
   KEYS[1] channel   sorted set of the channel: frame scored by id
-  KEYS[2] trimmed   hash: channel -> highest id removed by retention
+  KEYS[2] trimmed   hash: channel -> highest id removed (acked by all, or by retention)
 
   ARGV[1] channel name
   ARGV[2] read ids strictly above this
