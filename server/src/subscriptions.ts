@@ -47,7 +47,8 @@ export interface RecipientStats {
 
 const LAYOUT = '2';
 
-function parsePatterns(key: string): string[] {
+/** The patterns of a set key (patternSetKey); [] for anything else. */
+export function patternsOf(key: string): string[] {
   try {
     const v = JSON.parse(key);
     return Array.isArray(v) ? v.filter((p): p is string => typeof p === 'string') : [];
@@ -94,15 +95,17 @@ export class Subscriptions {
     return r === 2 ? 'recipient' : r === 1 ? 'set' : null;
   }
 
-  /** Per pattern set in use: its lowest position (the janitor's ack floors), in one read whatever the number of recipients. */
-  async floors(): Promise<{ key: string; patterns: string[]; floor: number }[]> {
-    const flat = await this.redis.zrange(this.keys.floors, '0', '-1', 'WITHSCORES');
-    const out: { key: string; patterns: string[]; floor: number }[] = [];
-    for (let i = 0; i < flat.length; i += 2) {
-      const key = flat[i] as string;
-      out.push({ key, patterns: parsePatterns(key), floor: Number(flat[i + 1]) });
-    }
-    return out;
+  /**
+   * The janitor's ack floors: per pattern set (by key), its lowest position. For `reader` (a janitor's id), only the sets
+   * whose floor changed since its previous call (null: no longer used), unless another reader took the changes meanwhile:
+   * then all (`all: true`). Without a reader, all of them, and the record of changes is left alone (a dry run).
+   */
+  async floors(reader = ''): Promise<{ all: boolean; floors: Map<string, number | null> }> {
+    const k = this.keys;
+    const [which, ...flat] = await this.redis.dpsFloors(k.floors, k.floorsChanged, k.floorsReader, reader);
+    const floors = new Map<string, number | null>();
+    for (let i = 0; i < flat.length; i += 2) floors.set(flat[i] as string, flat[i + 1] == null ? null : Number(flat[i + 1]));
+    return { all: which === 'all', floors };
   }
 
   /** The (recipient, set) pairs last seen before `before` (ms). */
@@ -142,7 +145,7 @@ export class Subscriptions {
               this.redis.zscore(k.psetPrefix + key, name),
               this.redis.zscore(k.subs, subMember(key, name)),
             ]);
-            return { key, patterns: parsePatterns(key), acked: Number(acked ?? 0), lastSeen: Number(lastSeen ?? 0) };
+            return { key, patterns: patternsOf(key), acked: Number(acked ?? 0), lastSeen: Number(lastSeen ?? 0) };
           }),
         );
         sets.sort((a, b) => b.lastSeen - a.lastSeen);
@@ -202,7 +205,7 @@ export class Subscriptions {
     for (const name of await this.redis.zrange(k.recipients, '0', '-1')) {
       const patterns = await this.redis.hget(k.recipient(name), 'patterns');
       if (patterns === null) continue;
-      const key = patternSetKey(parsePatterns(patterns));
+      const key = patternSetKey(patternsOf(patterns));
       await this.redis.dpsMigrate(k.recipient(name), k.recipients, k.floors, k.subs, k.psetPrefix, name, patterns, key);
     }
     await this.redis.set(k.layout, LAYOUT);

@@ -217,4 +217,26 @@ describe('positions per pattern set', () => {
     await janitor.runOnce(true);
     expect(await stored()).toEqual([]);
   });
+
+  it('a janitor reads every floor again when another reader took the record of changes (another node, the CLI)', async () => {
+    const ns = 'two-janitors';
+    const store = newStore(ns);
+    await store.init();
+    const config = loadConfig({}, { namespace: ns });
+    const [a, b] = [0, 1].map(() => new Janitor(store, config, silentLogger, () => new Set()));
+    const stored = async () =>
+      (await redis.client.zrangebyscore(keysFor(ns).channel('two.a'), '-inf', '+inf', 'WITHSCORES')).filter((_, i) => i % 2).map(Number);
+    const wide = patternSetKey(['two.*']);
+    await store.hello('first', wide, {});
+    const ids: number[] = [];
+    for (let i = 0; i < 4; i++) ids.push((await store.publish('two.a', i)).id);
+    await a?.runOnce(true);
+    await store.hello('second', patternSetKey(['two.a']), { lastAckedId: ids[0] }); // a new set, floor ids[0]
+    await b?.runOnce(true); // takes that change
+    await store.ack('first', wide, ids[3] as number, store.epoch);
+    await a?.runOnce(true); // must know of the second set although b took the change
+    expect(await stored()).toEqual(ids.slice(1));
+    const dry = await a?.plan();
+    expect(dry).toEqual([{ channel: 'two.a', stored: 3, byAck: 0, byRetention: 0 }]);
+  });
 });

@@ -32,6 +32,10 @@ export interface Keys {
   times: string;
   /** sorted set: pattern set key -> the lowest position among the recipients using it (the janitor's ack floors) */
   floors: string;
+  /** set: the pattern set keys whose floor changed since the janitor last read them (Lua names it floors .. ':changed') */
+  floorsChanged: string;
+  /** string: the janitor that took the record of changes last (another one reads all floors) */
+  floorsReader: string;
   /** sorted set: `subMember(set, recipient)` -> last seen (ms): every (recipient, pattern set), for its TTL */
   subs: string;
   /** prefix of the positions of one pattern set (sorted set recipient -> acked), built in Lua: prefix + set key */
@@ -65,6 +69,8 @@ export function keysFor(namespace: string): Keys {
     recipients: `${t}:recipients`,
     times: `${t}:times`,
     floors: `${t}:floors`,
+    floorsChanged: `${t}:floors:changed`,
+    floorsReader: `${t}:floors:reader`,
     subs: `${t}:subs`,
     psetPrefix: `${t}:pset:`,
     layout: `${t}:layout`,

@@ -26,6 +26,8 @@ export interface ScriptCommands {
   dpsRead(...args: (string | number)[]): Promise<[number, ...string[]]>;
   /** the same reply with frames and scores as Buffers (ioredis defines `<command>Buffer` for every script) */
   dpsReadBuffer(...args: (string | number)[]): Promise<[number, ...Buffer[]]>;
+  /** 'all' | 'changed', then flat: set key, floor (null: no longer used), … */
+  dpsFloors(...args: (string | number)[]): Promise<(string | null)[]>;
   /** 2: the recipient is gone, 1: one set of it, 0: nothing */
   dpsForget(...args: (string | number)[]): Promise<0 | 1 | 2>;
   dpsTrim(...args: (string | number)[]): Promise<[number, number]>;

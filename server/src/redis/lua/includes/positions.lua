@@ -7,12 +7,15 @@ local function nowMs()
 end
 
 -- After the positions of `set` changed: its floor (the lowest position of any recipient using it) in
--- the floors sorted set, which the janitor reads whole each pass; a set nobody uses any more leaves it.
+-- the floors sorted set; a set nobody uses any more leaves it. The set is noted in floors .. ':changed',
+-- so that a janitor pass reads the floors that changed since the last, not all of them (floors-2.lua).
 local function refloor(floors, prefix, set)
   local low = redis.call('ZRANGE', prefix .. set, 0, 0, 'WITHSCORES')
   if low[2] then
+    if tonumber(redis.call('ZSCORE', floors, set)) == tonumber(low[2]) then return end
     redis.call('ZADD', floors, low[2], set)
   else
-    redis.call('ZREM', floors, set)
+    if redis.call('ZREM', floors, set) == 0 then return end
   end
+  redis.call('SADD', floors .. ':changed', set)
 end
