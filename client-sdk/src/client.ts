@@ -12,10 +12,10 @@ import type {
   WebSocketLike,
 } from './client-types';
 import { Emitter } from './emitter';
-import { CloseCode, compileGlob, type Matcher } from './protocol';
+import { CloseCode, compileGlob, type Matcher, patternSetKey } from './protocol';
 import type { ClientFrame, Json, MsgFrame, ServerFrame } from './protocol/types';
 import { localStorageStorage, type Position, type PositionStorage } from './storage';
-import { joinTabs, type TabLink, type TabMessage } from './tabs';
+import { joinTabs, type TabLink, type TabMessage, type TabPosition } from './tabs';
 
 interface PendingPub {
   frame: Extract<ClientFrame, { op: 'pub' }>;
@@ -60,9 +60,11 @@ export class Client extends Emitter<ClientEvents> {
   duplicatesDropped = 0;
   readonly #o: Required<Omit<ClientOptions, 'token' | 'getToken' | 'storage' | 'WebSocket' | 'shareAcrossTabs'>> & ClientOptions;
   readonly #storage: PositionStorage;
+  /** (url, recipient): the tabs' lock and channel; positions are kept per (url, recipient, pattern set) */
   readonly #key: string;
   readonly #urls: string[];
-  #position: Position | null;
+  /** what this tab's handlers processed: saved under its own pattern set, sent in hello, acked */
+  #position: Position | null = null;
   readonly #subs = new Map<string, { matcher: Matcher; handlers: Set<Handler> }>();
   readonly #pubs = new Map<string, PendingPub>();
   private ws: WebSocketLike | null = null;
@@ -77,16 +79,23 @@ export class Client extends Emitter<ClientEvents> {
   /** when the last frame arrived (liveness: a ping goes out after pingInterval of silence) */
   #rxAt = 0;
   #ackSent = 0;
+  /** the socket's stream: where it resumed, and the highest id it delivered (a tab announcing less missed messages) */
+  #from = 0;
+  #streamAt = 0;
+  /** a follower that announced its position ignores relayed messages of a stream that started after it */
+  #waitFrom: number | undefined;
   #unsaved = 0;
   #ref = 0;
   #timers: Partial<Record<Timer, ReturnType<typeof setTimeout>>> = {};
   #token: string | undefined;
   #closedByUser = false;
-  /** with shareAcrossTabs: this tab's role, and the patterns the other tabs need */
+  /** with shareAcrossTabs: this tab's role, and the other tabs' patterns and positions */
   private role: 'solo' | 'leader' | 'follower' = 'solo';
   readonly #tabId = randomKey();
   #tabs: TabLink | null = null;
-  readonly #remoteSubs = new Map<string, string[]>();
+  /** the other tabs: their patterns, their position (processed up to), and whether the last liveness check missed them */
+  readonly #peers = new Map<string, { patterns: string[]; pos?: TabPosition; missed?: boolean }>();
+  #announced = false;
   /** highest id this tab's handlers saw (shared mode: the floor a new leader's replay is deduplicated against) */
   #delivered = 0;
   readonly #onOnline = () => {
@@ -111,7 +120,6 @@ export class Client extends Emitter<ClientEvents> {
     this.#storage = opts.storage ?? localStorageStorage();
     this.#urls = [opts.url].flat();
     this.#key = `dps:${this.#urls[0]}|${opts.recipient}`;
-    this.#position = this.#storage.get(this.#key);
     this.#token = opts.token;
     // A browser's global scope (Node has no global addEventListener).
     globalThis.addEventListener?.('online', this.#onOnline);
@@ -119,12 +127,15 @@ export class Client extends Emitter<ClientEvents> {
     if (opts.shareAcrossTabs) {
       this.#tabs = joinTabs(
         this.#key,
+        this.#tabId,
         () => this.#becomeLeader(),
         (m) => this.#onTab(m),
       );
       if (this.#tabs) {
         this.role = 'follower';
         this.#tabs.post({ t: 'join', tab: this.#tabId });
+        // Announced once this tick's subscriptions are made: its position is its pattern set's.
+        queueMicrotask(() => this.#postSubs(true));
         return;
       }
     }
@@ -134,7 +145,6 @@ export class Client extends Emitter<ClientEvents> {
 
   #becomeLeader(): void {
     this.role = 'leader';
-    this.#position = this.#storage.get(this.#key); // the previous leader saved it
     this.#tabs?.post({ t: 'leader', tab: this.#tabId });
     void this.#connect();
   }
@@ -142,8 +152,30 @@ export class Client extends Emitter<ClientEvents> {
   /** Every pattern this socket serves: this tab's, and in shared mode the other tabs'. */
   #patterns(): Set<string> {
     const all = new Set(this.#subs.keys());
-    for (const ps of this.#remoteSubs.values()) for (const p of ps) all.add(p);
+    for (const p of this.#peers.values()) for (const pattern of p.patterns) all.add(pattern);
     return all;
+  }
+
+  /** Where this tab's position is kept: per (url, recipient, pattern set), as the server keeps it. */
+  #storageKey(): string {
+    return `${this.#key}|${patternSetKey(this.#subs.keys())}`;
+  }
+
+  /** This tab's position, from storage the first time: the one saved for its own pattern set. */
+  #own(): Position | null {
+    this.#position ??= this.#storage.get(this.#storageKey());
+    return this.#position;
+  }
+
+  /**
+   * Where the socket resumes and how far it acks: the lowest position of the tabs it serves (this one's and, in
+   * shared mode, each other tab's, in one epoch), so that no tab's unprocessed message is acked or skipped.
+   */
+  #floor(): Position | null {
+    let f = this.#own();
+    for (const { pos } of this.#peers.values())
+      if (pos && (!f || (pos.epoch === f.epoch && pos.at < f.lastAckedId))) f = { epoch: pos.epoch, lastAckedId: pos.at };
+    return f;
   }
 
   #onTab(m: TabMessage): void {
@@ -151,27 +183,54 @@ export class Client extends Emitter<ClientEvents> {
     switch (m.t) {
       case 'join':
         this.#postSubs();
-        if (leader) this.#tabs?.post({ t: 'state', state: this.state });
+        if (leader) this.#tabs?.post({ t: 'state', state: this.state, epoch: this.#position?.epoch });
         return;
       case 'subs': {
         const before = this.#patterns();
-        this.#remoteSubs.set(m.tab, m.patterns);
-        if (leader && this.#welcomed) for (const p of m.patterns) if (!before.has(p)) this.#send({ op: 'sub', pattern: p });
+        const peer = this.#peers.get(m.tab) ?? { patterns: [] };
+        peer.patterns = m.patterns;
+        this.#peers.set(m.tab, peer);
+        if (m.pos !== undefined) {
+          // Announced: its saved position, or (none, or of a lost log) from where the socket is now.
+          const p = this.#position;
+          peer.pos =
+            m.pos && (!p || m.pos.epoch === p.epoch) ? m.pos : p && this.#welcomed ? { epoch: p.epoch, at: this.#streamAt } : undefined;
+        }
+        if (!leader || !this.#welcomed) return;
+        // A tab that comes back behind the socket missed messages: resume the socket from the lowest position.
+        if (peer.pos && peer.pos.at < this.#streamAt) return this.#resync();
+        for (const p of m.patterns) if (!before.has(p)) this.#send({ op: 'sub', pattern: p });
+        return;
+      }
+      case 'done': {
+        const peer = this.#peers.get(m.tab);
+        if (peer) peer.pos = { epoch: m.epoch, at: m.at };
+        if (leader) this.#timers.ack ??= setTimeout(() => this.flush(), this.#o.ackInterval);
         return;
       }
       case 'bye':
-        this.#remoteSubs.delete(m.tab);
+        this.#peers.delete(m.tab);
         return;
       case 'leader':
         // Publishes the old leader had not answered go to the new one (same idempotency keys).
         for (const [ref, p] of this.#pubs) this.#postPub(ref, p);
-        this.#postSubs();
+        this.#postSubs(true);
         return;
       case 'msg':
-        if (!leader) this.#inOrder(() => this.#process(m.msg, -2));
+        if (leader) return;
+        // The leader resumes the socket from this tab's position (it is behind): until then, nothing is skipped over.
+        if (this.#waitFrom !== undefined) {
+          if (m.from > this.#waitFrom) return;
+          this.#waitFrom = undefined;
+        }
+        this.#inOrder(() => this.#process(m.msg, -2));
         return;
       case 'state':
-        if (!leader) this.#setState(m.state);
+        if (leader) return;
+        // A follower without a position of its own starts where the socket is (it processes from now on).
+        if (m.epoch && (!this.#own() || this.#position?.epoch !== m.epoch))
+          this.#position = { epoch: m.epoch, lastAckedId: this.#delivered };
+        this.#setState(m.state);
         return;
       case 'gap':
         if (!leader) this.emit('gap', { ch: m.ch, after: m.after, upTo: m.upTo });
@@ -179,6 +238,7 @@ export class Client extends Emitter<ClientEvents> {
       case 'reset':
         if (!leader) {
           this.#delivered = 0;
+          this.#position = { epoch: m.newEpoch, lastAckedId: m.resumeFrom };
           this.emit('reset', { oldEpoch: m.oldEpoch, newEpoch: m.newEpoch, lastAckedId: m.lastAckedId });
         }
         return;
@@ -201,8 +261,24 @@ export class Client extends Emitter<ClientEvents> {
     }
   }
 
-  #postSubs(): void {
-    this.#tabs?.post({ t: 'subs', tab: this.#tabId, patterns: [...this.#subs.keys()] });
+  /** Tells the other tabs this tab's patterns; with `announce`, also its position (joining, or to a new leader). */
+  #postSubs(announce = false): void {
+    if (!this.#announced && !announce) return;
+    this.#announced = true;
+    const p = this.#own();
+    const pos: TabPosition | null | undefined = announce
+      ? p && { epoch: p.epoch, at: Math.max(p.lastAckedId, this.#delivered) }
+      : undefined;
+    if (announce) this.#waitFrom = pos?.at;
+    this.#tabs?.post({ t: 'subs', tab: this.#tabId, patterns: [...this.#subs.keys()], pos });
+  }
+
+  /** Resumes the socket from the lowest position of the tabs (one of them came back behind it). */
+  #resync(): void {
+    const ws = this.ws;
+    this.#detach();
+    ws?.close(1000, 'resync tabs');
+    this.#retryNow();
   }
 
   #postPub(ref: string, p: PendingPub): void {
@@ -272,7 +348,7 @@ export class Client extends Emitter<ClientEvents> {
     if (newState === this.state) return;
     const oldState = this.state;
     this.state = newState;
-    if (this.role === 'leader') this.#tabs?.post({ t: 'state', state: newState });
+    if (this.role === 'leader') this.#tabs?.post({ t: 'state', state: newState, epoch: this.#position?.epoch });
     this.emit('state', reason === undefined ? { oldState, newState } : { oldState, newState, reason });
   }
 
@@ -310,7 +386,7 @@ export class Client extends Emitter<ClientEvents> {
     ws.onopen = () => {
       // Absent fields (undefined) are left out by JSON.stringify.
       const { recipient, from } = this.#o;
-      const p = this.#position;
+      const p = this.#floor();
       const hello: ClientFrame = {
         op: 'hello',
         v: 1,
@@ -346,14 +422,17 @@ export class Client extends Emitter<ClientEvents> {
         if (f.epochChanged && old) {
           const reset = { oldEpoch: old.epoch, newEpoch: f.epoch, lastAckedId: old.lastAckedId };
           this.#delivered = 0;
-          this.#tabs?.post({ t: 'reset', ...reset });
+          this.#tabs?.post({ t: 'reset', ...reset, resumeFrom: f.resumeFrom });
           this.emit('reset', reset);
         }
         if (!old || old.epoch !== f.epoch) {
           this.#position = { epoch: f.epoch, lastAckedId: f.resumeFrom };
-          this.#storage.set(this.#key, this.#position);
+          this.#save();
         }
-        this.#ackSent = Math.min(this.#ackSent, this.#position?.lastAckedId ?? 0);
+        this.#from = this.#streamAt = f.resumeFrom;
+        this.#ackSent = Math.min(this.#ackSent, this.#floor()?.lastAckedId ?? 0);
+        // A tab announced a position below this resume point after the hello went out: resume from it instead.
+        for (const { pos } of this.#peers.values()) if (pos?.epoch === f.epoch && pos.at < f.resumeFrom) return this.#resync();
         this.#welcomed = true;
         this.#catchingUp = true;
         this.#setState('catching-up');
@@ -403,7 +482,8 @@ export class Client extends Emitter<ClientEvents> {
 
   #onMsg(f: MsgFrame, gen: number): void {
     const msg: Message = { id: f.id, ch: f.ch, data: f.data, ts: f.ts, replayed: this.#catchingUp };
-    this.#tabs?.post({ t: 'msg', msg });
+    this.#streamAt = f.id;
+    this.#tabs?.post({ t: 'msg', msg, from: this.#from });
     this.#inOrder(() => this.#process(msg, gen));
   }
 
@@ -444,7 +524,7 @@ export class Client extends Emitter<ClientEvents> {
       return this.#failed(msg, gen, cause);
     }
     if (this.#tabs) this.#delivered = msg.id;
-    if (this.#o.ackMode === 'auto' && this.role !== 'follower') this.#advance(msg.id);
+    if (this.#o.ackMode === 'auto') this.#advance(msg.id);
   }
 
   #failed(msg: Message, gen: number, cause: unknown): void {
@@ -462,15 +542,34 @@ export class Client extends Emitter<ClientEvents> {
     else this.#timers.ack ??= setTimeout(() => this.flush(), this.#o.ackInterval);
   }
 
-  /** Saves the position and acks it (also on pagehide and close). */
+  #save(): void {
+    if (this.#position) this.#storage.set(this.#storageKey(), this.#position);
+  }
+
+  /**
+   * Saves the position and acks it (also on pagehide and close). A follower tells the leader instead; the leader
+   * acks the lowest position of all the tabs (#floor), so the server never counts as processed a message that some
+   * tab's handlers have not had. Tabs that went away without a word (crashed) stop holding it back once the
+   * browser has released their lock, seen twice.
+   */
   flush(): void {
     clearTimeout(this.#timers.ack);
     this.#timers.ack = undefined;
     this.#unsaved = 0;
-    if (!this.#position) return;
-    this.#storage.set(this.#key, this.#position);
-    if (this.#welcomed && this.#position.lastAckedId > this.#ackSent) {
-      this.#ackSent = this.#position.lastAckedId;
+    const p = this.#position;
+    if (!p) return;
+    this.#save();
+    if (this.role === 'follower') return this.#tabs?.post({ t: 'done', tab: this.#tabId, epoch: p.epoch, at: p.lastAckedId });
+    if (this.#peers.size)
+      this.#tabs?.alive().then((alive) => {
+        for (const [tab, peer] of this.#peers)
+          if (alive.has(tab)) peer.missed = false;
+          else if (peer.missed) this.#peers.delete(tab);
+          else peer.missed = true;
+      });
+    const at = this.#floor();
+    if (this.#welcomed && at && at.epoch === p.epoch && at.lastAckedId > this.#ackSent) {
+      this.#ackSent = at.lastAckedId;
       this.#send({ op: 'ack', id: this.#ackSent });
     }
   }
@@ -523,7 +622,7 @@ export class Client extends Emitter<ClientEvents> {
   #onClose(code: number, reason: string): void {
     this.#detach();
     this.#stopTimers();
-    if (this.#position) this.#storage.set(this.#key, this.#position);
+    this.#save();
     if (this.#closedByUser) return;
     if (code === CloseCode.unauthorized || code === CloseCode.forbidden) {
       const c = code === CloseCode.forbidden ? 'forbidden' : 'unauthorized';

@@ -175,13 +175,23 @@ async function refreshRecipients(): Promise<void> {
   try {
     const res = await fetch('/v1/recipients');
     if (!res.ok) return;
-    const { recipients } = (await res.json()) as { recipients: { name: string; lastAckedId: number; lag: number; connections: number }[] };
+    type SetRow = { patterns: string[]; lastAckedId: number; lag: number; connections: number };
+    const { recipients } = (await res.json()) as { recipients: { name: string; sets: SetRow[] }[] };
+    // A row per pattern set: each device or view of a recipient has its own position.
+    const rows = recipients.flatMap((r) => r.sets.map((s) => ({ name: r.name, ...s })));
     const body = $('recipients');
     body.replaceChildren();
-    for (const r of recipients.sort((a, b) => b.connections - a.connections || a.name.localeCompare(b.name)).slice(0, 12)) {
+    for (const r of rows.sort((a, b) => b.connections - a.connections || a.name.localeCompare(b.name)).slice(0, 12)) {
       const tr = document.createElement('tr');
-      for (const v of [r.name === recipient ? `${r.name} (this)` : r.name, String(r.lastAckedId), String(r.lag), String(r.connections)])
-        cell(tr, v);
+      const who = document.createElement('div');
+      who.textContent = r.name === recipient ? `${r.name} (this)` : r.name;
+      const set = document.createElement('div');
+      set.className = 'dim set';
+      set.textContent = r.patterns.join(' ');
+      const name = document.createDocumentFragment();
+      name.append(who, set);
+      cell(tr, name);
+      for (const v of [String(r.lastAckedId), String(r.lag), String(r.connections)]) cell(tr, v);
       body.append(tr);
     }
   } catch {

@@ -51,6 +51,29 @@ function client(recipient: string, patterns: string[], extra: Partial<Parameters
 const live = (c: Client) => until(() => c.state === 'live', 15_000, 'live');
 
 describe('SDK in Node', () => {
+  it('keeps a position per pattern set: a view that comes back resumes from its own, not from another view of the recipient', async () => {
+    const storage = memoryStorage(); // one browser's localStorage
+    const phone = client('sdk-views', ['sdk.v.b'], { storage });
+    await live(phone.c);
+    const b1 = await publish('sdk.v.b', 3);
+    await until(() => phone.seen.length === 3, 5000, 'the phone view');
+    phone.c.close();
+    const desktop = client('sdk-views', ['sdk.v.a'], { storage });
+    await live(desktop.c);
+    const b2 = await publish('sdk.v.b', 4);
+    const a1 = await publish('sdk.v.a', 5);
+    await until(() => desktop.seen.length === 5, 5000, 'the desktop view');
+    desktop.c.close();
+    expect(desktop.seen).toEqual(a1);
+    // Back on the phone's view: from its own saved position (b1's last), although the desktop's is newer.
+    const back = client('sdk-views', ['sdk.v.b'], { storage });
+    await live(back.c);
+    expect([phone.seen, back.seen]).toEqual([b1, b2]);
+    expect(storage.get(`dps:${server.wsUrl}|sdk-views|["sdk.v.a"]`)?.lastAckedId).toBe(a1[4]);
+    expect(storage.get(`dps:${server.wsUrl}|sdk-views|["sdk.v.b"]`)?.lastAckedId).toBe(b2[3]);
+    back.c.close();
+  });
+
   it('reconnects when the server drops it and delivers the exact sequence, no duplicates', async () => {
     const { c, seen, states } = client('sdk-reconnect', ['sdk.r.*']);
     await live(c);
