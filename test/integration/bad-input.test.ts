@@ -1,6 +1,6 @@
 // Bad input gets the protocol's close codes and errors, and a well-behaved client alongside loses nothing.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { httpPublish, startTestRedis, startTestServer, type TestRedis, type TestServer } from '../support/env';
+import { httpPublish, startTestRedis, startTestServer, type TestRedis, type TestServer, until } from '../support/env';
 import { RawClient } from '../support/raw-client';
 
 let redis: TestRedis;
@@ -84,6 +84,26 @@ describe('bad WebSocket input', () => {
     expect(c.closeCode).toBe(null);
     c.close();
   });
+  it('echoes a numeric ref unchanged in puback, subbed, unsubbed and error', async () => {
+    const c = await RawClient.connect(server.wsUrl);
+    await c.hello({ recipient: 'numeric-ref', subs: [] });
+    await c.next('live');
+    c.send({ op: 'pub', ch: 'refs', data: 1, ref: 1 });
+    c.send({ op: 'sub', pattern: 'refs.*', ref: 2 });
+    c.send({ op: 'unsub', pattern: 'refs.*', ref: 3.5 });
+    c.send({ op: 'teleport', ref: 0 });
+    await until(() => c.frames.length === 6, 5000, 'four answers');
+    // Answers come as their work completes (a publish waits for Redis), each with its own ref.
+    expect(c.frames.slice(2).map((f) => [f.op, f.ref]).sort()).toEqual([
+      ['error', 0],
+      ['puback', 1],
+      ['subbed', 2],
+      ['unsubbed', 3.5],
+    ]);
+    expect(c.closeCode).toBe(null);
+    c.close();
+  });
+
   it('answers a pub with bad fields with error bad_request (same ref), then closes 4400', async () => {
     const r = await closeCodeAfter(hello, { op: 'pub', ch: 'x'.repeat(300), data: 1, ref: 'big' });
     expect(r.code).toBe(4400);

@@ -51,7 +51,10 @@ describe('decodeClientFrame', () => {
       ['{"op":"sub","pattern":""}', 'bad_frame'],
       ['{"op":"auth"}', 'bad_frame'],
       ['{"op":"hello","v":1,"recipient":"","subs":[]}', 'bad_frame'],
-      ['{"op":"ping","ref":5}', 'bad_frame'],
+      ['{"op":"ping","ref":true}', 'bad_frame'],
+      ['{"op":"sub","pattern":"p","ref":{"a":1}}', 'bad_frame'],
+      ['{"op":"sub","pattern":"p","ref":[1]}', 'bad_frame'],
+      ['{"op":"sub","pattern":"p","ref":null}', 'bad_frame'],
     ];
     for (const [text, error] of cases)
       expect([text, decodeClientFrame(text).ok ? 'ok' : (decodeClientFrame(text) as { error: string }).error]).toEqual([text, error]);
@@ -59,6 +62,13 @@ describe('decodeClientFrame', () => {
 
   it('keeps the ref of a bad request so the error can answer it', () => {
     expect(decodeClientFrame('{"op":"pub","ch":"","data":1,"ref":"r9"}')).toMatchObject({ ok: false, ref: 'r9' });
+    expect(decodeClientFrame('{"op":"pub","ch":"","data":1,"ref":9}')).toMatchObject({ ok: false, ref: 9 });
+  });
+
+  it('takes a ref that is a string or a number, as JSON-RPC ids', () => {
+    expect(decodeClientFrame('{"op":"pub","ch":"c","data":1,"ref":1}')).toEqual({ ok: true, frame: { op: 'pub', ch: 'c', data: 1, ref: 1 } });
+    expect(decodeClientFrame('{"op":"unsub","pattern":"p","ref":-2.5}')).toEqual({ ok: true, frame: { op: 'unsub', pattern: 'p', ref: -2.5 } });
+    expect(decodeClientFrame('{"op":"ping","ref":5}')).toEqual({ ok: true, frame: { op: 'ping' } });
   });
 });
 

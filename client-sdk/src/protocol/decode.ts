@@ -1,9 +1,9 @@
 // Parsing and validity checks for frames: one place decides what a well-formed frame is.
 import { MAX_CHANNEL_BYTES, PROTOCOL_VERSION } from './codes';
-import type { ClientFrame, HelloFrame, Json, PubFrame } from './types';
+import type { ClientFrame, HelloFrame, Json, PubFrame, Ref } from './types';
 
 export type DecodeError = 'not_json' | 'bad_frame' | 'unknown_op';
-export type Decoded<T> = { ok: true; frame: T } | { ok: false; error: DecodeError; message: string; ref?: string };
+export type Decoded<T> = { ok: true; frame: T } | { ok: false; error: DecodeError; message: string; ref?: Ref };
 
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 const encoder = new TextEncoder();
@@ -23,18 +23,20 @@ export function isId(v: unknown): v is number {
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const optString = (v: unknown): boolean => v === undefined || typeof v === 'string';
+/** A `ref` is chosen by the client and echoed back unchanged: a string or a number (as JSON-RPC's `id`). */
+const isRef = (v: unknown): v is Ref => typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v));
 const RECIPIENT_MAX = 200;
 const KEY_MAX = 256;
 
 function fail(error: DecodeError, message: string, ref?: unknown): Decoded<never> {
-  return typeof ref === 'string' ? { ok: false, error, message, ref } : { ok: false, error, message };
+  return isRef(ref) ? { ok: false, error, message, ref } : { ok: false, error, message };
 }
 
 /** Checks a parsed value is a client frame; returns a fresh object holding only known fields. */
 export function toClientFrame(v: unknown): Decoded<ClientFrame> {
   if (!isObject(v)) return fail('bad_frame', 'a frame must be a JSON object');
   const ref = v.ref;
-  if (!optString(ref)) return fail('bad_frame', '`ref` must be a string');
+  if (ref !== undefined && !isRef(ref)) return fail('bad_frame', '`ref` must be a string or a number');
   switch (v.op) {
     case 'hello': {
       if (v.v !== PROTOCOL_VERSION) return fail('bad_frame', 'hello: `v` must be 1');
@@ -64,7 +66,7 @@ export function toClientFrame(v: unknown): Decoded<ClientFrame> {
     case 'unsub': {
       if (!isValidPattern(v.pattern)) return fail('bad_frame', `${v.op}: \`pattern\` must be a non-empty string of at most 256 bytes`, ref);
       const frame: ClientFrame =
-        ref === undefined ? { op: v.op, pattern: v.pattern } : { op: v.op, pattern: v.pattern, ref: ref as string };
+        ref === undefined ? { op: v.op, pattern: v.pattern } : { op: v.op, pattern: v.pattern, ref };
       return { ok: true, frame };
     }
     case 'pub': {
@@ -73,7 +75,7 @@ export function toClientFrame(v: unknown): Decoded<ClientFrame> {
       if (v.key !== undefined && (typeof v.key !== 'string' || v.key.length === 0 || v.key.length > KEY_MAX))
         return fail('bad_frame', `pub: \`key\` must be a non-empty string of at most ${KEY_MAX} characters`, ref);
       const frame: PubFrame = { op: 'pub', ch: v.ch, data: v.data as Json };
-      if (ref !== undefined) frame.ref = ref as string;
+      if (ref !== undefined) frame.ref = ref;
       if (v.key !== undefined) frame.key = v.key as string;
       return { ok: true, frame };
     }

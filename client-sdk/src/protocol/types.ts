@@ -3,6 +3,9 @@ import type { ErrorCode } from './codes';
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
+/** Chosen by the client, echoed back unchanged in the answer: a string or a number (as JSON-RPC's `id`). */
+export type Ref = string | number;
+
 export interface HelloFrame {
   op: 'hello';
   v: 1;
@@ -22,18 +25,18 @@ export interface AckFrame {
 export interface SubFrame {
   op: 'sub';
   pattern: string;
-  ref?: string;
+  ref?: Ref;
 }
 export interface UnsubFrame {
   op: 'unsub';
   pattern: string;
-  ref?: string;
+  ref?: Ref;
 }
 export interface PubFrame {
   op: 'pub';
   ch: string;
   data: Json;
-  ref?: string;
+  ref?: Ref;
   key?: string;
 }
 export interface AuthFrame {
@@ -85,16 +88,16 @@ export interface GapFrame {
 export interface SubbedFrame {
   op: 'subbed';
   pattern: string;
-  ref?: string;
+  ref?: Ref;
 }
 export interface UnsubbedFrame {
   op: 'unsubbed';
   pattern: string;
-  ref?: string;
+  ref?: Ref;
 }
 export interface PubackFrame {
   op: 'puback';
-  ref?: string;
+  ref?: Ref;
   id: number;
   dup?: true;
 }
@@ -109,7 +112,7 @@ export interface ErrorFrame {
   op: 'error';
   code: ErrorCode;
   message: string;
-  ref?: string;
+  ref?: Ref;
 }
 export type ServerFrame =
   | WelcomeFrame
