@@ -88,6 +88,10 @@ export async function startApp(config: Config, opts: AppOptions): Promise<App> {
     for (const s of sessions) if (s.epoch && s.epoch !== epoch) s.close(CloseCode.goingAway, 'the log was reset (new epoch), reconnect');
   });
 
+  // Dead connections (their peer vanished without a close) are gone within two intervals.
+  const heartbeat = setInterval(() => {
+    for (const s of sessions) s.heartbeat();
+  }, config.heartbeatIntervalMs);
   const janitor = new Janitor(store, config, log, () => new Set(connections().keys()));
   const touch = setInterval(
     () => {
@@ -161,6 +165,7 @@ export async function startApp(config: Config, opts: AppOptions): Promise<App> {
   const stop = () => {
     stopping ??= (async () => {
       clearInterval(touch);
+      clearInterval(heartbeat);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       // Acks first, so clients that move to another node resume from where they really are.
       let timer: NodeJS.Timeout | undefined;

@@ -44,6 +44,10 @@ export interface Config {
   maxConnectionsPerRecipient: number;
   /** ms a socket over its send buffer limit may make no progress before it is closed with 4508 */
   slowConsumerTimeoutMs: number;
+  /** ms between WebSocket pings; a connection silent since the previous ping is terminated */
+  heartbeatIntervalMs: number;
+  /** ms after which a Redis connection that does not answer is down; a publish is answered within it */
+  redisTimeoutMs: number;
   demo: boolean;
 }
 
@@ -128,6 +132,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     maxPatternStars: int(env, 'DPS_MAX_PATTERN_STARS', 4, 0),
     maxConnectionsPerRecipient: int(env, 'DPS_MAX_CONNECTIONS_PER_RECIPIENT', 20, 1),
     slowConsumerTimeoutMs: int(env, 'DPS_SLOW_CONSUMER_TIMEOUT', 30000, 10),
+    heartbeatIntervalMs: int(env, 'DPS_HEARTBEAT_INTERVAL', 25000, 100),
+    redisTimeoutMs: int(env, 'DPS_REDIS_TIMEOUT', 5000, 500),
     demo: env.DPS_DEMO === '1' || env.DPS_DEMO === 'true',
     ...overrides,
   };

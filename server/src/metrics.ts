@@ -10,6 +10,12 @@ export interface Stats {
   gaps: number;
   slowFallbacks: number;
   slowClosed: number;
+  /** connections terminated by the heartbeat (their peer vanished without a close) */
+  deadTerminated: number;
+  /** live frames that were not one valid JSON message, dropped (and reported to their readers as a gap) */
+  invalidFrames: number;
+  /** Redis connections found silent (no answer within DPS_REDIS_TIMEOUT) and replaced */
+  redisSilent: number;
   /** Redis command timing, observed by the store */
   observeRedis(op: string, seconds: number): void;
 }
@@ -30,6 +36,9 @@ export function createStats(): Stats & { histogram?: Histogram<'op'> } {
     gaps: 0,
     slowFallbacks: 0,
     slowClosed: 0,
+    deadTerminated: 0,
+    invalidFrames: 0,
+    redisSilent: 0,
     observeRedis(op, seconds) {
       stats.histogram?.observe({ op }, seconds);
     },
@@ -74,6 +83,24 @@ export function createMetrics(src: MetricsSources & { stats: ReturnType<typeof c
     'dps_slow_consumer_closed_total',
     'Sockets closed with 4508 after making no progress for DPS_SLOW_CONSUMER_TIMEOUT.',
     () => s.slowClosed,
+  );
+  counter(
+    registry,
+    'dps_connections_dead_total',
+    'Connections terminated because they answered no ping for DPS_HEARTBEAT_INTERVAL (the peer vanished without a close).',
+    () => s.deadTerminated,
+  );
+  counter(
+    registry,
+    'dps_invalid_frames_total',
+    'Live frames that were not one valid JSON message (written to Redis around the server), reported to readers as a gap.',
+    () => s.invalidFrames,
+  );
+  counter(
+    registry,
+    'dps_redis_silent_total',
+    'Redis connections that stopped answering for DPS_REDIS_TIMEOUT without closing, and were replaced.',
+    () => s.redisSilent,
   );
   new Gauge({
     name: 'dps_connections',

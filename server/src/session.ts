@@ -8,6 +8,7 @@ import {
   type HelloFrame,
   type Matcher,
   patternSetKey,
+  type Ref,
   type ServerFrame,
 } from '@durable-pubsub/client-sdk/protocol';
 import { nanoid } from 'nanoid';
@@ -107,6 +108,8 @@ export class Session implements LiveSink, ReplayFilter {
   private sentReplayed = 0;
   private closeCode = 0;
   private readonly socket: Socket | undefined;
+  /** the peer answered a ping, or sent anything, since the previous heartbeat */
+  private heard = true;
 
   constructor(
     private readonly ws: WebSocket,
@@ -114,7 +117,13 @@ export class Session implements LiveSink, ReplayFilter {
   ) {
     this.socket = (ws as unknown as { _socket?: Socket })._socket;
     this.tokens = deps.config.maxFramesPerSec;
-    ws.on('message', (data, isBinary) => this.onFrame(data as Buffer, isBinary));
+    ws.on('message', (data, isBinary) => {
+      this.heard = true;
+      this.onFrame(data as Buffer, isBinary);
+    });
+    ws.on('pong', () => {
+      this.heard = true;
+    });
     ws.on('close', (code) => {
       this.closeCode = code;
       this.onClosed();
@@ -143,9 +152,26 @@ export class Session implements LiveSink, ReplayFilter {
   }
 
   /** The most frequent answer, written without building an object first. */
-  private puback(ref: string | undefined, id: number, dup: boolean): void {
+  private puback(ref: Ref | undefined, id: number, dup: boolean): void {
     const refField = ref === undefined ? '' : `,"ref":${JSON.stringify(ref)}`;
     this.sendText(`{"op":"puback"${refField},"id":${id}${dup ? ',"dup":true' : ''}}`);
+  }
+
+  /**
+   * The server's heartbeat (every DPS_HEARTBEAT_INTERVAL): a connection that has not answered the previous ping, nor
+   * sent anything since, is dead (its peer vanished without a close: a phone that changed networks, a laptop that
+   * slept) and is terminated, so it stops counting against any limit; otherwise it is pinged.
+   */
+  heartbeat(): void {
+    if (this.closed) return;
+    if (!this.heard) {
+      this.deps.stats.deadTerminated++;
+      this.closeCode = 1006;
+      this.ws.terminate();
+      return this.onClosed();
+    }
+    this.heard = false;
+    if (this.ws.readyState === this.ws.OPEN) this.ws.ping();
   }
 
   close(code: number, reason: string): void {
@@ -153,7 +179,7 @@ export class Session implements LiveSink, ReplayFilter {
     this.onClosed();
   }
 
-  private error(code: ErrorCode, message: string, ref?: string): void {
+  private error(code: ErrorCode, message: string, ref?: Ref): void {
     this.send(ref === undefined ? { op: 'error', code, message } : { op: 'error', code, message, ref });
   }
 
@@ -265,14 +291,14 @@ export class Session implements LiveSink, ReplayFilter {
     this.send({ op: 'authed', exp: grant.exp ?? 0 });
   }
 
-  private reject(err: unknown, ref?: string): void {
+  private reject(err: unknown, ref?: Ref): void {
     const e = toDpsError(err, this.deps.store.redis.status === 'ready');
     if (e.code === 'internal') this.deps.log.error('request failed', { conn: this.conn, err: String(err), cause: String(e.cause ?? '') });
     this.error(e.code, e.message, ref);
   }
 
   /** A failure that leaves the connection unusable: say why, then let the client reconnect. */
-  private fail(err: unknown, ref?: string): void {
+  private fail(err: unknown, ref?: Ref): void {
     if (this.closed) return;
     this.reject(err, ref);
     this.close(CloseCode.goingAway, 'server could not serve this connection, reconnect');
@@ -582,7 +608,7 @@ export class Session implements LiveSink, ReplayFilter {
       .catch((err) => this.deps.log.debug('could not move to the new pattern set', { conn: this.conn, err: String(err) }));
   }
 
-  private async onSub(pattern: string, ref?: string): Promise<void> {
+  private async onSub(pattern: string, ref?: Ref): Promise<void> {
     const problem = this.patterns.has(pattern) ? null : this.patternProblem([...this.patterns.keys(), pattern]);
     if (problem) return this.error('bad_request', problem, ref);
     if (!this.patterns.has(pattern)) {
@@ -597,7 +623,7 @@ export class Session implements LiveSink, ReplayFilter {
     this.send(ref === undefined ? { op: 'subbed', pattern } : { op: 'subbed', pattern, ref });
   }
 
-  private onUnsub(pattern: string, ref?: string): void {
+  private onUnsub(pattern: string, ref?: Ref): void {
     if (this.patterns.delete(pattern)) {
       this.deps.bridge.remove(this, [pattern]);
       this.movePatterns();
