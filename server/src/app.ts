@@ -12,6 +12,7 @@ import { createLogger, type Logger } from './log';
 import { createMetrics, createStats } from './metrics';
 import { commandConnection, connect, subscriberConnection } from './redis/connect';
 import { subMember } from './redis/keys';
+import { Liveness } from './redis/liveness';
 import { Session } from './session';
 import { Store } from './store';
 
@@ -57,8 +58,8 @@ function originAllowed(origin: string, host: string | undefined, allowed: string
 
 export async function startApp(config: Config, opts: AppOptions): Promise<App> {
   const log = opts.log ?? createLogger();
-  const redis = commandConnection(opts.redisUrl);
-  const sub = subscriberConnection(opts.redisUrl, redis);
+  const redis = commandConnection(opts.redisUrl, config.redisTimeoutMs);
+  const sub = subscriberConnection(opts.redisUrl, redis, config.redisTimeoutMs);
   redis.on('error', (err) => log.debug('redis error', { err: String(err) }));
   sub.on('error', (err) => log.debug('redis subscriber error', { err: String(err) }));
   const auth = createAuthenticator(config);
@@ -69,7 +70,31 @@ export async function startApp(config: Config, opts: AppOptions): Promise<App> {
   for (const event of ['close', '-node', 'node error']) redis.on(event, () => store.suspect());
   await Promise.all([connect(redis), connect(sub)]);
   await store.init();
+  const installFunctions = async () => {
+    const why = await store.installFunctions();
+    if (why) log.warn('could not install the dps Function library: FCALL dps_publish is not available (needs Redis >= 7)', { err: why });
+  };
+  await installFunctions();
+  const liveness = new Liveness({
+    timeoutMs: config.redisTimeoutMs,
+    probeCommand: () => store.clock(),
+    commandReady: () => redis.status === 'ready',
+    subscriber: sub,
+  });
+  liveness.start();
+  for (const [conn, name] of [
+    [redis, 'command'],
+    [sub, 'subscriber'],
+  ] as const)
+    conn.on('error', (err) => {
+      // ioredis destroyed a socket that answered nothing for half of DPS_REDIS_TIMEOUT (connect.ts): it reconnects.
+      if (/^Socket timeout/.test(err.message)) {
+        stats.redisSilent++;
+        log.warn(`the Redis ${name} connection went silent; replacing it`, { timeoutMs: config.redisTimeoutMs });
+      }
+    });
   store.on('recovered', (info) => {
+    void installFunctions();
     if (info.outcome === 'reset')
       log.warn('Redis restarted or failed over and may have lost acknowledged writes: new epoch, clients replay what is retained', info);
     else
@@ -83,6 +108,10 @@ export async function startApp(config: Config, opts: AppOptions): Promise<App> {
     for (const s of sessions) s.liveLost();
   });
   bridge.on('up', () => log.info('Redis subscription is live'));
+  bridge.on('invalid', (id, ch) => {
+    stats.invalidFrames++;
+    log.error('a live message is not one valid JSON message (written around the server); its readers get a gap', { id, ch });
+  });
   store.on('epoch', (epoch, previous) => {
     log.warn('the log was lost and started anew (new epoch); closing connections', { epoch, previous });
     for (const s of sessions) if (s.epoch && s.epoch !== epoch) s.close(CloseCode.goingAway, 'the log was reset (new epoch), reconnect');
@@ -123,7 +152,19 @@ export async function startApp(config: Config, opts: AppOptions): Promise<App> {
       return all.sort((a, b) => b.lag - a.lag).slice(0, config.metricsLagTop);
     },
   });
-  const server = createServer(httpHandler({ store, bridge, config, log, staticDir: opts.staticDir, connections, registry, auth }));
+  const server = createServer(
+    httpHandler({
+      store,
+      bridge,
+      config,
+      log,
+      staticDir: opts.staticDir,
+      connections,
+      registry,
+      auth,
+      redisUp: (link) => liveness.up(link),
+    }),
+  );
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxFrame, perMessageDeflate: false, clientTracking: false });
   const deps = {
     store,
@@ -166,6 +207,7 @@ export async function startApp(config: Config, opts: AppOptions): Promise<App> {
     stopping ??= (async () => {
       clearInterval(touch);
       clearInterval(heartbeat);
+      liveness.stop();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       // Acks first, so clients that move to another node resume from where they really are.
       let timer: NodeJS.Timeout | undefined;

@@ -24,6 +24,22 @@ const { AbortError, RedisError, ReplyError } = redisErrors;
  */
 const TRANSIENT = new Set(['LOADING', 'BUSY', 'MASTERDOWN', 'CLUSTERDOWN', 'TRYAGAIN', 'READONLY', 'NOREPLICAS', 'UNBLOCKED']);
 
+/** Redis refusing writes (its reply's first word): the command did nothing. */
+const REFUSED_WRITES: Record<string, string> = {
+  OOM: 'Redis refuses writes: it is out of memory (maxmemory with noeviction); nothing was stored',
+  MISCONF: 'Redis refuses writes: it cannot persist to disk (MISCONF); nothing was stored',
+  DEADLINE: 'Redis answered too late (DPS_REDIS_TIMEOUT); nothing was stored',
+};
+
+/**
+ * The command certainly did not run: Redis refused it (a reply error), or it was never written (ioredis refuses at once
+ * while not connected, as configured in connect.ts; it says so only in its message). Any other failure may have
+ * reached Redis.
+ */
+export function neverRan(err: unknown): boolean {
+  return err instanceof ReplyError || (err instanceof Error && err.message.startsWith("Stream isn't writeable"));
+}
+
 /**
  * An error from a request: Redis unreachable (not connected, or the connection
  * dropped with the command in flight) is `unavailable`, so the client may retry;
@@ -33,8 +49,9 @@ export function toDpsError(err: unknown, redisReady: boolean): DpsError {
   if (err instanceof DpsError) return err;
   if (!redisReady || err instanceof AbortError) return new DpsError('unavailable', 'Redis is unreachable', { cause: err });
   if (err instanceof ReplyError) {
-    if (TRANSIENT.has(err.message.split(' ', 1)[0] as string))
-      return new DpsError('unavailable', 'Redis is not serving right now (restart or failover)', { cause: err });
+    const word = err.message.split(' ', 1)[0] as string;
+    if (word in REFUSED_WRITES) return new DpsError('unavailable', REFUSED_WRITES[word] as string, { cause: err });
+    if (TRANSIENT.has(word)) return new DpsError('unavailable', 'Redis is not serving right now (restart or failover)', { cause: err });
     return new DpsError('internal', 'internal error', { cause: err });
   }
   // ioredis fails a command on a closed connection (a Cluster node that died while the Cluster is still

@@ -7,6 +7,7 @@ import type { Bridge } from './bridge';
 import type { Config } from './config';
 import { DpsError, toDpsError } from './errors';
 import type { Logger } from './log';
+import type { Link } from './redis/liveness';
 import { serveStatic } from './static';
 import type { Store } from './store';
 
@@ -21,6 +22,8 @@ export interface HttpDeps {
   connections(): Map<string, number>;
   registry: Registry;
   auth: Authenticator;
+  /** each Redis connection is connected and answered its heartbeat within DPS_REDIS_TIMEOUT */
+  redisUp(link: Link): boolean;
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {
@@ -100,13 +103,16 @@ async function publish(req: IncomingMessage, res: ServerResponse, deps: HttpDeps
   json(res, 200, r.dup ? { id: r.id, dup: true } : { id: r.id });
 }
 
-async function ready(res: ServerResponse, deps: HttpDeps): Promise<void> {
-  const ping =
-    deps.store.redis.status === 'ready'
-      ? await Promise.race([deps.store.redis.ping().catch(() => 'no'), new Promise((r) => setTimeout(r, 1000, 'timeout'))])
-      : 'no';
-  if (ping === 'PONG' && deps.bridge.state === 'up') return json(res, 200, { ok: true, redis: 'up' });
-  sendError(res, 503, 'unavailable', 'Redis is unreachable');
+/** 200 while both Redis connections answer (command: publish, replay; subscriber: live delivery), else 503 saying which. */
+function ready(res: ServerResponse, deps: HttpDeps): void {
+  const command = deps.redisUp('command');
+  const subscriber = deps.redisUp('subscriber') && deps.bridge.state === 'up';
+  if (command && subscriber) return json(res, 200, { ok: true, redis: 'up' });
+  const down = [command ? '' : 'command', subscriber ? '' : 'subscriber'].filter(Boolean).join(' and ');
+  json(res, 503, {
+    error: { code: 'unavailable', message: `Redis is unreachable (the ${down} connection)` },
+    redis: { command, subscriber },
+  });
 }
 
 export function httpHandler(deps: HttpDeps) {
@@ -125,7 +131,7 @@ export function httpHandler(deps: HttpDeps) {
       }
       if (path?.startsWith('/v1/recipients') || path === '/v1/channels') await admin(req, deps);
       if (path === '/v1/channels' && req.method === 'GET') return json(res, 200, { channels: await deps.store.channelStats() });
-      if (path === '/readyz') return await ready(res, deps);
+      if (path === '/readyz') return ready(res, deps);
       if (path === '/v1/recipients' && req.method === 'GET')
         return json(res, 200, { recipients: await deps.store.subscriptions.stats(await deps.store.channels(), deps.connections()) });
       const forget = /^\/v1\/recipients\/([^/]+)$/.exec(path ?? '');

@@ -24,7 +24,7 @@ import type { Stats } from './metrics';
 import { drained } from './pacing';
 import { type ReplayFilter, type ReplayItem, ReplayPass } from './replay';
 import type { Store } from './store';
-import { joinFrames, sharedMsgsFrames } from './wire';
+import { joinFrames, sharedMsgsFrames, textFrame } from './wire';
 
 export type SessionState = 'hello' | 'catching-up' | 'live' | 'closed';
 
@@ -408,6 +408,20 @@ export class Session implements LiveSink, ReplayFilter {
         return;
       }
       this.buffer.push({ id, ch, wire });
+    }
+  }
+
+  /** A live message that cannot be delivered (not one valid JSON message): a gap in its place, in id order. */
+  offerGap(id: number, ch: string): void {
+    if (id <= this.lastSent || (this.grant.limitsReading && !this.grant.canRead(ch)) || !this.wants(ch, id)) return;
+    this.deps.stats.gaps++;
+    const gap = { op: 'gap', ch, after: id - 1, upTo: id, reason: 'invalid' } as const;
+    if (this.state === 'live') {
+      this.send(gap);
+      this.lastSent = id;
+    } else if (this.state === 'catching-up') {
+      const last = this.buffer[this.buffer.length - 1];
+      if (!last || id > last.id) this.buffer.push({ id, ch, wire: textFrame(Buffer.from(JSON.stringify(gap))) });
     }
   }
 

@@ -2,11 +2,11 @@
 import { EventEmitter } from 'node:events';
 import type { Json } from '@durable-pubsub/client-sdk/protocol';
 import { nanoid } from 'nanoid';
-import { DpsError, toDpsError } from './errors';
+import { DpsError, neverRan, toDpsError } from './errors';
 import { RecentReads } from './recent-reads';
 import { primaries } from './redis/connect';
 import { type Keys, keysFor } from './redis/keys';
-import type { RecoverOutcome, ScriptedRedis } from './redis/scripts';
+import { functionLibrary, type RecoverOutcome, type ScriptedRedis } from './redis/scripts';
 import { Subscriptions } from './subscriptions';
 import { TurnBatch } from './turn-batch';
 import { textFrameViews } from './wire';
@@ -29,6 +29,10 @@ interface PendingPublish {
 
 /** messages per publish script call at most */
 const PUBLISH_BATCH = 500;
+/** a publish's deadline on Redis's clock is this much before DPS_REDIS_TIMEOUT ends… */
+const ANSWER_MARGIN_MS = 250;
+/** …and its caller hears of a failure this long after it (the clock offset's error, timers firing late) */
+const CLOCK_SLACK_MS = 150;
 /** acks per ack script call at most */
 const ACK_BATCH = 500;
 
@@ -65,6 +69,8 @@ export interface StoreOptions {
   namespace: string;
   retentionMaxLen: number;
   idempotencyWindowSec: number;
+  /** a publish is answered within this many ms, whatever Redis does (DPS_REDIS_TIMEOUT; default 5000) */
+  redisTimeoutMs?: number;
   /** told how long each Redis call took (metrics) */
   observe?: (op: string, seconds: number) => void;
   /** counts the messages this process stored (metrics) */
@@ -121,10 +127,14 @@ export class Store extends EventEmitter<StoreEvents> {
   private readonly acks = new TurnBatch<PendingAck>(ACK_BATCH, (batch) => void this.ackBatch(batch));
   private verifying: Promise<void> | null = null;
   private readonly recentReads = new RecentReads<Chunk>();
+  /** Redis's clock minus ours (ms), from the clock reading with the shortest round trip among the last few */
+  private clockOffset = 0;
+  private clockSamples: { rtt: number; offset: number }[] = [];
 
   /** Creates the log's epoch if it has none, and learns it; converts positions written by an older layout. */
   async init(): Promise<string> {
     await this.recover();
+    await this.clock();
     await this.subscriptions.migrate();
     return this.epoch;
   }
@@ -155,6 +165,36 @@ export class Store extends EventEmitter<StoreEvents> {
     if (outcome !== 'same') this.emit('recovered', { outcome, epoch, runId, head });
     this.observeEpoch(epoch);
     this.verified = true;
+  }
+
+  /**
+   * Reads Redis's clock on the namespace's node (the command connection's heartbeat): publish deadlines are set on
+   * Redis's clock, so the offset to ours is kept, from the reading with the shortest round trip among the last 8
+   * (its error is at most half that round trip).
+   */
+  async clock(): Promise<void> {
+    const t0 = Date.now();
+    const [sec, usec] = await this.redis.dpsClock(this.keys.epoch);
+    const t1 = Date.now();
+    this.clockSamples.push({ rtt: t1 - t0, offset: Number(sec) * 1000 + Number(usec) / 1000 - (t0 + t1) / 2 });
+    if (this.clockSamples.length > 8) this.clockSamples.shift();
+    this.clockOffset = this.clockSamples.reduce((best, s) => (s.rtt < best.rtt ? s : best)).offset;
+  }
+
+  /**
+   * Installs the `dps` Function library (FCALL dps_publish) on every primary, with this server's settings for it. At
+   * start and whenever the server under the log changed (a fresh Redis has no functions; they persist and replicate
+   * otherwise). Says why not, rather than failing the server: Redis < 7, or Redis refusing writes right now.
+   */
+  async installFunctions(): Promise<string | null> {
+    try {
+      const lib = functionLibrary();
+      await this.redis.hset(this.keys.config, 'maxLen', this.opts.retentionMaxLen, 'idemWindow', this.opts.idempotencyWindowSec);
+      await Promise.all(primaries(this.redis).map((r) => r.call('FUNCTION', 'LOAD', 'REPLACE', lib)));
+      return null;
+    } catch (err) {
+      return err instanceof Error ? err.message : String(err);
+    }
   }
 
   /** Marks the log as flushed by a clean shutdown of its Redis server (the managed one): its next start keeps the epoch. */
@@ -244,17 +284,55 @@ export class Store extends EventEmitter<StoreEvents> {
       if (m.key !== undefined) idemKeys.push(k.idem(m.key));
       msgArgs.push(j, m.data, m.key === undefined ? 0 : idemKeys.length);
     }
+    // Answered within DPS_REDIS_TIMEOUT whatever Redis does. The script refuses to run past its deadline (on Redis's
+    // clock), and a call that may have reached Redis is answered with an error only once that deadline has passed:
+    // a publish answered `unavailable` can never be stored later (held by a stalled network, resent by a Cluster
+    // client, or retransmitted by the kernel after its socket was destroyed).
+    const started = Date.now();
+    const window = (this.opts.redisTimeoutMs ?? 5000) - ANSWER_MARGIN_MS;
+    const deadline = Math.round(started + this.clockOffset + window);
+    let answered = false;
+    let failure = new DpsError('unavailable', `Redis did not answer within ${window + ANSWER_MARGIN_MS} ms; nothing was stored`);
+    const failAll = () => {
+      if (answered) return;
+      answered = true;
+      for (const m of batch) m.done(failure, 0, false);
+    };
+    const guard = setTimeout(failAll, window + CLOCK_SLACK_MS);
     const keys = [k.seq, k.epoch, k.index, k.trimmed, ...chKeys, ...idemKeys];
-    const args = [this.opts.retentionMaxLen, this.opts.idempotencyWindowSec, nanoid(), k.livePrefix, chKeys.length, ...chArgs, ...msgArgs];
+    const args = [
+      deadline,
+      this.opts.retentionMaxLen,
+      this.opts.idempotencyWindowSec,
+      nanoid(),
+      k.livePrefix,
+      chKeys.length,
+      ...chArgs,
+      ...msgArgs,
+    ];
     let reply: [string, number, ...number[]];
+    let sent = false;
     try {
       if (!this.verified) await this.verify();
+      sent = true;
       reply = await this.timed('publish', this.redis.dpsPublishmany(keys.length, ...keys, ...args));
     } catch (err) {
-      const e = this.mapError(err);
-      for (const m of batch) m.done(e, 0, false);
+      failure = this.mapError(err);
+      // Never sent, or refused by Redis: nothing was done, say so now. Otherwise the guard answers after the deadline.
+      if (!sent || neverRan(err)) {
+        clearTimeout(guard);
+        failAll();
+      }
       return;
     }
+    clearTimeout(guard);
+    if (answered) {
+      // Stored before its deadline, but the answer came back too late: the caller was told `unavailable` (the outcome
+      // of a failed publish is unknown; a retry with the same key is safe).
+      this.observeEpoch(reply[0]);
+      return;
+    }
+    answered = true;
     this.observeEpoch(reply[0]);
     // Stored messages have consecutive ids in batch order; the reply lists only the repeated keys.
     let next = reply[1];

@@ -94,7 +94,12 @@ describe('bad WebSocket input', () => {
     c.send({ op: 'teleport', ref: 0 });
     await until(() => c.frames.length === 6, 5000, 'four answers');
     // Answers come as their work completes (a publish waits for Redis), each with its own ref.
-    expect(c.frames.slice(2).map((f) => [f.op, f.ref]).sort()).toEqual([
+    expect(
+      c.frames
+        .slice(2)
+        .map((f) => [f.op, f.ref])
+        .sort(),
+    ).toEqual([
       ['error', 0],
       ['puback', 1],
       ['subbed', 2],

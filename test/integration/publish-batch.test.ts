@@ -1,13 +1,11 @@
-// A batch of publishes (one publishmany script call) ends in the same state as one publish-6.lua call per message (property-based).
-import { readFileSync } from 'node:fs';
+// A batch of publishes (one publishmany script call) ends in the same state as one FCALL dps_publish per message (property-based).
 import { keysFor, Store } from '@durable-pubsub/server';
-import { defineScripts } from '@durable-pubsub/server/src/redis/scripts';
+import { defineScripts, functionLibrary } from '@durable-pubsub/server/src/redis/scripts';
 import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestRedis, type TestRedis, until } from '../support/env';
 
-const SINGLE = readFileSync(new URL('../../server/src/redis/lua/publish-6.lua', import.meta.url), 'utf8');
 const MAX_LEN = 3;
 
 let redis: TestRedis;
@@ -16,6 +14,7 @@ const heard = new Map<string, string[]>();
 
 beforeAll(async () => {
   redis = await startTestRedis();
+  await redis.client.call('FUNCTION', 'LOAD', 'REPLACE', functionLibrary());
   sub = new Redis(redis.url, { protocol: 2 });
   await sub.psubscribe('dps:{*}:live:*');
   sub.on('pmessage', (_p, ch: string, frame: string) => {
@@ -34,29 +33,14 @@ interface Item {
   key?: string;
 }
 
-/** One publish-6.lua call per message: the reference. */
+/** One FCALL dps_publish per message (the any-client path, functions/dps.lua): the reference. */
 async function publishOneByOne(ns: string, items: Item[]): Promise<{ id: number; dup: boolean }[]> {
   const k = keysFor(ns);
+  await redis.client.hset(k.config, 'maxLen', MAX_LEN, 'idemWindow', 86400);
   const out: { id: number; dup: boolean }[] = [];
   for (const m of items) {
-    const [id, dup] = (await redis.client.eval(
-      SINGLE,
-      6,
-      k.seq,
-      k.epoch,
-      k.index,
-      k.channel(m.ch),
-      k.idem(m.key ?? ''),
-      k.trimmed,
-      m.ch,
-      JSON.stringify(m.ch),
-      JSON.stringify(m.data),
-      MAX_LEN,
-      86400,
-      `epoch-${ns}`,
-      `${k.livePrefix}${m.ch}`,
-      m.key === undefined ? '0' : '1',
-    )) as [number, number];
+    const args = [m.ch, JSON.stringify(m.data), ...(m.key === undefined ? [] : [m.key])];
+    const [id, dup] = (await redis.client.call('FCALL', 'dps_publish', '1', `dps:{${ns}}`, ...args)) as [number, number];
     out.push({ id, dup: dup === 1 });
   }
   return out;

@@ -13,8 +13,14 @@ export interface FaultProxy {
   pass(): void;
   /** forward with every chunk, FIN and RST delayed by `ms` in each direction (a round trip costs 2 × ms) */
   latency(ms: number): void;
-  /** a gray failure: connections stay open and nothing flows either way, not even FIN/RST; bytes are held, or dropped with discard */
-  silent(opts?: { discard?: boolean }): void;
+  /**
+   * A gray failure: connections stay open and nothing flows either way, not even FIN/RST; bytes are held, or dropped with
+   * discard. With `where`, only the open connections whose upstream socket has that local port (as Redis's CLIENT LIST
+   * shows it: `addr=127.0.0.1:<port>`) go silent; the others, and new ones, keep their mode.
+   */
+  silent(opts?: { discard?: boolean; where?: (upstreamPort: number) => boolean }): void;
+  /** the local ports of the open upstream sockets (what the target sees as each client's address) */
+  upstreamPorts(): number[];
   /** existing connections act as silent({ discard: true }); new ones are accepted and hang, unconnected upstream until it ends */
   partition(): void;
   /** an action, not a mode: RSTs both sides of every open connection; new connections keep getting the current mode */
@@ -28,8 +34,11 @@ export interface FaultProxy {
 /** One chunk or end-of-stream event waiting to be delivered; `due` is a performance.now() time. */
 type Item = { data: Buffer; due: number } | { eof: 'fin' | 'rst'; due: number };
 
+type Mode = 'pass' | 'silent' | 'partition';
+
 /** One direction of a pair. `dst` is null while a partitioned connection has no upstream yet. */
 interface Pipe {
+  pair: Pair;
   src: Socket;
   dst: Socket | null;
   queue: Item[];
@@ -39,6 +48,10 @@ interface Pipe {
 }
 
 interface Pair {
+  /** this connection's mode (set for all by the mode switches, or for some by silent({ where })) */
+  mode: Mode;
+  discard: boolean;
+  delay: number;
   client: Socket;
   upstream: Socket | null;
   up: Pipe;
@@ -62,7 +75,7 @@ function rst(s: Socket | null): void {
  */
 export async function startFaultProxy(target: { host?: string; port: number }, opts: { port?: number } = {}): Promise<FaultProxy> {
   const host = target.host ?? '127.0.0.1';
-  let mode: 'pass' | 'silent' | 'partition' = 'pass';
+  let mode: Mode = 'pass';
   let discard = false;
   let delay = 0;
   let refuse = false;
@@ -72,7 +85,7 @@ export async function startFaultProxy(target: { host?: string; port: number }, o
   function pump(p: Pipe): void {
     clearTimeout(p.timer);
     p.timer = undefined;
-    while (mode === 'pass' && p.dst && !p.stalled) {
+    while (p.pair.mode === 'pass' && p.dst && !p.stalled) {
       const item = p.queue[0];
       if (!item) return;
       const wait = item.due - performance.now();
@@ -109,14 +122,14 @@ export async function startFaultProxy(target: { host?: string; port: number }, o
     p.src.on('error', noop); // ECONNRESET, EPIPE …: the 'close' that follows is what matters
     p.src.on('data', (data: Buffer) => {
       // Discarding only drops bytes that could have reached a peer; a partitioned newcomer (no dst yet) keeps them, as its kernel would.
-      if (!(discard && p.dst)) push(p, { data, due: performance.now() + delay });
+      if (!(pair.discard && p.dst)) push(p, { data, due: performance.now() + pair.delay });
     });
     p.src.on('end', () => {
       ended = true;
-      push(p, { eof: 'fin', due: performance.now() + delay });
+      push(p, { eof: 'fin', due: performance.now() + pair.delay });
     });
     p.src.on('close', (hadError) => {
-      if (hadError || !ended) push(p, { eof: 'rst', due: performance.now() + delay });
+      if (hadError || !ended) push(p, { eof: 'rst', due: performance.now() + pair.delay });
       if (pair.client.destroyed && (!pair.upstream || pair.upstream.destroyed)) {
         pairs.delete(pair);
         clearTimeout(pair.up.timer);
@@ -130,7 +143,7 @@ export async function startFaultProxy(target: { host?: string; port: number }, o
     const upstream = net.connect({ host, port: target.port, allowHalfOpen: true, noDelay: true });
     pair.upstream = upstream;
     pair.up.dst = upstream;
-    pair.down = { src: upstream, dst: pair.client, queue: [], timer: undefined, stalled: false };
+    pair.down = { pair, src: upstream, dst: pair.client, queue: [], timer: undefined, stalled: false };
     wire(pair, pair.down);
     pump(pair.up);
   }
@@ -141,22 +154,29 @@ export async function startFaultProxy(target: { host?: string; port: number }, o
       client.resetAndDestroy();
       return;
     }
-    const pair: Pair = { client, upstream: null, up: { src: client, dst: null, queue: [], timer: undefined, stalled: false }, down: null };
+    const pair = { mode, discard, delay, client, upstream: null, down: null } as unknown as Pair;
+    pair.up = { pair, src: client, dst: null, queue: [], timer: undefined, stalled: false };
     pairs.add(pair);
     wire(pair, pair.up);
     if (mode !== 'partition') connectUpstream(pair);
   });
 
-  function setMode(next: typeof mode, nextDiscard: boolean, nextDelay: number): void {
-    mode = next;
-    discard = nextDiscard;
-    delay = nextDelay;
+  function setMode(next: Mode, nextDiscard: boolean, nextDelay: number, where?: (upstreamPort: number) => boolean): void {
+    if (!where) {
+      mode = next;
+      discard = nextDiscard;
+      delay = nextDelay;
+    }
     for (const pair of pairs) {
-      if (!pair.upstream && mode !== 'partition' && !pair.client.destroyed) connectUpstream(pair);
+      if (where && !(pair.upstream?.localPort !== undefined && where(pair.upstream.localPort))) continue;
+      pair.mode = next;
+      pair.discard = nextDiscard;
+      pair.delay = nextDelay;
+      if (!pair.upstream && pair.mode !== 'partition' && !pair.client.destroyed) connectUpstream(pair);
       for (const p of [pair.up, pair.down]) {
         if (!p) continue;
         // FIN/RST items survive a discard: dropping them would leave sockets open forever, which models nothing useful.
-        if (discard && p.dst) p.queue = p.queue.filter((i) => !isData(i));
+        if (pair.discard && p.dst) p.queue = p.queue.filter((i) => !isData(i));
         pump(p); // delivers in pass mode; otherwise just stops a latency timer
       }
     }
@@ -188,7 +208,8 @@ export async function startFaultProxy(target: { host?: string; port: number }, o
     url: (scheme = 'redis') => `${scheme}://127.0.0.1:${port}`,
     pass: () => setMode('pass', false, 0),
     latency: (ms) => setMode('pass', false, ms),
-    silent: ({ discard = false } = {}) => setMode('silent', discard, 0),
+    silent: ({ discard = false, where } = {}) => setMode('silent', discard, 0, where),
+    upstreamPorts: () => [...pairs].flatMap((pair) => (pair.upstream?.localPort === undefined ? [] : [pair.upstream.localPort])),
     partition: () => setMode('partition', true, 0),
     reset() {
       for (const pair of pairs) {

@@ -11,6 +11,10 @@ export interface Recorder {
   resets: number;
   /** when the client last became live (ms, performance.now()) */
   liveAt: number;
+  /** the longest time between two messages reaching the handler, since `quietFrom()` (ms) */
+  longestQuietMs: number;
+  /** starts measuring longestQuietMs now */
+  quietFrom(): void;
   /** ids seen in the current epoch */
   readonly seen: number[];
 }
@@ -38,6 +42,11 @@ export function record(
     epochs: [[]],
     resets: 0,
     liveAt: 0,
+    longestQuietMs: 0,
+    quietFrom() {
+      lastAt = performance.now();
+      r.longestQuietMs = 0;
+    },
     get seen() {
       return r.epochs[r.epochs.length - 1] as number[];
     },
@@ -49,7 +58,14 @@ export function record(
   client.on('state', (e) => {
     if (e.newState === 'live') r.liveAt = performance.now();
   });
-  for (const p of patterns) client.subscribe(p, (m) => void r.seen.push(m.id));
+  let lastAt = 0;
+  for (const p of patterns)
+    client.subscribe(p, (m) => {
+      r.seen.push(m.id);
+      const now = performance.now();
+      if (lastAt) r.longestQuietMs = Math.max(r.longestQuietMs, now - lastAt);
+      lastAt = now;
+    });
   return r;
 }
 

@@ -66,8 +66,14 @@ describe('decodeClientFrame', () => {
   });
 
   it('takes a ref that is a string or a number, as JSON-RPC ids', () => {
-    expect(decodeClientFrame('{"op":"pub","ch":"c","data":1,"ref":1}')).toEqual({ ok: true, frame: { op: 'pub', ch: 'c', data: 1, ref: 1 } });
-    expect(decodeClientFrame('{"op":"unsub","pattern":"p","ref":-2.5}')).toEqual({ ok: true, frame: { op: 'unsub', pattern: 'p', ref: -2.5 } });
+    expect(decodeClientFrame('{"op":"pub","ch":"c","data":1,"ref":1}')).toEqual({
+      ok: true,
+      frame: { op: 'pub', ch: 'c', data: 1, ref: 1 },
+    });
+    expect(decodeClientFrame('{"op":"unsub","pattern":"p","ref":-2.5}')).toEqual({
+      ok: true,
+      frame: { op: 'unsub', pattern: 'p', ref: -2.5 },
+    });
     expect(decodeClientFrame('{"op":"ping","ref":5}')).toEqual({ ok: true, frame: { op: 'ping' } });
   });
 });

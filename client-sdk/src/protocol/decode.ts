@@ -65,8 +65,7 @@ export function toClientFrame(v: unknown): Decoded<ClientFrame> {
     case 'sub':
     case 'unsub': {
       if (!isValidPattern(v.pattern)) return fail('bad_frame', `${v.op}: \`pattern\` must be a non-empty string of at most 256 bytes`, ref);
-      const frame: ClientFrame =
-        ref === undefined ? { op: v.op, pattern: v.pattern } : { op: v.op, pattern: v.pattern, ref };
+      const frame: ClientFrame = ref === undefined ? { op: v.op, pattern: v.pattern } : { op: v.op, pattern: v.pattern, ref };
       return { ok: true, frame };
     }
     case 'pub': {

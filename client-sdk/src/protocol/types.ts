@@ -83,7 +83,8 @@ export interface GapFrame {
   ch: string;
   after: number;
   upTo: number;
-  reason: 'retention';
+  /** `invalid` (an addition to PROTOCOL.md): a message written around the server's checks that is not one JSON value */
+  reason: 'retention' | 'invalid';
 }
 export interface SubbedFrame {
   op: 'subbed';

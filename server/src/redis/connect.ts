@@ -58,6 +58,16 @@ const noQueue: RedisOptions = {
   autoResendUnfulfilledCommands: false,
 };
 
+/**
+ * A connection that stops answering without closing (a stalled proxy, a NAT that forgot it) is destroyed by ioredis
+ * once a command has waited half of DPS_REDIS_TIMEOUT for any byte; the heartbeat (liveness.ts) keeps a command
+ * waiting every quarter of it, so silence is noticed within three quarters. TCP keepalive would take ~40 s idle, and
+ * never notices while a command is in flight; ioredis's commandTimeout leaves a silent connection in place.
+ */
+function silenceBound(timeoutMs: number): RedisOptions {
+  return { socketTimeout: Math.round(timeoutMs / 2) };
+}
+
 function redisFor(target: RedisTarget, extra: RedisOptions): Redis {
   if (target.kind === 'single') return new Redis(target.url, { ...common, ...extra });
   if (target.kind === 'sentinel')
@@ -77,7 +87,7 @@ const WRITTEN_AT_ONCE = ['dpsPublishmany', 'dpsAckmany'];
  * drops is failed, not resent. On a Cluster the client is typed as `Redis`: it
  * offers the same commands, and every key of a namespace is in one slot.
  */
-export function commandConnection(url: string): ScriptedRedis {
+export function commandConnection(url: string, timeoutMs = 5000): ScriptedRedis {
   const target = parseRedisTarget(url);
   if (target.kind === 'cluster') {
     const cluster = new Cluster(target.nodes, {
@@ -90,13 +100,14 @@ export function commandConnection(url: string): ScriptedRedis {
       retryDelayOnClusterDown: 200,
       maxRedirections: 8,
       clusterRetryStrategy: (times) => Math.min(100 * times, 2000),
-      redisOptions: { ...common, ...target.options, ...noQueue, connectionName: 'dps-command' },
+      redisOptions: { ...common, ...target.options, ...noQueue, ...silenceBound(timeoutMs), connectionName: 'dps-command' },
     });
     return defineScripts(cluster as unknown as Redis);
   }
   return defineScripts(
     redisFor(target, {
       ...noQueue,
+      ...silenceBound(timeoutMs),
       enableAutoPipelining: true,
       autoPipeliningIgnoredCommands: WRITTEN_AT_ONCE,
       connectionName: 'dps-command',
@@ -112,13 +123,18 @@ export interface Subscriber {
   on(event: 'error', fn: (err: Error) => void): unknown;
   psubscribe(...patterns: string[]): Promise<unknown>;
   punsubscribe(...patterns: string[]): Promise<unknown>;
+  /** the liveness probe (allowed in subscriber mode) */
+  ping(token: string): Promise<unknown>;
   disconnect(): void;
 }
 
+/**
+ * The bridge (re)subscribes itself on `ready`, so it knows when live is live again: nothing is queued while down, and a
+ * PSUBSCRIBE in flight when the connection drops is not resent behind the bridge's back.
+ */
 const subscriberOptions: RedisOptions = {
+  ...noQueue,
   autoResubscribe: false,
-  enableOfflineQueue: true,
-  maxRetriesPerRequest: null,
   connectionName: 'dps-subscriber',
 };
 
@@ -138,6 +154,7 @@ class ClusterSubscriber extends EventEmitter implements Subscriber {
     seeds: { host: string; port: number }[],
     private readonly options: RedisOptions,
     private readonly discover: () => { host: string; port: number }[],
+    private readonly timeoutMs: number,
   ) {
     super();
     this.nodes = [...seeds];
@@ -162,6 +179,7 @@ class ClusterSubscriber extends EventEmitter implements Subscriber {
       ...common,
       ...this.options,
       ...subscriberOptions,
+      ...silenceBound(this.timeoutMs),
       host: node.host,
       port: node.port,
       // A node that stops answering is left for the next one rather than retried.
@@ -187,6 +205,10 @@ class ClusterSubscriber extends EventEmitter implements Subscriber {
     return this.conn ? this.conn.punsubscribe(...patterns) : Promise.reject(new Error('not connected'));
   }
 
+  ping(token: string): Promise<unknown> {
+    return this.conn ? this.conn.ping(token) : Promise.reject(new Error('not connected'));
+  }
+
   disconnect(): void {
     this.closed = true;
     this.conn?.disconnect();
@@ -194,7 +216,7 @@ class ClusterSubscriber extends EventEmitter implements Subscriber {
 }
 
 /** The subscriber connection: the bridge re-subscribes itself, so it knows when live is live again. */
-export function subscriberConnection(url: string, command?: ScriptedRedis): Subscriber {
+export function subscriberConnection(url: string, command?: ScriptedRedis, timeoutMs = 5000): Subscriber {
   const target = parseRedisTarget(url);
   if (target.kind === 'cluster') {
     const cluster = command as unknown as Cluster | undefined;
@@ -202,9 +224,9 @@ export function subscriberConnection(url: string, command?: ScriptedRedis): Subs
       cluster && typeof cluster.nodes === 'function'
         ? cluster.nodes('all').map((n) => ({ host: n.options.host as string, port: n.options.port as number }))
         : [];
-    return new ClusterSubscriber(target.nodes, target.options, discover);
+    return new ClusterSubscriber(target.nodes, target.options, discover, timeoutMs);
   }
-  return redisFor(target, subscriberOptions);
+  return redisFor(target, { ...subscriberOptions, ...silenceBound(timeoutMs) });
 }
 
 /** The servers holding the namespace's data: the one server, or every Cluster primary. */

@@ -47,6 +47,8 @@ export interface Keys {
   /** prefix of the recipient hashes (`recipient(name)` is prefix + name) */
   recipientPrefix: string;
   janitorLock: string;
+  /** hash: settings of the `dps` Function library (maxLen, idemWindow), written by the server */
+  config: string;
   channel(ch: string): string;
   idem(key: string): string;
   recipient(name: string): string;
@@ -77,6 +79,7 @@ export function keysFor(namespace: string): Keys {
     legacyPsets: `${t}:psets`,
     recipientPrefix: `${t}:r:`,
     janitorLock: `${t}:janitor`,
+    config: `${t}:config`,
     channel: (ch) => `${t}:ch:${ch}`,
     idem: (key) => `${t}:idem:${key}`,
     recipient: (name) => `${t}:r:${name}`, // = recipientPrefix + name

@@ -7,11 +7,19 @@ import type { Redis } from 'ioredis';
 const LUA_DIR = join(dirname(fileURLToPath(import.meta.url)), 'lua');
 const INCLUDE = /^--@include ([a-z-]+)$/gm;
 
-/** A script's text with each `--@include <name>` line replaced by `includes/<name>.lua` (Lua blocks several scripts share). */
+/** Lua text with each `--@include <name>` line replaced by `lua/includes/<name>.lua` (Lua blocks several scripts share). */
+function expand(lua: string): string {
+  return lua.replace(INCLUDE, (_, name: string) => readFileSync(join(LUA_DIR, 'includes', `${name}.lua`), 'utf8').trimEnd());
+}
+
+/** A script's text, includes expanded. */
 export function scriptSource(file: string): string {
-  return readFileSync(join(LUA_DIR, file), 'utf8').replace(INCLUDE, (_, name: string) =>
-    readFileSync(join(LUA_DIR, 'includes', `${name}.lua`), 'utf8').trimEnd(),
-  );
+  return expand(readFileSync(join(LUA_DIR, file), 'utf8'));
+}
+
+/** The `dps` Redis Function library (functions/dps.lua), includes expanded: what FUNCTION LOAD takes. */
+export function functionLibrary(): string {
+  return expand(readFileSync(join(LUA_DIR, '..', 'functions', 'dps.lua'), 'utf8'));
 }
 
 export interface ScriptCommands {
@@ -32,6 +40,7 @@ export interface ScriptCommands {
   dpsForget(...args: (string | number)[]): Promise<0 | 1 | 2>;
   dpsTrim(...args: (string | number)[]): Promise<[number, number]>;
   dpsRecover(...args: (string | number)[]): Promise<[string, RecoverOutcome, string, number]>;
+  dpsClock(...args: (string | number)[]): Promise<[string, string]>;
 }
 
 export type RecoverOutcome = 'same' | 'new' | 'restarted' | 'kept' | 'reset';

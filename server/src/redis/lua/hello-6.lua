@@ -59,10 +59,15 @@ if not acked then
 elseif changed == 0 and resume > acked then
   acked = resume
 end
-redis.call('ZADD', prefix .. set, acked, name)
-refloor(KEYS[5], prefix, set)
-redis.call('HSET', KEYS[3], 'acked', string.format('%d', math.max(newest or 0, acked)), 's:' .. set, '1')
-local ms = nowMs()
-redis.call('ZADD', KEYS[6], ms, set .. '\n' .. name)
-redis.call('ZADD', KEYS[4], ms, name)
+-- When Redis refuses writes (OOM, MISCONF) the first write fails and none is done: the connection is still
+-- served from where it asked (live and replay need no write), and its position is stored once Redis takes
+-- writes again (its acks).
+pcall(function()
+  redis.call('ZADD', prefix .. set, acked, name)
+  refloor(KEYS[5], prefix, set)
+  redis.call('HSET', KEYS[3], 'acked', string.format('%d', math.max(newest or 0, acked)), 's:' .. set, '1')
+  local ms = nowMs()
+  redis.call('ZADD', KEYS[6], ms, set .. '\n' .. name)
+  redis.call('ZADD', KEYS[4], ms, name)
+end)
 return { epoch, head, resume, changed, acked }

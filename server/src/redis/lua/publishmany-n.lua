@@ -1,8 +1,8 @@
 --[[
-  Store several messages and publish their wire frames, in order, atomically:
-  what publish-6.lua does for one message, for a batch (the server gathers the
-  publishes of one event-loop turn into one call). Each channel of the batch is
-  named once; each message refers to it by number.
+  Store several messages and publish their wire frames, in order, atomically: the server gathers the
+  publishes of one event-loop turn into one call. Each channel of the batch is named once; each
+  message refers to it by number. (Any Redis client publishes one message with FCALL dps_publish:
+  functions/dps.lua, which validates what it is given; the server's own data is JSON.stringify's.)
 
   KEYS[1] seq       id counter of the namespace (read once, set once)
   KEYS[2] epoch     epoch string of the namespace's log
@@ -11,14 +11,17 @@
   KEYS[5 .. 4 + c]  the sorted set of each channel of the batch
   then the idempotency key of each message that has one
 
-  ARGV[1] max messages kept per channel (retention by length)
-  ARGV[2] idempotency window, seconds
-  ARGV[3] candidate epoch, used only when the log has none
-  ARGV[4] prefix of the pub/sub channels
-  ARGV[5] c, the number of channels
-  ARGV[6 .. 5 + 2c] per channel j (from 0): ARGV[6 + 2j] its name,
-                    ARGV[7 + 2j] its name as a JSON string literal
-  then per message i (from 0), at m = 6 + 2c + 3i:
+  ARGV[1] deadline, ms on Redis's clock: past it, nothing is done (the caller has been answered
+          `unavailable` by then, so a call that reaches Redis late, held by a stalled network or
+          resent, can never store what its caller was told failed); 0: none
+  ARGV[2] max messages kept per channel (retention by length)
+  ARGV[3] idempotency window, seconds
+  ARGV[4] candidate epoch, used only when the log has none
+  ARGV[5] prefix of the pub/sub channels
+  ARGV[6] c, the number of channels
+  ARGV[7 .. 6 + 2c] per channel j (from 0): ARGV[7 + 2j] its name,
+                    ARGV[8 + 2j] its name as a JSON string literal
+  then per message i (from 0), at m = 7 + 2c + 3i:
     ARGV[m]     its channel's number j (from 0)
     ARGV[m + 1] data as JSON text
     ARGV[m + 2] n > 0: its idempotency key is the n-th after the channels'
@@ -27,38 +30,44 @@
   Returns { epoch, first, i, id, i, id, … }: the messages stored by this call
   have consecutive ids from `first` on, in batch order; each (i, id) pair is a
   message (number i from 0) whose key was already used: it stored nothing and
-  its id is the earlier one.
+  its id is the earlier one. An error starting with DEADLINE: nothing was done.
 ]]
-local epoch = redis.call('GET', KEYS[2])
-if not epoch then
-  epoch = ARGV[3]
-  redis.call('SET', KEYS[2], epoch)
+local now = redis.call('TIME')
+local deadline = tonumber(ARGV[1])
+if deadline > 0 then
+  local late = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) - deadline
+  if late > 0 then return redis.error_reply('DEADLINE passed by ' .. late .. ' ms: nothing was stored') end
 end
 
-local maxLen = tonumber(ARGV[1])
-local prefix = ARGV[4]
-local c = tonumber(ARGV[5])
-local now = redis.call('TIME')
+local epoch = redis.call('GET', KEYS[2])
+local maxLen = tonumber(ARGV[2])
+local prefix = ARGV[5]
+local c = tonumber(ARGV[6])
 local ts = now[1] .. string.format('%03d', math.floor(tonumber(now[2]) / 1000))
-local out = { epoch, 0 }
+local out = { '', 0 }
 local seq = tonumber(redis.call('GET', KEYS[1]) or '0')
 local first = seq + 1
 -- per channel number: its ZADD arguments (score, frame, …) and its newest id in this batch
 local adds, newest = {}, {}
-local firstArg = 6 + 2 * c
+-- the frames to publish and their pub/sub channels, once everything is stored
+local frames, targets = {}, {}
+local keysToSet = {}
+-- idempotency keys set by this call (written after the loop): a key twice in one batch is stored once
+local setHere = {}
+local firstArg = 7 + 2 * c
 
 for m = firstArg, #ARGV, 3 do
   local j = tonumber(ARGV[m])
   local n = tonumber(ARGV[m + 2])
   local idem = n > 0 and KEYS[4 + c + n]
-  local prev = idem and redis.call('GET', idem)
+  local prev = idem and (setHere[idem] or redis.call('GET', idem))
   if prev then
     out[#out + 1] = (m - firstArg) / 3
     out[#out + 1] = tonumber(prev)
   else
     seq = seq + 1
     local idText = string.format('%d', seq)
-    local frame = '{"op":"msg","id":' .. idText .. ',"ch":' .. ARGV[7 + 2 * j] .. ',"data":' .. ARGV[m + 1] .. ',"ts":' .. ts .. '}'
+    local frame = '{"op":"msg","id":' .. idText .. ',"ch":' .. ARGV[8 + 2 * j] .. ',"data":' .. ARGV[m + 1] .. ',"ts":' .. ts .. '}'
     local a = adds[j]
     if not a then
       a = {}
@@ -68,16 +77,28 @@ for m = firstArg, #ARGV, 3 do
     a[#a + 1] = frame
     newest[j] = seq
     if idem then
-      redis.call('SET', idem, idText, 'EX', ARGV[2])
+      keysToSet[#keysToSet + 1] = idem
+      keysToSet[#keysToSet + 1] = idText
+      setHere[idem] = idText
     end
-    redis.call('PUBLISH', prefix .. ARGV[6 + 2 * j], frame)
+    frames[#frames + 1] = frame
+    targets[#targets + 1] = prefix .. ARGV[7 + 2 * j]
   end
 end
 
--- Nothing is visible before the script ends: one counter update and one ZADD per channel store the batch.
+-- Writes first, PUBLISH last: when Redis refuses writes (OOM, MISCONF) the first write fails and
+-- nothing was published, so no reader ever gets a message that was not stored.
 if seq >= first then
   out[2] = first
   redis.call('SET', KEYS[1], string.format('%d', seq))
+end
+if not epoch then
+  epoch = ARGV[4]
+  redis.call('SET', KEYS[2], epoch)
+end
+out[1] = epoch
+for i = 1, #keysToSet, 2 do
+  redis.call('SET', keysToSet[i], keysToSet[i + 1], 'EX', ARGV[3])
 end
 for j, a in pairs(adds) do
   redis.call('ZADD', KEYS[5 + j], unpack(a))
@@ -85,7 +106,7 @@ end
 
 -- The channel index and the length cap, once per channel: the same end state as after each message.
 for j, id in pairs(newest) do
-  local chKey, ch = KEYS[5 + j], ARGV[6 + 2 * j]
+  local chKey, ch = KEYS[5 + j], ARGV[7 + 2 * j]
   redis.call('ZADD', KEYS[3], id, ch)
   local count = redis.call('ZCARD', chKey)
   if count > maxLen then
@@ -96,5 +117,8 @@ for j, id in pairs(newest) do
       redis.call('HSET', KEYS[4], ch, last[2])
     end
   end
+end
+for i = 1, #frames do
+  redis.call('PUBLISH', targets[i], frames[i])
 end
 return out

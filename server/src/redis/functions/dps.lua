@@ -1,0 +1,70 @@
+#!lua name=dps
+--[[
+  The `dps` Redis Function library (Redis >= 7), loaded by the server at start and after a restart or
+  failover (FUNCTION LOAD REPLACE): any Redis client publishes without the server and without a script.
+
+  FCALL dps_publish 1 dps:{<namespace>} <channel> <data-as-JSON-text> [<idempotency-key>]
+
+  KEYS[1] dps:{<namespace>}  the namespace's key prefix (every key below is derived from it: one hash slot)
+  ARGV[1] channel: 1 to 256 bytes of valid UTF-8
+  ARGV[2] data: exactly one JSON value, as text (validJson: what JSON.parse takes, in valid UTF-8)
+  ARGV[3] idempotency key (optional): the same key again within its window stores nothing new
+
+  Stores and publishes exactly as the server's publish does (publishmany-n.lua): the next id, the
+  channel's sorted set and the channel index, the length cap with its watermark, the idempotency key,
+  then the ready-made frame on the live channel. Settings come from <prefix>:config (maxLen, idemWindow),
+  which the server writes at start.
+
+  Returns { id, dup (0|1), epoch }. An invalid channel or data is refused with an error starting with
+  `bad_request`, and nothing is stored. Without flags, Redis refuses the whole call up front when it
+  refuses writes (OOM, MISCONF): never half done.
+]]
+--@include json-valid
+
+local function publish(keys, args)
+  local base, ch, data, key = keys[1], args[1], args[2], args[3]
+  if #keys ~= 1 or not ch or not data or #args > 3 then
+    return redis.error_reply('bad_request: usage: FCALL dps_publish 1 dps:{<namespace>} <channel> <json> [<key>]')
+  end
+  if #ch == 0 or #ch > 256 then return redis.error_reply('bad_request: the channel must be 1 to 256 bytes') end
+  local chJson = cjson.encode(ch)
+  if not validJson(chJson) then return redis.error_reply('bad_request: the channel is not valid UTF-8') end
+  local ok, why = validJson(data)
+  if not ok then return redis.error_reply('bad_request: data is not one JSON value (' .. why .. ')') end
+  if key and (#key == 0 or #key > 256) then return redis.error_reply('bad_request: the key must be 1 to 256 bytes') end
+
+  local conf = redis.call('HMGET', base .. ':config', 'maxLen', 'idemWindow')
+  local maxLen, window = tonumber(conf[1] or '100000'), conf[2] or '86400'
+  local epoch = redis.call('GET', base .. ':epoch')
+  local idem = key and (base .. ':idem:' .. key)
+  if idem then
+    local prev = redis.call('GET', idem)
+    if prev then return { tonumber(prev), 1, epoch } end
+  end
+  -- The first write: when Redis refuses writes, nothing is done at all.
+  local id = redis.call('INCR', base .. ':seq')
+  if not epoch then
+    local t = redis.call('TIME')
+    epoch = 'fn' .. t[1] .. t[2] .. id
+    redis.call('SET', base .. ':epoch', epoch)
+  end
+  local idText = string.format('%d', id)
+  local now = redis.call('TIME')
+  local ts = now[1] .. string.format('%03d', math.floor(tonumber(now[2]) / 1000))
+  local frame = '{"op":"msg","id":' .. idText .. ',"ch":' .. chJson .. ',"data":' .. data .. ',"ts":' .. ts .. '}'
+  local chKey = base .. ':ch:' .. ch
+  redis.call('ZADD', chKey, id, frame)
+  redis.call('ZADD', base .. ':index', id, ch)
+  local n = redis.call('ZCARD', chKey)
+  if n > maxLen then
+    local last = redis.call('ZRANGE', chKey, n - maxLen - 1, n - maxLen - 1, 'WITHSCORES')
+    redis.call('ZREMRANGEBYRANK', chKey, 0, n - maxLen - 1)
+    local trimmed = base .. ':trimmed'
+    if tonumber(last[2]) > tonumber(redis.call('HGET', trimmed, ch) or '0') then redis.call('HSET', trimmed, ch, last[2]) end
+  end
+  if idem then redis.call('SET', idem, idText, 'EX', window) end
+  redis.call('PUBLISH', base .. ':live:' .. ch, frame)
+  return { id, 0, epoch }
+end
+
+redis.register_function('dps_publish', publish)
