@@ -74,6 +74,8 @@ export class Client extends Emitter<ClientEvents> {
   /** connection generation: messages of a connection whose handler failed are not processed */
   #gen = 0;
   #brokenGen = -1;
+  /** met a frame it could not parse: later hellos ask the server to check replayed messages, one a frame */
+  #checked = false;
   /** an async handler's work in progress: frames that arrive meanwhile wait behind it, in order */
   #chain: Promise<void> | null = null;
   /** when the last frame arrived (liveness: a ping goes out after pingInterval of silence) */
@@ -396,7 +398,10 @@ export class Client extends Emitter<ClientEvents> {
         token: this.#token,
         epoch: p?.epoch,
         lastAckedId: p?.lastAckedId,
-        batch: true, // catch-up may come as msgs frames: one frame (one event) for many messages
+        // Catch-up may come as msgs frames (one event for many messages), unless a frame could not be parsed:
+        // then one message a frame, each checked by the server (a bad one comes as a gap), so no good one is lost.
+        batch: this.#checked ? undefined : true,
+        checked: this.#checked || undefined,
       };
       ws.send(JSON.stringify(hello));
       this.#armPing();
@@ -406,7 +411,11 @@ export class Client extends Emitter<ClientEvents> {
       try {
         frame = JSON.parse(String(ev.data)) as ServerFrame;
       } catch (cause) {
-        return this.emit('error', { code: 'bad_frame', message: 'the server sent a frame that is not JSON', cause });
+        // Nothing after it is processed (it may hold messages), nothing is acked past what was, and the client
+        // resumes from there with the server checking each replayed message: never a skip on the SDK's own.
+        this.#checked = true;
+        this.#failed(null, gen, cause);
+        return;
       }
       this.#onFrame(frame, gen);
     };
@@ -527,11 +536,13 @@ export class Client extends Emitter<ClientEvents> {
     if (this.#o.ackMode === 'auto') this.#advance(msg.id);
   }
 
-  #failed(msg: Message, gen: number, cause: unknown): void {
+  /** A handler failed on `msg`, or (null) a frame could not be parsed. */
+  #failed(msg: Message | null, gen: number, cause: unknown): void {
     // The position stays before this message: reconnect, and the server sends it again.
     this.#brokenGen = gen;
-    this.emit('error', { code: 'handler', message: `handler failed on message ${msg.id}`, cause });
-    if (gen === this.#gen) this.ws?.close(4000, 'handler failed');
+    if (msg) this.emit('error', { code: 'handler', message: `handler failed on message ${msg.id}`, cause });
+    else this.emit('error', { code: 'bad_frame', message: 'the server sent a frame that is not JSON; resuming', cause });
+    if (gen === this.#gen) this.ws?.close(4000, msg ? 'handler failed' : 'bad frame');
   }
 
   /** Moves the processed position forward; saved and acked in batches. */

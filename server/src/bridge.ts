@@ -35,7 +35,7 @@ export interface BridgeEvents {
  * check), so this holds for anything the server did not write itself: a frame clients could not parse (a browser
  * closes the socket on invalid UTF-8) never reaches them. Once per message, not per socket: ~1 µs.
  */
-function validFrame(frame: Buffer): boolean {
+export function validFrame(frame: Buffer): boolean {
   if (!isUtf8(frame)) return false;
   try {
     JSON.parse(frame.toString('utf8'));

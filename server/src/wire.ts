@@ -24,6 +24,12 @@ function writeHeader(out: Buffer, at: number, len: number): number {
   return at + 10;
 }
 
+/** The payload of a text frame built here (server frames are never masked). */
+export function payloadOf(frame: Buffer): Buffer {
+  const len = (frame[1] as number) & 0x7f;
+  return frame.subarray(len < 126 ? 2 : len === 126 ? 4 : 10);
+}
+
 /** One text frame carrying `payload` (UTF-8 JSON), header included. */
 export function textFrame(payload: Buffer): Buffer {
   return textFrames([payload]);

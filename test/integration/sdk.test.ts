@@ -74,6 +74,29 @@ describe('SDK in Node', () => {
     back.c.close();
   });
 
+  it('a frame it cannot parse (a message stored around the checks, in a catch-up batch) costs no good message and never sticks', async () => {
+    const good1 = await publish('sdk.p.x', 50);
+    // What the old any-client EVAL path could store: data that is not JSON, between good messages.
+    const bad = await redis.client.incr('dps:{default}:seq');
+    await redis.client.zadd('dps:{default}:ch:sdk.p.x', bad, `{"op":"msg","id":${bad},"ch":"sdk.p.x","data":{oops,"ts":1}`);
+    await redis.client.zadd('dps:{default}:index', bad, 'sdk.p.x');
+    const good2 = await publish('sdk.p.x', 50);
+    const gaps: { ch: string; after: number; upTo: number }[] = [];
+    const errors: string[] = [];
+    const { c, seen } = client('sdk-poison', ['sdk.p.*'], { from: 'earliest' });
+    c.on('gap', (g) => void gaps.push(g));
+    c.on('error', (e) => void errors.push(e.code));
+    await live(c);
+    await until(() => seen.length === 100, 10_000, 'every good message');
+    expect(seen).toEqual([...good1, ...good2]);
+    expect(gaps).toEqual([{ ch: 'sdk.p.x', after: bad - 1, upTo: bad }]);
+    expect(errors).toEqual(['bad_frame']);
+    const more = await publish('sdk.p.x', 3);
+    await until(() => seen.length === 103, 5000, 'live after it');
+    expect(seen.slice(100)).toEqual(more);
+    c.close();
+  });
+
   it('reconnects when the server drops it and delivers the exact sequence, no duplicates', async () => {
     const { c, seen, states } = client('sdk-reconnect', ['sdk.r.*']);
     await live(c);

@@ -51,12 +51,14 @@ export function toClientFrame(v: unknown): Decoded<ClientFrame> {
       if (v.from !== undefined && v.from !== 'head' && v.from !== 'earliest')
         return fail('bad_frame', 'hello: `from` must be "head" or "earliest"');
       if (v.batch !== undefined && typeof v.batch !== 'boolean') return fail('bad_frame', 'hello: `batch` must be a boolean');
+      if (v.checked !== undefined && typeof v.checked !== 'boolean') return fail('bad_frame', 'hello: `checked` must be a boolean');
       const frame: HelloFrame = { op: 'hello', v: 1, recipient: r, subs: [...new Set(v.subs as string[])] };
       if (v.token !== undefined) frame.token = v.token as string;
       if (v.epoch !== undefined) frame.epoch = v.epoch as string;
       if (v.lastAckedId !== undefined) frame.lastAckedId = v.lastAckedId;
       if (v.from !== undefined) frame.from = v.from;
       if (v.batch === true) frame.batch = true;
+      if (v.checked === true) frame.checked = true;
       return { ok: true, frame };
     }
     case 'ack':

@@ -17,6 +17,12 @@ export interface HelloFrame {
   from?: 'head' | 'earliest';
   /** an addition to PROTOCOL.md: the client also reads `msgs` frames (catch-up sent several messages a frame) */
   batch?: true;
+  /**
+   * An addition to PROTOCOL.md: the server checks every replayed message and sends one that is not one valid JSON
+   * value (stored around the server's checks) as a `gap` (reason `invalid`) instead. The SDK asks for it after it
+   * met a frame it could not parse, so that it never has to skip a message on its own.
+   */
+  checked?: true;
 }
 export interface AckFrame {
   op: 'ack';
