@@ -4,12 +4,17 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { httpPublish, sleep, startTestServer, type TestServer, until } from '../support/env';
 import { RawClient } from '../support/raw-client';
 import { allLive, mergeFailures, type Recorder, record, steadyPublisher } from '../support/recorder';
-import { keySlot, startCluster, storedIds, type TestCluster } from '../support/topology';
+import { info, keySlot, startCluster, storedIds, type TestCluster } from '../support/topology';
 
 let cluster: TestCluster | undefined;
 let servers: TestServer[] = [];
 let clients: Recorder[] = [];
+let publishers: ReturnType<typeof steadyPublisher>[] = [];
 afterEach(async () => {
+  // A test that failed before stop(): its publishers would retry an unstored message forever (SIGTERM waits for it).
+  for (const p of publishers) p.child.kill('SIGKILL');
+  await Promise.allSettled(publishers.map((p) => p.stop()));
+  publishers = [];
   for (const c of clients) c.client.close();
   clients = [];
   await Promise.all(servers.map((s) => s.stop()));
@@ -85,14 +90,25 @@ describe('Redis Cluster', () => {
     ];
     clients = recipients.map(([name, patterns]) => record(server.wsUrl, name, patterns));
     await allLive(clients);
-    const pubs = [0, 1].map((i) => steadyPublisher(server.url, `cf${i}`, ['cf.a', 'cf.b'], 3));
+    const pubs = (publishers = [0, 1].map((i) => steadyPublisher(server.url, `cf${i}`, ['cf.a', 'cf.b'], 3)));
     await sleep(1500);
     const primary = await c.primaryOf(await keySlot(c.nodes[0]?.port as number, 'dps:{default}:seq'));
     const replica = await c.replicaOf(primary);
+    if (!replica) throw new Error(`no replica of ${primary.port}`);
+    // What lets the replica fail over at all: a live link to its primary (startCluster waits for it).
+    expect((await info(replica.port, 'replication')).get('master_link_status')).toBe('up');
     const t0 = performance.now();
     await primary.kill();
-    const slot = await keySlot(replica?.port as number, 'dps:{default}:seq');
-    await until(async () => (await c.primaryOf(slot).catch(() => null))?.port === replica?.port, 30_000, 'the replica to be promoted');
+    const slot = await keySlot(replica.port, 'dps:{default}:seq');
+    await until(async () => (await c.primaryOf(slot).catch(() => null))?.port === replica.port, 30_000, 'the replica to be promoted').catch(
+      async (err: Error) => {
+        // Say why: master_link_down_since_seconds -1 is a replica that never synced (it never fails over).
+        const r = await info(replica.port, 'replication').catch(() => new Map<string, string>());
+        throw new Error(
+          `${err.message} (replica ${replica.port}: ${['role', 'master_link_status', 'master_link_down_since_seconds'].map((k) => `${k}=${r.get(k)}`).join(' ')})`,
+        );
+      },
+    );
     const promotedMs = Math.round(performance.now() - t0);
     await until(() => clients.every((r) => r.resets === 1 && r.client.state === 'live'), 30_000, 'every client told and live again');
     const toldMs = Math.round(performance.now() - t0);
@@ -100,7 +116,7 @@ describe('Redis Cluster', () => {
     const results = await Promise.all(pubs.map((p) => p.stop()));
     const acknowledged = results.flatMap((r) => r.published);
     // What the log holds now, channel by channel, on the promoted replica.
-    const log = await storedIds(replica?.port as number, ['cf.a', 'cf.b']);
+    const log = await storedIds(replica.port, ['cf.a', 'cf.b']);
     const inLog = new Set([...log.values()].flat());
     const lost = acknowledged.filter(([id]) => !inLog.has(id));
     const want = (match: (ch: string) => boolean) =>

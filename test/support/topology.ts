@@ -58,18 +58,21 @@ export interface TestCluster {
   cleanup(): Promise<void>;
 }
 
-function clusterNodes(port: number): Promise<{ id: string; port: number; flags: string[]; master: string; slots: string[] }[]> {
+function clusterNodes(
+  port: number,
+): Promise<{ id: string; port: number; flags: string[]; master: string; epoch: string; slots: string[] }[]> {
   return onNode(port, async (c) =>
     ((await c.call('CLUSTER', 'NODES')) as string)
       .trim()
       .split('\n')
       .map((line) => {
-        const [id, addr, flags, master, , , , , ...slots] = line.split(' ');
+        const [id, addr, flags, master, , , epoch, , ...slots] = line.split(' ');
         return {
           id: id as string,
           port: Number((addr as string).split(':')[1]?.split('@')[0]),
           flags: (flags as string).split(','),
           master: master as string,
+          epoch: epoch as string,
           slots,
         };
       }),
@@ -82,7 +85,17 @@ export async function startCluster(masters = 3, replicasEach = 0): Promise<TestC
   const nodes: RedisNode[] = [];
   for (let i = 0; i < masters * (1 + replicasEach); i++)
     nodes.push(
-      await node(root, `n${i}`, ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '1000']),
+      // repl-diskless-sync-delay 0: a replica's first full sync starts at once (the default holds it 5 s for others to join).
+      await node(root, `n${i}`, [
+        '--cluster-enabled',
+        'yes',
+        '--cluster-config-file',
+        'nodes.conf',
+        '--cluster-node-timeout',
+        '1000',
+        '--repl-diskless-sync-delay',
+        '0',
+      ]),
     );
   const create = spawnSync(
     'redis-cli',
@@ -108,19 +121,35 @@ export async function startCluster(masters = 3, replicasEach = 0): Promise<TestC
     30_000,
     'the cluster to be ok on every node',
   );
-  // Replicas must have synced before a failover can promote them.
+  // Before anything can be killed: every replica has a live link to its primary, and every node has the same
+  // table (who replicates whom, config epochs, slots). A replica that has never completed a sync refuses to fail
+  // over for good (its data age counts from "never"); a primary that still takes it for a master refuses it its
+  // vote. Counted against what was asked for: redis-cli's CLUSTER REPLICATE is its last step, and a node learns
+  // of a role change only from that node's own ping, so one node's table may still list no replica at all.
   if (replicasEach)
     await until(
       async () => {
-        const table = await clusterNodes(nodes[0]?.port as number);
-        for (const n of table.filter((t) => t.flags.includes('slave'))) {
+        const views = await Promise.all(nodes.map((n) => clusterNodes(n.port)));
+        const shape = (view: Awaited<ReturnType<typeof clusterNodes>>) =>
+          view
+            .map((t) => `${t.id} ${t.flags.includes('slave') ? 'slave' : 'master'} ${t.master} ${t.epoch} ${t.slots.join(',')}`)
+            .sort()
+            .join('\n');
+        const agreed = shape(views[0] ?? []);
+        if (views.some((v) => shape(v) !== agreed)) return false;
+        if ((views[0] ?? []).filter((t) => t.flags.includes('slave')).length !== masters * replicasEach) return false;
+        for (const n of nodes) {
           const repl = await info(n.port, 'replication');
-          if (repl.get('master_link_status') !== 'up') return false;
+          if (repl.get('role') === 'slave' && repl.get('master_link_status') !== 'up') return false;
+          if (repl.get('role') === 'master') {
+            const online = [...repl].filter(([k, v]) => /^slave\d+$/.test(k) && v.includes('state=online')).length;
+            if (online !== replicasEach) return false;
+          }
         }
         return true;
       },
       30_000,
-      'replicas to sync',
+      'every replica synced and every node agreeing on the topology',
     );
   const byPort = (port: number) => nodes.find((n) => n.port === port) as RedisNode;
   return {
