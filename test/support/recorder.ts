@@ -76,6 +76,8 @@ export interface SteadyResult {
   failures: Record<string, number>;
   slowestFailureMs: number;
   longestOutageMs: number;
+  /** messages that needed more than one attempt */
+  retried: number;
 }
 
 const STEADY = new URL('./steady-publisher.ts', import.meta.url).pathname;
