@@ -28,9 +28,11 @@ for (let n = 0; !stopping; n++) {
   let firstFailure = 0;
   for (;;) {
     const t0 = performance.now();
-    const res = await fetch(`${nodes[node % nodes.length]}/v1/publish`, { method: 'POST', body, signal: AbortSignal.timeout(10_000) }).catch(
-      (err: Error) => ({ status: 0, json: async () => ({ error: { code: err.name } }) }) as const,
-    );
+    const res = await fetch(`${nodes[node % nodes.length]}/v1/publish`, {
+      method: 'POST',
+      body,
+      signal: AbortSignal.timeout(10_000),
+    }).catch((err: Error) => ({ status: 0, json: async () => ({ error: { code: err.name } }) }) as const);
     const answer = (await res.json().catch(() => ({}))) as { id?: number; error?: { code: string } };
     if (res.status === 200 && answer.id !== undefined) {
       published.push([answer.id, ch]);
