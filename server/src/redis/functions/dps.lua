@@ -20,6 +20,7 @@
   refuses writes (OOM, MISCONF): never half done.
 ]]
 --@include json-valid
+--@include cap
 
 local function publish(keys, args)
   local base, ch, data, key = keys[1], args[1], args[2], args[3]
@@ -55,13 +56,7 @@ local function publish(keys, args)
   local chKey = base .. ':ch:' .. ch
   redis.call('ZADD', chKey, id, frame)
   redis.call('ZADD', base .. ':index', id, ch)
-  local n = redis.call('ZCARD', chKey)
-  if n > maxLen then
-    local last = redis.call('ZRANGE', chKey, n - maxLen - 1, n - maxLen - 1, 'WITHSCORES')
-    redis.call('ZREMRANGEBYRANK', chKey, 0, n - maxLen - 1)
-    local trimmed = base .. ':trimmed'
-    if tonumber(last[2]) > tonumber(redis.call('HGET', trimmed, ch) or '0') then redis.call('HSET', trimmed, ch, last[2]) end
-  end
+  capChannel(chKey, base .. ':trimmed', ch, maxLen)
   if idem then redis.call('SET', idem, idText, 'EX', window) end
   redis.call('PUBLISH', base .. ':live:' .. ch, frame)
   return { id, 0, epoch }

@@ -32,6 +32,8 @@
   message (number i from 0) whose key was already used: it stored nothing and
   its id is the earlier one. An error starting with DEADLINE: nothing was done.
 ]]
+--@include cap
+
 local now = redis.call('TIME')
 local deadline = tonumber(ARGV[1])
 if deadline > 0 then
@@ -106,17 +108,8 @@ end
 
 -- The channel index and the length cap, once per channel: the same end state as after each message.
 for j, id in pairs(newest) do
-  local chKey, ch = KEYS[5 + j], ARGV[7 + 2 * j]
-  redis.call('ZADD', KEYS[3], id, ch)
-  local count = redis.call('ZCARD', chKey)
-  if count > maxLen then
-    local last = redis.call('ZRANGE', chKey, count - maxLen - 1, count - maxLen - 1, 'WITHSCORES')
-    redis.call('ZREMRANGEBYRANK', chKey, 0, count - maxLen - 1)
-    local prevMark = tonumber(redis.call('HGET', KEYS[4], ch) or '0')
-    if tonumber(last[2]) > prevMark then
-      redis.call('HSET', KEYS[4], ch, last[2])
-    end
-  end
+  redis.call('ZADD', KEYS[3], id, ARGV[7 + 2 * j])
+  capChannel(KEYS[5 + j], KEYS[4], ARGV[7 + 2 * j], maxLen)
 end
 for i = 1, #frames do
   redis.call('PUBLISH', targets[i], frames[i])
