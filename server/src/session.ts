@@ -509,13 +509,13 @@ export class Session implements LiveSink, ReplayFilter {
       run.length = 0;
     };
     for (const item of page) {
-      // A client that asked (after it met a frame it could not parse) gets a message stored around the server's
-      // checks as a gap; checking every replayed message would cost ~1 µs each on every replay.
       if ('gap' in item) {
         flushRun();
         this.deps.stats.gaps++;
         this.send({ op: 'gap', ch: item.ch, after: item.after, upTo: item.upTo, reason: 'retention' });
       } else if (this.checked && item.id > this.lastSent && !validFrame(payloadOf(item.frame))) {
+        // A client that asked (after it met a frame it could not parse) gets a message stored around the server's
+        // checks as a gap; checking every replayed message for every client would cost ~1 µs each on every replay.
         flushRun();
         this.deps.stats.gaps++;
         this.send({ op: 'gap', ch: item.ch, after: item.id - 1, upTo: item.id, reason: 'invalid' });
