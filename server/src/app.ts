@@ -5,6 +5,7 @@ import { CloseCode } from '@durable-pubsub/client-sdk/protocol';
 import { WebSocketServer } from 'ws';
 import { createAuthenticator } from './auth';
 import { Bridge } from './bridge';
+import { BurstCorker } from './cork';
 import type { Config } from './config';
 import { httpHandler } from './http';
 import { Janitor } from './janitor';
@@ -13,8 +14,11 @@ import { createMetrics, createStats } from './metrics';
 import { commandConnection, connect, subscriberConnection } from './redis/connect';
 import { subMember } from './redis/keys';
 import { Liveness } from './redis/liveness';
+import { ReadAhead } from './replay';
 import { Session } from './session';
+import { stateCounts } from './session-state';
 import { Store } from './store';
+import { MsgsCache } from './wire';
 
 export interface App {
   server: Server;
@@ -102,6 +106,8 @@ export async function startApp(config: Config, opts: AppOptions): Promise<App> {
   });
 
   const sessions = new Set<Session>();
+  /** open connections per state, counted by the sessions' transitions */
+  const states = stateCounts();
   bridge.on('down', () => {
     store.suspect();
     log.warn('lost the Redis subscription; connections will catch up from the store');
@@ -141,11 +147,7 @@ export async function startApp(config: Config, opts: AppOptions): Promise<App> {
   };
   const registry = createMetrics({
     stats,
-    connectionsByState: () => {
-      const by: Record<string, number> = { hello: 0, 'catching-up': 0, live: 0 };
-      for (const s of sessions) if (s.state !== 'closed') by[s.state] = (by[s.state] ?? 0) + 1;
-      return by;
-    },
+    connectionsByState: () => states,
     topLag: async () => {
       if (!config.metricsLagTop) return [];
       const all = await store.subscriptions.stats(await store.channels(), connections());
@@ -173,6 +175,11 @@ export async function startApp(config: Config, opts: AppOptions): Promise<App> {
     log,
     stats,
     auth,
+    // Per server, never per process: two servers in one process share none of these.
+    corker: new BurstCorker(),
+    readAhead: new ReadAhead(),
+    msgs: new MsgsCache(),
+    states,
     connectionsOf: (recipient: string) => {
       let n = 0;
       for (const s of sessions) if (s.recipient === recipient && !s.closed && s.state !== 'hello') n++;

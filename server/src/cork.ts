@@ -1,22 +1,24 @@
 // Batches the writes of one burst of live messages per socket: cork on first write, uncork in a microtask.
 import type { Socket } from 'node:net';
 
-const corked = new Set<Socket>();
-let scheduled = false;
+/** One per server: the sockets it corked in the current burst of synchronous work. */
+export class BurstCorker {
+  private readonly corked = new Set<Socket>();
+  private scheduled = false;
+  private readonly flush = (): void => {
+    this.scheduled = false;
+    for (const s of this.corked) s.uncork();
+    this.corked.clear();
+  };
 
-function flush(): void {
-  scheduled = false;
-  for (const s of corked) s.uncork();
-  corked.clear();
-}
-
-/** Corks `socket` until the current burst of synchronous work is over. */
-export function corkForBurst(socket: Socket | undefined): void {
-  if (!socket || corked.has(socket)) return;
-  socket.cork();
-  corked.add(socket);
-  if (!scheduled) {
-    scheduled = true;
-    queueMicrotask(flush);
+  /** Corks `socket` until the current burst of synchronous work is over. */
+  cork(socket: Socket | undefined): void {
+    if (!socket || this.corked.has(socket)) return;
+    socket.cork();
+    this.corked.add(socket);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      queueMicrotask(this.flush);
+    }
   }
 }

@@ -1,5 +1,11 @@
 // One catch-up pass: every wanted message with from < id <= head, read from the store in id order, in pages.
-import type { Chunk, Store } from './store';
+import type { Chunk } from './store';
+
+/** What a pass reads (the Store). */
+export interface ReplayStore {
+  changedSince(after: number): Promise<{ head: number; channels: string[] }>;
+  readChunk(ch: string, after: number, upTo: number, limit: number): Promise<Chunk>;
+}
 
 export interface ReplayMsg {
   id: number;
@@ -41,12 +47,15 @@ interface Cursor {
 const nextId = (c: Cursor) => c.ids[c.pos] as number;
 
 /**
- * Messages all replay passes of the process may hold read ahead, together: a
+ * Messages all replay passes of a server may hold read ahead, together: a
  * pass's chunks shrink while many run at once (100 clients replaying a large
  * backlog held ~8,000 frames each and took the server's RSS up by ~650 MB).
  */
-const READ_AHEAD_BUDGET = 64_000;
-let activePasses = 0;
+export class ReadAhead {
+  /** passes running now */
+  active = 0;
+  constructor(readonly budget = 64_000) {}
+}
 
 /**
  * A k-way merge by id (binary heap) over the channels that changed after
@@ -66,10 +75,11 @@ export class ReplayPass {
   private counted = false;
 
   constructor(
-    private readonly store: Store,
+    private readonly store: ReplayStore,
     private readonly filter: ReplayFilter,
     readonly from: number,
     private readonly pageSize: number,
+    private readonly readAhead: ReadAhead,
   ) {}
 
   async start(): Promise<void> {
@@ -81,9 +91,9 @@ export class ReplayPass {
       if (floor === null) continue;
       cursors.push({ ch, floor, ids: [], frames: [], pos: 0, readTo: this.from, more: true, next: null, nextFrom: this.from, gapUpTo: 0 });
     }
-    activePasses++;
+    this.readAhead.active++;
     this.counted = true;
-    const perChannel = Math.min(this.pageSize * 4, READ_AHEAD_BUDGET / activePasses) / Math.max(1, cursors.length);
+    const perChannel = Math.min(this.pageSize * 4, this.readAhead.budget / this.readAhead.active) / Math.max(1, cursors.length);
     // A power of two, so that passes started from one point at about the same time ask the same reads (shared).
     this.chunk = Math.max(16, Math.min(this.pageSize, 2 ** Math.round(Math.log2(Math.max(1, perChannel)))));
     this.drained = cursors;
@@ -91,7 +101,7 @@ export class ReplayPass {
 
   /** Ends the pass's share of the read-ahead budget (called once it is done or abandoned). */
   end(): void {
-    if (this.counted) activePasses--;
+    if (this.counted) this.readAhead.active--;
     this.counted = false;
   }
 

@@ -1,115 +1,61 @@
-// One WebSocket connection: hello, replay then live (gapless hand-over), acks, sub/unsub, publish.
-import type { Socket } from 'node:net';
+// One WebSocket connection: its state, its frames (hello, acks, sub/unsub, publish, auth), its limits and its close.
 import {
   type ClientFrame,
   CloseCode,
   decodeClientFrame,
   type ErrorCode,
   type HelloFrame,
-  type Matcher,
-  patternSetKey,
   type Ref,
   type ServerFrame,
 } from '@durable-pubsub/client-sdk/protocol';
 import { nanoid } from 'nanoid';
 import type { WebSocket } from 'ws';
-import { type Authenticator, type Grant, OPEN_GRANT } from './auth';
-import { type Bridge, type LiveSink, validFrame } from './bridge';
+import type { Authenticator, Grant } from './auth';
+import type { Bridge, LiveSink } from './bridge';
 import type { Config } from './config';
-import { corkForBurst } from './cork';
+import type { BurstCorker } from './cork';
 import { DpsError, toDpsError } from './errors';
+import { HandOver, type HandOverDeps, type HandOverHost } from './handover';
+import { Interest, patternProblem } from './interest';
 import type { Logger } from './log';
-import { matcherFor } from './matchers';
 import type { Stats } from './metrics';
-import { drained } from './pacing';
-import { type ReplayFilter, type ReplayItem, ReplayPass } from './replay';
+import { Position } from './position';
+import { canMove, countMove, type SessionState, type StateCounts } from './session-state';
 import type { Store } from './store';
-import { joinFrames, payloadOf, sharedMsgsFrames, textFrame } from './wire';
+import { WsOutlet } from './ws-outlet';
+import { TokenBucket } from './rate-limit';
 
-export type SessionState = 'hello' | 'catching-up' | 'live' | 'closed';
+export type { SessionState } from './session-state';
 
-export interface SessionDeps {
+export interface SessionDeps extends Omit<HandOverDeps, 'store' | 'bridge'> {
   store: Store;
   bridge: Bridge;
   config: Config;
   log: Logger;
   stats: Stats;
   auth: Authenticator;
+  corker: BurstCorker;
+  /** open connections per state, kept by this server's sessions */
+  states: StateCounts;
   /** other open connections of `recipient` on this node */
   connectionsOf(recipient: string): number;
   onClose(session: Session): void;
 }
 
-interface Sub {
-  matcher: Matcher;
-  /** only ids above this are delivered for this pattern (`sub` is live from now on) */
-  since: number;
-}
-
-interface Buffered {
-  id: number;
-  ch: string;
-  /** the frame as WebSocket bytes */
-  wire: Buffer;
-}
-
-const TEXT = { binary: false } as const;
 const ignore = () => {};
 
-/** A WebSocket close reason is at most 123 bytes of UTF-8. */
-function closeReason(reason: string): string {
-  if (Buffer.byteLength(reason) <= 123) return reason;
-  let cut = reason.slice(0, 120);
-  while (Buffer.byteLength(cut) > 120) cut = cut.slice(0, -1);
-  return `${cut}…`;
-}
-
-export class Session implements LiveSink, ReplayFilter {
+export class Session implements LiveSink, HandOverHost {
   readonly conn = nanoid();
-  state: SessionState = 'hello';
-  recipient = '';
-  /** the key of this connection's pattern set (patternSetKey): its durable position is the set's */
-  setKey = '';
-  epoch = '';
-  private readonly patterns = new Map<string, Sub>();
-  /** per channel, the lowest `since` of the patterns matching it (made on first use: most connections never replay) */
-  private floors: Map<string, number | null> | undefined;
-  private anySince = false;
-  /** the hello asked for catch-up in `msgs` frames */
-  private batch = false;
-  /** the hello asked that every replayed message be checked (valid JSON) before it is sent */
-  private checked = false;
-  /** highest msg id sent on this connection (or the resume point) */
-  private lastSent = 0;
-  /** the stored position of this connection's set, as far as this connection knows */
-  private acked = 0;
-  /** this connection's own position: where it resumed, raised by its own acks (what a sub/unsub carries to its new set) */
-  private own = 0;
-  /** where this connection's stream started: it has every wanted message after it on its hello patterns */
-  private resumedFrom = 0;
-  /** its acks may move its set's position (see movePatterns) */
-  private ackable = true;
-  private ackWanted = 0;
-  private ackFlush: Promise<void> | null = null;
-  /** a sub/unsub moving the position to the new set: acks wait for it, so none lands on a set not yet there */
-  private moving: Promise<unknown> = Promise.resolve();
-  /** live messages held while catching up */
-  private buffer: Buffered[] = [];
-  /** live messages may have been missed since the current pass read its head: run another */
-  private dirty = false;
-  private catching = false;
+  #state: SessionState = 'hello';
+  readonly interest = new Interest();
+  private readonly position: Position;
+  private readonly out: WsOutlet;
+  private stream: HandOver | undefined;
   private helloTimer: NodeJS.Timeout | undefined;
-  private readonly openedAt = Date.now();
-  private grant: Grant = OPEN_GRANT;
-  /** token bucket for the frame rate limit */
-  private tokens: number;
-  private tokensAt = Date.now();
   private expTimer: NodeJS.Timeout | undefined;
-  /** per-connection counts for the close log line */
-  private sentLive = 0;
-  private sentReplayed = 0;
+  private readonly openedAt = Date.now();
+  private readonly frames: TokenBucket;
   private closeCode = 0;
-  private readonly socket: Socket | undefined;
   /** the peer answered a ping, or sent anything, since the previous heartbeat */
   private heard = true;
 
@@ -117,8 +63,19 @@ export class Session implements LiveSink, ReplayFilter {
     private readonly ws: WebSocket,
     private readonly deps: SessionDeps,
   ) {
-    this.socket = (ws as unknown as { _socket?: Socket })._socket;
-    this.tokens = deps.config.maxFramesPerSec;
+    countMove(deps.states, null, 'hello');
+    this.frames = new TokenBucket(deps.config.maxFramesPerSec);
+    this.position = new Position(deps.store, deps.log, () => this.close(CloseCode.goingAway, 'the log was reset (new epoch), reconnect'));
+    this.out = new WsOutlet(ws, {
+      corker: deps.corker,
+      highWater: deps.config.sendHighWater,
+      stallMs: deps.config.slowConsumerTimeoutMs,
+      // A reader that makes no progress at all for the timeout is closed (4508): it resumes from its acked position.
+      onStalled: () => {
+        deps.stats.slowClosed++;
+        this.close(CloseCode.slowConsumer, 'slow consumer: no progress');
+      },
+    });
     ws.on('message', (data, isBinary) => {
       this.heard = true;
       this.onFrame(data as Buffer, isBinary);
@@ -134,29 +91,50 @@ export class Session implements LiveSink, ReplayFilter {
     this.helloTimer = setTimeout(() => this.close(CloseCode.helloTimeout, 'no hello in time'), deps.config.helloTimeoutMs);
   }
 
+  get state(): SessionState {
+    return this.#state;
+  }
+
+  /** The hand-over reads the state as its phase. */
+  get phase(): SessionState {
+    return this.#state;
+  }
+
   get closed(): boolean {
-    return this.state === 'closed';
+    return this.#state === 'closed';
+  }
+
+  get recipient(): string {
+    return this.position.recipient;
+  }
+
+  get setKey(): string {
+    return this.position.setKey;
+  }
+
+  get epoch(): string {
+    return this.position.epoch;
   }
 
   get patternList(): string[] {
-    return [...this.patterns.keys()];
+    return this.interest.list;
+  }
+
+  /** The only writer of the state: refuses a move the state machine does not have (session-state.ts). */
+  setState(next: SessionState): void {
+    const from = this.#state;
+    if (from === next) return;
+    if (!canMove(from, next)) {
+      this.deps.log.error('illegal connection state change refused', { conn: this.conn, from, to: next });
+      return;
+    }
+    this.#state = next;
+    countMove(this.deps.states, from, next);
+    this.deps.log.debug(`${from} -> ${next}`, { conn: this.conn });
   }
 
   send(frame: ServerFrame): void {
-    this.sendText(JSON.stringify(frame));
-  }
-
-  private sendText(text: string): void {
-    if (this.ws.readyState !== this.ws.OPEN) return;
-    // Answers of one burst (e.g. a batch's pubacks resolved together) go out in one write.
-    corkForBurst(this.socket);
-    this.ws.send(text, TEXT);
-  }
-
-  /** The most frequent answer, written without building an object first. */
-  private puback(ref: Ref | undefined, id: number, dup: boolean): void {
-    const refField = ref === undefined ? '' : `,"ref":${JSON.stringify(ref)}`;
-    this.sendText(`{"op":"puback"${refField},"id":${id}${dup ? ',"dup":true' : ''}}`);
+    this.out.sendText(JSON.stringify(frame));
   }
 
   /**
@@ -173,16 +151,48 @@ export class Session implements LiveSink, ReplayFilter {
       return this.onClosed();
     }
     this.heard = false;
-    if (this.ws.readyState === this.ws.OPEN) this.ws.ping();
+    if (this.out.open) this.ws.ping();
   }
 
   close(code: number, reason: string): void {
-    if (this.ws.readyState === this.ws.OPEN || this.ws.readyState === this.ws.CONNECTING) this.ws.close(code, closeReason(reason));
+    this.out.close(code, reason);
     this.onClosed();
+  }
+
+  /** Graceful shutdown: the acks received so far are stored, then the socket closes with 1001 (reconnect elsewhere). */
+  async shutdown(): Promise<void> {
+    if (this.#state !== 'hello' && this.#state !== 'closed') await this.position.flush();
+    this.close(CloseCode.goingAway, 'server shutting down');
+  }
+
+  // The bridge's side (LiveSink): live messages go to the stream, which buffers them until it is live.
+  offerLive(id: number, ch: string, wire: Buffer): void {
+    this.stream?.offerLive(id, ch, wire);
+  }
+
+  offerGap(id: number, ch: string): void {
+    this.stream?.offerGap(id, ch);
+  }
+
+  liveLost(): void {
+    this.stream?.liveLost();
   }
 
   private error(code: ErrorCode, message: string, ref?: Ref): void {
     this.send(ref === undefined ? { op: 'error', code, message } : { op: 'error', code, message, ref });
+  }
+
+  private reject(err: unknown, ref?: Ref): void {
+    const e = toDpsError(err, this.deps.store.redisReady);
+    if (e.code === 'internal') this.deps.log.error('request failed', { conn: this.conn, err: String(err), cause: String(e.cause ?? '') });
+    this.error(e.code, e.message, ref);
+  }
+
+  /** A failure that leaves the connection unusable: say why, then let the client reconnect. */
+  fail(err: unknown, ref?: Ref): void {
+    if (this.closed) return;
+    this.reject(err, ref);
+    this.close(CloseCode.goingAway, 'server could not serve this connection, reconnect');
   }
 
   private onFrame(data: Buffer, isBinary: boolean): void {
@@ -195,42 +205,24 @@ export class Session implements LiveSink, ReplayFilter {
     }
   }
 
-  /** A token per frame, refilled at the configured rate; a client that runs out is closed (4429). */
-  private takeToken(): boolean {
-    const rate = this.deps.config.maxFramesPerSec;
-    const now = Date.now();
-    this.tokens = Math.min(rate, this.tokens + ((now - this.tokensAt) * rate) / 1000);
-    this.tokensAt = now;
-    if (this.tokens < 1) return false;
-    this.tokens--;
-    return true;
-  }
-
-  /** Why a pattern set is refused, or null. */
-  private patternProblem(patterns: string[]): string | null {
-    const { maxPatterns, maxPatternStars } = this.deps.config;
-    if (patterns.length > maxPatterns) return `at most ${maxPatterns} patterns per connection`;
-    for (const p of patterns) if ((p.match(/\*/g)?.length ?? 0) > maxPatternStars) return `at most ${maxPatternStars} '*' in a pattern`;
-    return null;
-  }
-
   private handleFrame(data: Buffer, isBinary: boolean): void {
     if (this.closed) return;
-    if (!this.takeToken()) {
+    // A token per frame, refilled at the configured rate; a client that runs out is closed (4429).
+    if (!this.frames.take()) {
       this.error('rate_limited', `more than ${this.deps.config.maxFramesPerSec} frames per second`);
       return this.close(CloseCode.rateLimited, 'rate limited');
     }
     if (isBinary) return this.close(CloseCode.protocolViolation, 'binary frames are not part of the protocol');
     const decoded = decodeClientFrame(data.toString('utf8'));
     if (!decoded.ok) {
-      if (this.state === 'hello') return this.close(CloseCode.protocolViolation, decoded.message);
+      if (this.#state === 'hello') return this.close(CloseCode.protocolViolation, decoded.message);
       this.error('bad_request', decoded.message, decoded.ref);
       // An op this server does not know may be a newer client's: keep the connection.
       if (decoded.error !== 'unknown_op') this.close(CloseCode.protocolViolation, decoded.message);
       return;
     }
     const frame = decoded.frame;
-    if (this.state === 'hello') {
+    if (this.#state === 'hello') {
       if (frame.op !== 'hello') return this.close(CloseCode.protocolViolation, 'the first frame must be hello');
       this.onHello(frame).catch((err) => this.fail(err));
       return;
@@ -244,7 +236,7 @@ export class Session implements LiveSink, ReplayFilter {
         return this.close(CloseCode.protocolViolation, 'hello was already sent');
       case 'ack':
         this.deps.stats.acks++;
-        return this.onAck(frame.id);
+        return this.position.ack(frame.id, this.stream?.lastSent ?? 0);
       case 'ping':
         return this.send({ op: 'pong' });
       case 'sub':
@@ -253,7 +245,7 @@ export class Session implements LiveSink, ReplayFilter {
       case 'unsub':
         return this.onUnsub(frame.pattern, frame.ref);
       case 'pub':
-        if (!this.grant.canPublish(frame.ch))
+        if (!this.interest.grant.canPublish(frame.ch))
           return this.error('forbidden', `publishing on ${JSON.stringify(frame.ch.slice(0, 60))} is not granted`, frame.ref);
         this.deps.store.publishThen(frame.ch, frame.data, frame.key, (err, id, dup) =>
           err ? this.reject(err, frame.ref) : this.puback(frame.ref, id, dup),
@@ -265,21 +257,24 @@ export class Session implements LiveSink, ReplayFilter {
     }
   }
 
-  /** Verifies a token for this recipient and applies its grant and expiry. */
+  /** The most frequent answer, written without building an object first. */
+  private puback(ref: Ref | undefined, id: number, dup: boolean): void {
+    const refField = ref === undefined ? '' : `,"ref":${JSON.stringify(ref)}`;
+    this.out.sendText(`{"op":"puback"${refField},"id":${id}${dup ? ',"dup":true' : ''}}`);
+  }
+
+  /** Verifies a token for this recipient. */
   private async authenticate(token: string | undefined, recipient: string): Promise<Grant> {
     const grant = await this.deps.auth.verify(token);
-    if (this.deps.auth.enabled && grant.subject !== recipient) {
-      throw new DpsError('unauthorized', 'the token is for another recipient');
-    }
+    if (this.deps.auth.enabled && grant.subject !== recipient) throw new DpsError('unauthorized', 'the token is for another recipient');
     return grant;
   }
 
+  /** Applies a grant and its expiry: a token that expires without a successful `auth` ends the connection. */
   private applyGrant(grant: Grant): void {
-    this.grant = grant;
-    this.floors = undefined;
+    this.interest.grant = grant;
     clearTimeout(this.expTimer);
     if (grant.exp !== null) {
-      // A token that expires without a successful `auth` ends the connection.
       const ms = Math.min(2 ** 31 - 1, Math.max(0, grant.exp * 1000 - Date.now()));
       this.expTimer = setTimeout(() => this.close(CloseCode.unauthorized, 'token expired'), ms);
     }
@@ -293,24 +288,11 @@ export class Session implements LiveSink, ReplayFilter {
     this.send({ op: 'authed', exp: grant.exp ?? 0 });
   }
 
-  private reject(err: unknown, ref?: Ref): void {
-    const e = toDpsError(err, this.deps.store.redis.status === 'ready');
-    if (e.code === 'internal') this.deps.log.error('request failed', { conn: this.conn, err: String(err), cause: String(e.cause ?? '') });
-    this.error(e.code, e.message, ref);
-  }
-
-  /** A failure that leaves the connection unusable: say why, then let the client reconnect. */
-  private fail(err: unknown, ref?: Ref): void {
-    if (this.closed) return;
-    this.reject(err, ref);
-    this.close(CloseCode.goingAway, 'server could not serve this connection, reconnect');
-  }
-
+  /** Who may connect, with which patterns; then registered live (buffered) before the store decides where it resumes. */
   private async onHello(hello: HelloFrame): Promise<void> {
     clearTimeout(this.helloTimer);
     this.helloTimer = undefined;
-    // From here on live messages are buffered, so none is missed while we set up.
-    this.state = 'catching-up';
+    this.setState('opening');
     try {
       this.applyGrant(await this.authenticate(hello.token, hello.recipient));
     } catch (err) {
@@ -318,7 +300,7 @@ export class Session implements LiveSink, ReplayFilter {
       return this.close(CloseCode.unauthorized, err instanceof Error ? err.message : 'unauthorized');
     }
     if (this.closed) return;
-    const problem = this.patternProblem(hello.subs);
+    const problem = patternProblem(hello.subs, this.deps.config);
     if (problem) {
       this.error('bad_request', problem);
       return this.close(CloseCode.protocolViolation, problem);
@@ -327,352 +309,74 @@ export class Session implements LiveSink, ReplayFilter {
       this.error('rate_limited', 'too many connections for this recipient');
       return this.close(CloseCode.rateLimited, 'too many connections for this recipient');
     }
-    this.recipient = hello.recipient;
-    this.batch = hello.batch === true;
-    this.checked = hello.checked === true;
-    for (const p of hello.subs) this.patterns.set(p, { matcher: matcherFor(p), since: 0 });
-    await this.deps.bridge.add(this, hello.subs);
+    const { deps } = this;
+    for (const p of hello.subs) this.interest.add(p, 0);
+    // From here on the stream buffers what the bridge offers, so nothing is missed while the store answers.
+    this.stream = new HandOver(deps, this, this.out, { batch: hello.batch === true, checked: hello.checked === true });
+    this.position.recipient = hello.recipient;
+    await deps.bridge.add(this, hello.subs);
     if (this.closed) return;
-    this.setKey = patternSetKey(hello.subs);
-    const r = await this.deps.store.hello(hello.recipient, this.setKey, hello);
+    const setKey = this.interest.setKey();
+    const r = await deps.store.hello(hello.recipient, setKey, hello);
     if (this.closed) return;
     // One string for all connections of the epoch, not a copy each.
-    this.epoch = r.epoch === this.deps.store.epoch ? this.deps.store.epoch : r.epoch;
-    this.lastSent = r.resumeFrom;
-    this.own = r.resumeFrom;
-    this.resumedFrom = r.resumeFrom;
-    this.acked = r.acked;
+    const epoch = r.epoch === deps.store.epoch ? deps.store.epoch : r.epoch;
+    this.position.start({ recipient: hello.recipient, epoch, setKey, resumeFrom: r.resumeFrom, acked: r.acked });
     this.send({
       op: 'welcome',
       v: 1,
       conn: this.conn,
-      recipient: this.recipient,
+      recipient: hello.recipient,
       epoch: r.epoch,
       resumeFrom: r.resumeFrom,
       head: r.head,
       ...(r.epochChanged ? { epochChanged: true as const } : {}),
     });
-    this.deps.log.info('connection open', {
-      conn: this.conn,
-      recipient: this.recipient,
-      patterns: hello.subs.length,
-      resumeFrom: r.resumeFrom,
-      head: r.head,
-    });
-    void this.catchUp(r.head);
-  }
-
-  /** Does this connection want message `id` of `ch`? */
-  wants(ch: string, id: number): boolean {
-    if (this.grant.limitsReading && !this.grant.canRead(ch)) return false;
-    for (const s of this.patterns.values()) if (id > s.since && s.matcher(ch)) return true;
-    return false;
-  }
-
-  channelFloor(ch: string): number | null {
-    this.floors ??= new Map();
-    let floor = this.floors.get(ch);
-    if (floor === undefined) {
-      floor = null;
-      // Isolation: a channel outside the grant is neither replayed nor reported as a gap.
-      if (this.grant.limitsReading && !this.grant.canRead(ch)) {
-        this.floors.set(ch, null);
-        return null;
-      }
-      for (const s of this.patterns.values()) if (s.matcher(ch) && (floor === null || s.since < floor)) floor = s.since;
-      this.floors.set(ch, floor);
-    }
-    return floor;
-  }
-
-  offerLive(id: number, ch: string, wire: Buffer): void {
-    if (id <= this.lastSent) return; // overlapping patterns, or already replayed
-    if (this.grant.limitsReading && !this.grant.canRead(ch)) return;
-    if (this.anySince && !this.wants(ch, id)) return;
-    if (this.state === 'live') {
-      if (this.ws.bufferedAmount > this.deps.config.sendHighWater) {
-        // A slow reader is not dropped: it is served from the store, paced by its socket.
-        this.deps.stats.slowFallbacks++;
-        this.deps.log.debug('slow consumer, serving from the store', { conn: this.conn });
-        void this.catchUp();
-        return;
-      }
-      corkForBurst(this.socket);
-      this.writeRaw(wire);
-      this.lastSent = id;
-      this.sentLive++;
-      this.deps.stats.deliveredLive++;
-    } else if (this.state === 'catching-up') {
-      const last = this.buffer[this.buffer.length - 1];
-      if (last && id <= last.id) return;
-      if (this.buffer.length >= this.deps.config.catchUpBuffer) {
-        this.buffer = [];
-        this.dirty = true;
-        return;
-      }
-      this.buffer.push({ id, ch, wire });
-    }
-  }
-
-  /** A live message that cannot be delivered (not one valid JSON message): a gap in its place, in id order. */
-  offerGap(id: number, ch: string): void {
-    if (id <= this.lastSent || (this.grant.limitsReading && !this.grant.canRead(ch)) || !this.wants(ch, id)) return;
-    this.deps.stats.gaps++;
-    const gap = { op: 'gap', ch, after: id - 1, upTo: id, reason: 'invalid' } as const;
-    if (this.state === 'live') {
-      this.send(gap);
-      this.lastSent = id;
-    } else if (this.state === 'catching-up') {
-      const last = this.buffer[this.buffer.length - 1];
-      if (!last || id > last.id) this.buffer.push({ id, ch, wire: textFrame(Buffer.from(JSON.stringify(gap))) });
-    }
-  }
-
-  /** The bridge lost its subscription: whatever was live must be re-read from the store. */
-  liveLost(): void {
-    if (this.state === 'live' || this.state === 'catching-up') {
-      this.dirty = true;
-      if (this.state === 'live') void this.catchUp();
-    }
-  }
-
-  /**
-   * Replay then live, with no gap and no duplicate. Each pass first makes sure
-   * the bridge delivers live messages (which are buffered from then on), then
-   * reads the head H and sends everything wanted up to H from the store. If no
-   * live message could have been missed since H was read (no buffer overflow,
-   * no subscriber drop), the buffer holds everything after H: it is flushed in
-   * the same tick and the connection is live. Otherwise another pass follows.
-   *
-   * `helloHead` is the head the hello script read, after the bridge was delivering this connection's
-   * patterns: when it is the resume point (a new recipient, `from: "head"`, or one that acked
-   * everything), the store holds nothing wanted and everything after it reaches the buffer, so the
-   * first pass reads nothing (unless something was missed since: `dirty`).
-   */
-  private async catchUp(helloHead?: number): Promise<void> {
-    if (this.catching) {
-      this.dirty = true;
-      return;
-    }
-    this.catching = true;
-    this.state = 'catching-up';
-    try {
-      let head = 0;
-      do {
-        await this.deps.bridge.ready();
-        await this.writable();
-        if (this.closed) return;
-        if (helloHead === this.lastSent && !this.dirty) {
-          head = helloHead;
-          helloHead = undefined;
-          continue;
-        }
-        helloHead = undefined;
-        this.dirty = false;
-        const pass = new ReplayPass(this.deps.store, this, this.lastSent, this.deps.config.replayPage);
-        try {
-          await pass.start();
-          head = pass.head;
-          for (let page = await pass.nextPage(); page; page = await pass.nextPage()) {
-            if (this.closed) return;
-            this.sendPage(page);
-            await this.writable();
-          }
-        } finally {
-          pass.end();
-        }
-        if (this.closed) return;
-      } while (this.dirty);
-      // No await from here on: nothing can arrive between the flush and going live.
-      for (const m of this.buffer) {
-        if (m.id > this.lastSent && this.wants(m.ch, m.id)) {
-          this.writeRaw(m.wire);
-          this.lastSent = m.id;
-        }
-      }
-      this.buffer = [];
-      this.state = 'live';
-      this.send({ op: 'live', id: Math.max(head, this.lastSent) });
-    } catch (err) {
-      this.fail(err);
-    } finally {
-      this.catching = false;
-    }
-  }
-
-  private sendPage(page: ReplayItem[]): void {
-    this.socket?.cork();
-    // Runs of messages go out as one buffer of frames (most often a view of a shared read); a gap report ends a run.
-    const run: Buffer[] = [];
-    const flushRun = () => {
-      if (run.length) this.writeRaw(this.batch ? sharedMsgsFrames(run) : joinFrames(run));
-      run.length = 0;
-    };
-    for (const item of page) {
-      if ('gap' in item) {
-        flushRun();
-        this.deps.stats.gaps++;
-        this.send({ op: 'gap', ch: item.ch, after: item.after, upTo: item.upTo, reason: 'retention' });
-      } else if (this.checked && item.id > this.lastSent && !validFrame(payloadOf(item.frame))) {
-        // A client that asked (after it met a frame it could not parse) gets a message stored around the server's
-        // checks as a gap; checking every replayed message for every client would cost ~1 µs each on every replay.
-        flushRun();
-        this.deps.stats.gaps++;
-        this.send({ op: 'gap', ch: item.ch, after: item.id - 1, upTo: item.id, reason: 'invalid' });
-        this.lastSent = item.id;
-      } else if (item.id > this.lastSent) {
-        run.push(item.frame);
-        this.lastSent = item.id;
-        this.sentReplayed++;
-        this.deps.stats.replayed++;
-      }
-    }
-    flushRun();
-    this.socket?.uncork();
-  }
-
-  /**
-   * Bytes already framed (wire.ts), written next to ws's own frames, in order. Only while the socket is
-   * open, as ws.send does: nothing may follow a close frame, and every write after the socket's end fails
-   * by building an Error (live messages reaching 2,000 closing sessions took the storm from 6 s to 21 s).
-   */
-  private writeRaw(bytes: Buffer): void {
-    if (this.ws.readyState === this.ws.OPEN) this.socket?.write(bytes);
-  }
-
-  /** Resolves once the socket's send buffer is below the high-water mark (replay is paced by the reader). */
-  private writable(): Promise<void> {
-    if (this.closed || this.ws.bufferedAmount <= this.deps.config.sendHighWater) return Promise.resolve();
-    return drained(this.ws, this.socket, {
-      highWater: this.deps.config.sendHighWater,
-      timeoutMs: this.deps.config.slowConsumerTimeoutMs,
-      stopped: () => this.closed,
-      // A reader that makes no progress at all for the timeout is closed (4508): it resumes from its acked position.
-      onStalled: () => {
-        this.deps.stats.slowClosed++;
-        this.close(CloseCode.slowConsumer, 'slow consumer: no progress');
-        // The close frame waits behind data the reader does not take: free the socket now.
-        setTimeout(() => this.ws.terminate(), 1000).unref();
-      },
-    });
-  }
-
-  private onAck(id: number): void {
-    // Never beyond what this connection was sent: an ack must not trim unseen messages.
-    const capped = Math.min(id, this.lastSent);
-    if (capped > this.own) this.own = capped;
-    if (!this.ackable || capped <= this.acked || capped <= this.ackWanted) return;
-    this.ackWanted = capped;
-    void this.flushAcks();
-  }
-
-  /** Stores the newest ack; one write at a time, and the promise covers acks that arrive meanwhile. */
-  private flushAcks(): Promise<void> {
-    this.ackFlush ??= this.writeAcks().finally(() => {
-      this.ackFlush = null;
-    });
-    return this.ackFlush;
-  }
-
-  private async writeAcks(): Promise<void> {
-    try {
-      for (;;) {
-        await this.moving;
-        if (!this.ackable || this.ackWanted <= this.acked) return;
-        const id = this.ackWanted;
-        const setKey = this.setKey;
-        const stored = await this.deps.store.ack(this.recipient, setKey, id, this.epoch);
-        if (stored === -1) return this.close(CloseCode.goingAway, 'the log was reset (new epoch), reconnect');
-        // Moved to another set meanwhile: that set's position is what counts now.
-        if (setKey === this.setKey) this.acked = stored === -2 ? id : Math.max(this.acked, stored);
-      }
-    } catch {
-      // Redis is down: the next (cumulative) ack carries this one.
-    }
-  }
-
-  /** Graceful shutdown: the acks received so far are stored, then the socket closes with 1001 (reconnect elsewhere). */
-  async shutdown(): Promise<void> {
-    if (this.state !== 'hello' && this.state !== 'closed') await this.flushAcks();
-    this.close(CloseCode.goingAway, 'server shutting down');
-  }
-
-  /**
-   * After a sub/unsub the connection uses another pattern set. A set the recipient has not used starts at this
-   * connection's own position; one it has keeps its position (another device may rely on it), and this connection
-   * acks it only if it can vouch for everything after that position: a pattern subscribed mid-connection has no
-   * backlog, so its messages before `since` never reached it. Otherwise its acks would let that device's unseen
-   * messages be trimmed or skipped; it keeps its own position for the next move instead.
-   */
-  private movePatterns(): void {
-    this.floors = undefined;
-    const setKey = patternSetKey(this.patterns.keys());
-    if (setKey === this.setKey) return;
-    const from = this.setKey;
-    const pending = this.ackable && this.ackWanted > this.acked ? this.ackWanted : 0;
-    this.setKey = setKey;
-    this.ackable = false;
-    const position = this.own;
-    let coveredFrom = this.resumedFrom;
-    for (const s of this.patterns.values()) coveredFrom = Math.max(coveredFrom, s.since);
-    const { store } = this.deps;
-    this.moving = this.moving
-      .then(async () => {
-        // Acks received before the move were for the old set.
-        if (pending) await store.ack(this.recipient, from, pending, this.epoch);
-        const placed = await store.subscriptions.place(this.recipient, setKey, position);
-        if (setKey !== this.setKey) return;
-        this.acked = this.ackWanted = placed.position === -2 ? position : placed.position;
-        this.ackable = placed.position !== -2 && (!placed.existed || placed.position >= coveredFrom);
-        if (this.ackable && this.own > this.acked) {
-          this.ackWanted = this.own;
-          void this.flushAcks();
-        }
-      })
-      .catch((err) => this.deps.log.debug('could not move to the new pattern set', { conn: this.conn, err: String(err) }));
+    deps.log.info('connection open', { conn: this.conn, recipient: hello.recipient, patterns: hello.subs.length, resumeFrom: r.resumeFrom, head: r.head });
+    void this.stream.start(r.resumeFrom, r.head);
   }
 
   private async onSub(pattern: string, ref?: Ref): Promise<void> {
-    const problem = this.patterns.has(pattern) ? null : this.patternProblem([...this.patterns.keys(), pattern]);
+    const { interest } = this;
+    const problem = interest.has(pattern) ? null : patternProblem([...interest.list, pattern], this.deps.config);
     if (problem) return this.error('bad_request', problem, ref);
-    if (!this.patterns.has(pattern)) {
-      // The bridge may offer this pattern's messages before `since` is known: filter them all.
-      this.anySince = true;
+    if (!interest.has(pattern)) {
+      interest.expectPattern();
       await this.deps.bridge.add(this, [pattern]);
       if (this.closed) return;
       // Live from now on: nothing at or below what this connection has seen go by.
-      this.patterns.set(pattern, { matcher: matcherFor(pattern), since: Math.max(this.lastSent, this.deps.bridge.lastId) });
-      this.movePatterns();
+      interest.add(pattern, Math.max(this.stream?.lastSent ?? 0, this.deps.bridge.lastId));
+      this.position.move(interest.setKey(), (from) => interest.coveredFrom(from));
     }
     this.send(ref === undefined ? { op: 'subbed', pattern } : { op: 'subbed', pattern, ref });
   }
 
   private onUnsub(pattern: string, ref?: Ref): void {
-    if (this.patterns.delete(pattern)) {
+    if (this.interest.delete(pattern)) {
       this.deps.bridge.remove(this, [pattern]);
-      this.movePatterns();
+      this.position.move(this.interest.setKey(), (from) => this.interest.coveredFrom(from));
     }
     this.send(ref === undefined ? { op: 'unsubbed', pattern } : { op: 'unsubbed', pattern, ref });
   }
 
   private onClosed(): void {
-    if (this.state === 'closed') return;
-    const wasGreeted = this.state !== 'hello';
-    this.state = 'closed';
+    if (this.closed) return;
+    const greeted = this.#state !== 'hello';
+    this.setState('closed');
     clearTimeout(this.helloTimer);
     clearTimeout(this.expTimer);
-    this.buffer = [];
-    this.deps.bridge.remove(this, this.patterns.keys());
-    if (wasGreeted) {
-      void this.flushAcks();
+    this.stream?.end();
+    this.deps.bridge.remove(this, this.interest.list);
+    if (greeted) {
+      void this.position.flush();
       this.deps.log.info('connection closed', {
         conn: this.conn,
         recipient: this.recipient,
         code: this.closeCode || undefined,
         durationMs: Date.now() - this.openedAt,
-        sentLive: this.sentLive,
-        sentReplayed: this.sentReplayed,
-        acked: this.acked,
+        sentLive: this.stream?.sentLive ?? 0,
+        sentReplayed: this.stream?.sentReplayed ?? 0,
+        acked: this.position.acked,
       });
     }
     this.deps.onClose(this);

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import * as wsModule from 'ws';
 import { WebSocket, WebSocketServer } from 'ws';
-import { joinFrames, msgsFrames, sharedMsgsFrames, textFrame, textFrames, textFrameViews } from './wire';
+import { joinFrames, MsgsCache, msgsFrames, textFrame, textFrames, textFrameViews } from './wire';
 
 /** ws's own framing (exported at runtime, not in its types) */
 const { Sender } = wsModule as unknown as { Sender: { frame(data: Buffer, options: object): Buffer[] } };
@@ -93,6 +93,8 @@ describe('wire', () => {
 
   it('builds the msgs frames of a run of one read once for every reader, and only for the same run', () => {
     const views = textFrameViews([1, 2, 3, 4].map((id) => Buffer.from(JSON.stringify({ op: 'msg', id, ch: 'c', data: id, ts: 1 }))));
+    const cache = new MsgsCache();
+    const sharedMsgsFrames = (frames: Buffer[]) => cache.frames(frames);
     const all = sharedMsgsFrames(views);
     expect(all.equals(msgsFrames(views))).toBe(true);
     expect(sharedMsgsFrames([...views])).toBe(all); // another reader, the same bytes: the same buffer
@@ -101,5 +103,6 @@ describe('wire', () => {
     const skipping = [views[0], views[2]] as Buffer[]; // not back to back: built each time
     expect(sharedMsgsFrames(skipping).equals(msgsFrames(skipping))).toBe(true);
     expect(sharedMsgsFrames(skipping)).not.toBe(sharedMsgsFrames(skipping));
+    expect(new MsgsCache().frames(views)).not.toBe(all); // another server's cache: its own
   });
 });

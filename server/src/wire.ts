@@ -133,22 +133,23 @@ export function msgsFrames(frames: Buffer[], maxBytes = MSGS_MAX_BYTES): Buffer 
   return out;
 }
 
-/** msgs frames already built for a run of back-to-back frames, by the memory the run lies in (see below). */
-const sharedMsgs = new WeakMap<ArrayBufferLike, Map<string, Buffer>>();
-
 /**
- * msgsFrames, built once for every client that sends the same run of one read (clients resuming from one
- * point): bytes at the same place in the same memory are the same frames, and a read's buffer is never
- * written again. Kept as long as that memory is, by a read or a page still being written.
+ * msgsFrames, built once for every client that sends the same run of one read (clients resuming from one point):
+ * bytes at the same place in the same memory are the same frames, and a read's buffer is never written again. Kept
+ * as long as that memory is, by a read or a page still being written. One per server.
  */
-export function sharedMsgsFrames(frames: Buffer[]): Buffer {
-  const end = contiguousEnd(frames);
-  if (end < 0) return msgsFrames(frames);
-  const first = frames[0] as Buffer;
-  let built = sharedMsgs.get(first.buffer);
-  if (!built) sharedMsgs.set(first.buffer, (built = new Map()));
-  const key = `${first.byteOffset} ${end}`;
-  let out = built.get(key);
-  if (!out) built.set(key, (out = msgsFrames(frames)));
-  return out;
+export class MsgsCache {
+  private readonly built = new WeakMap<ArrayBufferLike, Map<string, Buffer>>();
+
+  frames(frames: Buffer[]): Buffer {
+    const end = contiguousEnd(frames);
+    if (end < 0) return msgsFrames(frames);
+    const first = frames[0] as Buffer;
+    let built = this.built.get(first.buffer);
+    if (!built) this.built.set(first.buffer, (built = new Map()));
+    const key = `${first.byteOffset} ${end}`;
+    let out = built.get(key);
+    if (!out) built.set(key, (out = msgsFrames(frames)));
+    return out;
+  }
 }

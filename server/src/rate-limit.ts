@@ -1,0 +1,19 @@
+// A token bucket: `rate` tokens a second, at most `rate` saved up (the per-connection frame rate limit).
+export class TokenBucket {
+  private tokens: number;
+  private at = Date.now();
+
+  constructor(private readonly rate: number) {
+    this.tokens = rate;
+  }
+
+  /** Takes a token; false when there is none left. */
+  take(): boolean {
+    const now = Date.now();
+    this.tokens = Math.min(this.rate, this.tokens + ((now - this.at) * this.rate) / 1000);
+    this.at = now;
+    if (this.tokens < 1) return false;
+    this.tokens--;
+    return true;
+  }
+}
