@@ -5,11 +5,17 @@ import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
 
 const LUA_DIR = join(dirname(fileURLToPath(import.meta.url)), 'lua');
-const INCLUDE = /^--@include ([a-z-]+)$/gm;
 
-/** Lua text with each `--@include <name>` line replaced by `lua/includes/<name>.lua` (Lua blocks several scripts share). */
-function expand(lua: string): string {
-  return lua.replace(INCLUDE, (_, name: string) => readFileSync(join(LUA_DIR, 'includes', `${name}.lua`), 'utf8').trimEnd());
+/**
+ * Lua text with each `--@include <name>` line replaced by `lua/includes/<name>.lua` (blocks several scripts share),
+ * includes of includes too; a block already included once is not included again (Lua locals need no second copy).
+ */
+function expand(lua: string, included = new Set<string>()): string {
+  return lua.replace(/^--@include ([a-z-]+)$/gm, (_, name: string) => {
+    if (included.has(name)) return '';
+    included.add(name);
+    return expand(readFileSync(join(LUA_DIR, 'includes', `${name}.lua`), 'utf8'), included).trimEnd();
+  });
 }
 
 /** A script's text, includes expanded. */
