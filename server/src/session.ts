@@ -294,7 +294,7 @@ export class Session implements LiveSink, ReplayFilter {
   }
 
   private reject(err: unknown, ref?: Ref): void {
-    const e = toDpsError(err, this.deps.store.redis.status === 'ready');
+    const e = toDpsError(err, this.deps.store.redisReady);
     if (e.code === 'internal') this.deps.log.error('request failed', { conn: this.conn, err: String(err), cause: String(e.cause ?? '') });
     this.error(e.code, e.message, ref);
   }
@@ -582,9 +582,9 @@ export class Session implements LiveSink, ReplayFilter {
         const id = this.ackWanted;
         const setKey = this.setKey;
         const stored = await this.deps.store.ack(this.recipient, setKey, id, this.epoch);
-        if (stored === -1) return this.close(CloseCode.goingAway, 'the log was reset (new epoch), reconnect');
+        if (stored.status === 'epoch-gone') return this.close(CloseCode.goingAway, 'the log was reset (new epoch), reconnect');
         // Moved to another set meanwhile: that set's position is what counts now.
-        if (setKey === this.setKey) this.acked = stored === -2 ? id : Math.max(this.acked, stored);
+        if (setKey === this.setKey) this.acked = stored.status === 'forgotten' ? id : Math.max(this.acked, stored.position);
       }
     } catch {
       // Redis is down: the next (cumulative) ack carries this one.
@@ -622,8 +622,8 @@ export class Session implements LiveSink, ReplayFilter {
         if (pending) await store.ack(this.recipient, from, pending, this.epoch);
         const placed = await store.subscriptions.place(this.recipient, setKey, position);
         if (setKey !== this.setKey) return;
-        this.acked = this.ackWanted = placed.position === -2 ? position : placed.position;
-        this.ackable = placed.position !== -2 && (!placed.existed || placed.position >= coveredFrom);
+        this.acked = this.ackWanted = placed.status === 'forgotten' ? position : placed.position;
+        this.ackable = placed.status === 'placed' && (!placed.existed || placed.position >= coveredFrom);
         if (this.ackable && this.own > this.acked) {
           this.ackWanted = this.own;
           void this.flushAcks();
