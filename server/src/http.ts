@@ -142,7 +142,7 @@ export function httpHandler(deps: HttpDeps) {
       if (deps.staticDir && (await serveStatic(deps.staticDir, req, res))) return;
       sendError(res, 404, 'not_found', `no route ${req.method} ${path}`);
     } catch (err) {
-      const e = toDpsError(err, deps.store.redis.status === 'ready');
+      const e = toDpsError(err, deps.store.redisReady);
       if (e.code === 'internal') deps.log.error('http request failed', { path, err: String(err), cause: String(e.cause ?? '') });
       if (e.code === 'too_large') res.setHeader('connection', 'close');
       if (!res.headersSent) sendError(res, e.status, e.code, e.message);

@@ -56,19 +56,13 @@ export class Janitor {
   /** One pass. With several nodes, only the holder of a short lock trims; every node checks the epoch. */
   async runOnce(force = false): Promise<JanitorReport | null> {
     const { store, config } = this;
-    const k = store.keys;
     await store.checkEpoch();
-    const lock = await store.redis.set(k.janitorLock, this.owner, 'PX', Math.max(50, config.janitorIntervalMs - 10), 'NX');
-    if (lock !== 'OK' && !force) return null;
+    const locked = await store.takeJanitorLock(this.owner, Math.max(50, config.janitorIntervalMs - 10));
+    if (!locked && !force) return null;
 
     const now = Date.now();
-    const head = await store.head();
-    // Remember when each head was first seen: ids <= H are at least as old as that moment.
-    await store.redis
-      .multi()
-      .zadd(k.times, 'NX', now, String(head))
-      .zremrangebyscore(k.times, '-inf', now - config.retentionMaxAgeSec * 2000)
-      .exec();
+    // Ages map to ids through the times heads were first seen, kept for twice the retention age.
+    await store.recordHead(now, config.retentionMaxAgeSec * 2000);
     const ageCut = await this.ageCut(now);
 
     // Each (recipient, pattern set) unused for the TTL is forgotten; a recipient goes with its last set.
@@ -99,10 +93,8 @@ export class Janitor {
   }
 
   /** The highest id older than the retention age (from the recorded head times), or -1. */
-  private async ageCut(now: number): Promise<number> {
-    const { store, config } = this;
-    const old = await store.redis.zrevrangebyscore(store.keys.times, `(${now - config.retentionMaxAgeSec * 1000}`, '-inf', 'LIMIT', 0, 1);
-    return old[0] === undefined ? -1 : Number(old[0]);
+  private ageCut(now: number): Promise<number> {
+    return this.store.headBefore(now - this.config.retentionMaxAgeSec * 1000);
   }
 
   /**
@@ -154,12 +146,7 @@ export class Janitor {
     const floors = await this.ackFloors(true);
     return Promise.all(
       [...floors].map(async ([channel, floor]) => {
-        const key = store.keys.channel(channel);
-        const [stored, byAck, byAge] = await Promise.all([
-          store.redis.zcard(key),
-          floor < 0 ? 0 : store.redis.zcount(key, '-inf', floor),
-          ageCut < 0 ? 0 : store.redis.zcount(key, `(${Math.max(floor, 0)}`, ageCut),
-        ]);
+        const { stored, byAck, byAge } = await store.countTrimmable(channel, floor, ageCut);
         const byLength = Math.max(0, stored - byAck - byAge - config.retentionMaxLen);
         return { channel, stored, byAck, byRetention: byAge + byLength };
       }),

@@ -1,8 +1,11 @@
 // Positions per (recipient, pattern set) in Redis, outside the connection hot path: moves, forgetting, floors, listing, migration.
 import { patternSetKey } from '@durable-pubsub/client-sdk/protocol';
+import type { Redis } from 'ioredis';
 import { matcherFor } from './matchers';
+import type { PlaceOutcome, Scripts } from './redis/commands';
 import { type Keys, parseSubMember, subMember } from './redis/keys';
-import type { ScriptedRedis } from './redis/scripts';
+
+export type { PlaceOutcome } from './redis/commands';
 
 /** One pattern set of a recipient: its own durable position. */
 export interface SetInfo {
@@ -59,40 +62,27 @@ export function patternsOf(key: string): string[] {
 
 export class Subscriptions {
   constructor(
-    private readonly redis: ScriptedRedis,
+    private readonly redis: Redis,
     private readonly keys: Keys,
+    private readonly scripts: Scripts,
   ) {}
 
   /**
    * Puts a recipient on a set. A connection's sub/unsub carries its `position` to a set the recipient has not used
    * (one it has keeps its own); with `create`, an import creates the recipient or moves the set's position forward.
-   * The set's position after it (-2 when the recipient does not exist: its connections do not re-create it), and
-   * whether the recipient had this set before.
+   * The set's position after it and whether the recipient had this set before; or `forgotten` when the recipient does
+   * not exist (its connections do not re-create it).
    */
-  async place(name: string, setKey: string, position: number, create = false): Promise<{ position: number; existed: boolean }> {
-    const k = this.keys;
-    const [pos, existed] = await this.redis.dpsPlace(
-      k.recipient(name),
-      k.recipients,
-      k.floors,
-      k.subs,
-      k.psetPrefix,
-      name,
-      setKey,
-      position,
-      create ? '1' : '',
-    );
-    return { position: pos, existed: existed === 1 };
+  place(name: string, setKey: string, position: number, create = false): Promise<PlaceOutcome> {
+    return this.scripts.place({ recipient: name, setKey, position, create });
   }
 
   /**
    * Forgets one set of a recipient, or (no set) the whole recipient; a recipient whose last set goes is forgotten.
    * What went: 'recipient' (it is gone), 'set' (it stays with its other sets), or null (nothing to forget).
    */
-  async forget(name: string, setKey = ''): Promise<'recipient' | 'set' | null> {
-    const k = this.keys;
-    const r = await this.redis.dpsForget(k.recipients, k.recipient(name), k.floors, k.subs, k.psetPrefix, name, setKey);
-    return r === 2 ? 'recipient' : r === 1 ? 'set' : null;
+  forget(name: string, setKey = ''): Promise<'recipient' | 'set' | null> {
+    return this.scripts.forget({ recipient: name, setKey });
   }
 
   /**
@@ -100,12 +90,8 @@ export class Subscriptions {
    * whose floor changed since its previous call (null: no longer used), unless another reader took the changes meanwhile:
    * then all (`all: true`). Without a reader, all of them, and the record of changes is left alone (a dry run).
    */
-  async floors(reader = ''): Promise<{ all: boolean; floors: Map<string, number | null> }> {
-    const k = this.keys;
-    const [which, ...flat] = await this.redis.dpsFloors(k.floors, k.floorsChanged, k.floorsReader, reader);
-    const floors = new Map<string, number | null>();
-    for (let i = 0; i < flat.length; i += 2) floors.set(flat[i] as string, flat[i + 1] == null ? null : Number(flat[i + 1]));
-    return { all: which === 'all', floors };
+  floors(reader = ''): Promise<{ all: boolean; floors: Map<string, number | null> }> {
+    return this.scripts.floors({ reader });
   }
 
   /** The (recipient, set) pairs last seen before `before` (ms). */
@@ -205,8 +191,7 @@ export class Subscriptions {
     for (const name of await this.redis.zrange(k.recipients, '0', '-1')) {
       const patterns = await this.redis.hget(k.recipient(name), 'patterns');
       if (patterns === null) continue;
-      const key = patternSetKey(patternsOf(patterns));
-      await this.redis.dpsMigrate(k.recipient(name), k.recipients, k.floors, k.subs, k.psetPrefix, name, patterns, key);
+      await this.scripts.migrate({ recipient: name, patterns, setKey: patternSetKey(patternsOf(patterns)) });
     }
     await this.redis.set(k.layout, LAYOUT);
   }

@@ -2,7 +2,6 @@
 import { patternSetKey } from '@durable-pubsub/client-sdk/protocol';
 import { keysFor, loadConfig, Store, silentLogger } from '@durable-pubsub/server';
 import { Janitor } from '@durable-pubsub/server/src/janitor';
-import { defineScripts } from '@durable-pubsub/server/src/redis/scripts';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestRedis, type TestRedis } from '../support/env';
@@ -16,7 +15,7 @@ afterAll(async () => {
   await redis?.cleanup();
 });
 
-const newStore = (ns: string) => new Store(defineScripts(redis.client), { namespace: ns, retentionMaxLen: 100, idempotencyWindowSec: 60 });
+const newStore = (ns: string) => new Store(redis.client, { namespace: ns, retentionMaxLen: 100, idempotencyWindowSec: 60 });
 
 type Op =
   | { op: 'publish' }

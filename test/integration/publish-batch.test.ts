@@ -1,6 +1,6 @@
 // A batch of publishes (one publishmany script call) ends in the same state as one FCALL dps_publish per message (property-based).
 import { keysFor, Store } from '@durable-pubsub/server';
-import { defineScripts, functionLibrary } from '@durable-pubsub/server/src/redis/scripts';
+import { functionLibrary } from '@durable-pubsub/server/src/redis/scripts';
 import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -84,7 +84,7 @@ describe('batched publishing', () => {
       fc.asyncProperty(fc.array(fc.array(item, { minLength: 1, maxLength: 12 }), { minLength: 1, maxLength: 3 }), async (batches) => {
         round++;
         const [one, many] = [`one${round}`, `many${round}`];
-        const store = new Store(defineScripts(redis.client), { namespace: many, retentionMaxLen: MAX_LEN, idempotencyWindowSec: 86400 });
+        const store = new Store(redis.client, { namespace: many, retentionMaxLen: MAX_LEN, idempotencyWindowSec: 86400 });
         const expected: { id: number; dup: boolean }[] = [];
         const got: { id: number; dup: boolean }[] = [];
         for (const batch of batches) {

@@ -1,6 +1,5 @@
 // Replay reads asked again within a moment (clients resuming from one point) go to Redis once; never across epochs or failures.
 import { keysFor, Store } from '@durable-pubsub/server';
-import { defineScripts } from '@durable-pubsub/server/src/redis/scripts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestRedis, type TestRedis } from '../support/env';
 
@@ -15,7 +14,7 @@ afterAll(async () => {
 
 function store(ns: string): { store: Store; reads: () => number } {
   let reads = 0;
-  const s = new Store(defineScripts(redis.client), {
+  const s = new Store(redis.client, {
     namespace: ns,
     retentionMaxLen: 1000,
     idempotencyWindowSec: 60,

@@ -9,17 +9,18 @@ import { type ServerProcess, serverProcess, startTestRedis, type TestRedis, unti
 let redis: TestRedis;
 let server: ServerProcess;
 let store: Store;
+let cmd: ReturnType<typeof commandConnection> | undefined;
 
 beforeAll(async () => {
   redis = await startTestRedis();
   server = await serverProcess(redis.url);
-  const cmd = commandConnection(redis.url);
+  cmd = commandConnection(redis.url);
   await connect(cmd);
   store = new Store(cmd, { namespace: 'default', retentionMaxLen: 100_000, idempotencyWindowSec: 60 });
   await store.init();
 });
 afterAll(async () => {
-  store?.redis.disconnect();
+  cmd?.disconnect();
   await server?.stop();
   await redis?.cleanup();
 });

@@ -1,7 +1,7 @@
 // ioredis connections with the failure behaviour the guarantees need (no silent queueing or resending), for one Redis, a Cluster or Sentinel.
 import { EventEmitter } from 'node:events';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
-import { defineScripts, type ScriptedRedis } from './scripts';
+import { commandOf } from './scripts';
 
 /**
  * Where Redis is, from one string:
@@ -79,7 +79,7 @@ function redisFor(target: RedisTarget, extra: RedisOptions): Redis {
  * Scripts that already carry the requests of a whole event-loop turn (TurnBatch): auto-pipelining would
  * hold each for one more turn, and a turn of a busy server is all its socket reads (milliseconds).
  */
-const WRITTEN_AT_ONCE = ['dpsPublishmany', 'dpsAckmany'];
+const WRITTEN_AT_ONCE = ['publishmany', 'ackmany'].map(commandOf);
 
 /**
  * The command connection. A publish must never be stored "later": commands are
@@ -87,7 +87,7 @@ const WRITTEN_AT_ONCE = ['dpsPublishmany', 'dpsAckmany'];
  * drops is failed, not resent. On a Cluster the client is typed as `Redis`: it
  * offers the same commands, and every key of a namespace is in one slot.
  */
-export function commandConnection(url: string, timeoutMs = 5000): ScriptedRedis {
+export function commandConnection(url: string, timeoutMs = 5000): Redis {
   const target = parseRedisTarget(url);
   if (target.kind === 'cluster') {
     const cluster = new Cluster(target.nodes, {
@@ -102,17 +102,15 @@ export function commandConnection(url: string, timeoutMs = 5000): ScriptedRedis 
       clusterRetryStrategy: (times) => Math.min(100 * times, 2000),
       redisOptions: { ...common, ...target.options, ...noQueue, ...silenceBound(timeoutMs), connectionName: 'dps-command' },
     });
-    return defineScripts(cluster as unknown as Redis);
+    return cluster as unknown as Redis;
   }
-  return defineScripts(
-    redisFor(target, {
-      ...noQueue,
-      ...silenceBound(timeoutMs),
-      enableAutoPipelining: true,
-      autoPipeliningIgnoredCommands: WRITTEN_AT_ONCE,
-      connectionName: 'dps-command',
-    }),
-  );
+  return redisFor(target, {
+    ...noQueue,
+    ...silenceBound(timeoutMs),
+    enableAutoPipelining: true,
+    autoPipeliningIgnoredCommands: WRITTEN_AT_ONCE,
+    connectionName: 'dps-command',
+  });
 }
 
 /** What the bridge needs of a subscriber connection. */
@@ -216,7 +214,7 @@ class ClusterSubscriber extends EventEmitter implements Subscriber {
 }
 
 /** The subscriber connection: the bridge re-subscribes itself, so it knows when live is live again. */
-export function subscriberConnection(url: string, command?: ScriptedRedis, timeoutMs = 5000): Subscriber {
+export function subscriberConnection(url: string, command?: Redis, timeoutMs = 5000): Subscriber {
   const target = parseRedisTarget(url);
   if (target.kind === 'cluster') {
     const cluster = command as unknown as Cluster | undefined;
@@ -230,7 +228,7 @@ export function subscriberConnection(url: string, command?: ScriptedRedis, timeo
 }
 
 /** The servers holding the namespace's data: the one server, or every Cluster primary. */
-export function primaries(redis: ScriptedRedis): Redis[] {
+export function primaries(redis: Redis): Redis[] {
   const cluster = redis as unknown as Cluster;
   return redis instanceof Cluster ? cluster.nodes('master') : [redis];
 }

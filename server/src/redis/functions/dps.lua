@@ -21,6 +21,7 @@
 ]]
 --@include json-valid
 --@include cap
+--@include time
 
 local function publish(keys, args)
   local base, ch, data, key = keys[1], args[1], args[2], args[3]
@@ -50,8 +51,7 @@ local function publish(keys, args)
     redis.call('SET', base .. ':epoch', epoch)
   end
   local idText = string.format('%d', id)
-  local now = redis.call('TIME')
-  local ts = now[1] .. string.format('%03d', math.floor(tonumber(now[2]) / 1000))
+  local ts = msText(redis.call('TIME'))
   local frame = '{"op":"msg","id":' .. idText .. ',"ch":' .. chJson .. ',"data":' .. data .. ',"ts":' .. ts .. '}'
   local chKey = base .. ':ch:' .. ch
   redis.call('ZADD', chKey, id, frame)

@@ -14,7 +14,7 @@
 
   Returns per ack: the set's stored position; -1 when the epoch changed (the log was lost: an old
   position must not leak into the new log); -2 when the recipient or this set of it was forgotten
-  (it is not re-created by an ack).
+  (it is not re-created by an ack). Negative codes are named in redis/codes.ts (ScriptCode).
 ]]
 --@include positions
 
@@ -32,7 +32,7 @@ for i = 1, (#ARGV - 1) / 4 do
     out[i] = -2
   else
     redis.call('ZADD', KEYS[2], 'XX', ms, name)
-    redis.call('ZADD', KEYS[4], 'XX', ms, set .. '\n' .. name)
+    redis.call('ZADD', KEYS[4], 'XX', ms, subMember(set, name))
     if id > tonumber(stored) then
       redis.call('ZADD', prefix .. set, id, name)
       moved[set] = true

@@ -19,7 +19,7 @@ local prefix, name = ARGV[1], ARGV[2]
 local function drop(set)
   redis.call('ZREM', prefix .. set, name)
   refloor(KEYS[3], prefix, set)
-  redis.call('ZREM', KEYS[4], set .. '\n' .. name)
+  redis.call('ZREM', KEYS[4], subMember(set, name))
   redis.call('HDEL', KEYS[2], 's:' .. set)
 end
 

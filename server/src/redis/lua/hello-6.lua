@@ -22,12 +22,9 @@
   Returns { epoch, head, resumeFrom, epochChanged (0|1), acked (this set's stored position) }
 ]]
 --@include positions
+--@include epoch
 
-local epoch = redis.call('GET', KEYS[1])
-if not epoch then
-  epoch = ARGV[1]
-  redis.call('SET', KEYS[1], epoch)
-end
+local epoch = ensureEpoch(KEYS[1], ARGV[1])
 local head = tonumber(redis.call('GET', KEYS[2]) or '0')
 local name, set, prefix = ARGV[2], ARGV[3], ARGV[7]
 local stored = redis.call('ZSCORE', prefix .. set, name)
@@ -62,12 +59,5 @@ end
 -- When Redis refuses writes (OOM, MISCONF) the first write fails and none is done: the connection is still
 -- served from where it asked (live and replay need no write), and its position is stored once Redis takes
 -- writes again (its acks).
-pcall(function()
-  redis.call('ZADD', prefix .. set, acked, name)
-  refloor(KEYS[5], prefix, set)
-  redis.call('HSET', KEYS[3], 'acked', string.format('%d', math.max(newest or 0, acked)), 's:' .. set, '1')
-  local ms = nowMs()
-  redis.call('ZADD', KEYS[6], ms, set .. '\n' .. name)
-  redis.call('ZADD', KEYS[4], ms, name)
-end)
+pcall(putOnSet, KEYS[3], KEYS[4], KEYS[5], KEYS[6], prefix, name, set, acked, newest)
 return { epoch, head, resume, changed, acked }

@@ -25,5 +25,5 @@ redis.call('ZADD', prefix .. set, row[1], name)
 refloor(KEYS[3], prefix, set)
 redis.call('HDEL', KEYS[1], 'patterns')
 redis.call('HSET', KEYS[1], 's:' .. set, '1')
-redis.call('ZADD', KEYS[4], redis.call('ZSCORE', KEYS[2], name) or nowMs(), set .. '\n' .. name)
+redis.call('ZADD', KEYS[4], redis.call('ZSCORE', KEYS[2], name) or nowMs(), subMember(set, name))
 return 1

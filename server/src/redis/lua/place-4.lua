@@ -17,7 +17,7 @@
           position forward to ARGV[4]; '' (a connection): a forgotten recipient stays forgotten
 
   Returns { the set's position after the call, 1 if the recipient had this set already else 0 }, or
-  { -2, 0 } when the recipient does not exist (and was not created).
+  { -2, 0 } when the recipient does not exist (and was not created): ScriptCode.forgotten (redis/codes.ts).
 ]]
 --@include positions
 
@@ -27,10 +27,5 @@ if not newest and ARGV[5] ~= '1' then return { -2, 0 } end
 local pos = tonumber(ARGV[4])
 local stored = redis.call('ZSCORE', prefix .. set, name)
 if stored and (ARGV[5] ~= '1' or tonumber(stored) > pos) then pos = tonumber(stored) end
-redis.call('ZADD', prefix .. set, pos, name)
-refloor(KEYS[3], prefix, set)
-redis.call('HSET', KEYS[1], 'acked', string.format('%d', math.max(tonumber(newest or '0'), pos)), 's:' .. set, '1')
-local ms = nowMs()
-redis.call('ZADD', KEYS[4], ms, set .. '\n' .. name)
-redis.call('ZADD', KEYS[2], ms, name)
+putOnSet(KEYS[1], KEYS[2], KEYS[3], KEYS[4], prefix, name, set, pos, tonumber(newest))
 return { pos, stored and 1 or 0 }

@@ -8,8 +8,8 @@
   KEYS[2] epoch     epoch string of the namespace's log
   KEYS[3] index     sorted set: channel -> newest id
   KEYS[4] trimmed   hash: channel -> highest id removed (acked by all, or by retention)
-  KEYS[5 .. 4 + c]  the sorted set of each channel of the batch
-  then the idempotency key of each message that has one
+  KEYS[5 + j]       (j from 0 to c - 1) the sorted set of channel j of the batch
+  KEYS[4 + c + n]   (n from 1) the n-th idempotency key of the batch (of the messages that have one)
 
   ARGV[1] deadline, ms on Redis's clock: past it, nothing is done (the caller has been answered
           `unavailable` by then, so a call that reaches Redis late, held by a stalled network or
@@ -33,19 +33,20 @@
   its id is the earlier one. An error starting with DEADLINE: nothing was done.
 ]]
 --@include cap
+--@include epoch
+--@include time
 
 local now = redis.call('TIME')
 local deadline = tonumber(ARGV[1])
 if deadline > 0 then
-  local late = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) - deadline
+  local late = toMs(now) - deadline
   if late > 0 then return redis.error_reply('DEADLINE passed by ' .. late .. ' ms: nothing was stored') end
 end
 
-local epoch = redis.call('GET', KEYS[2])
 local maxLen = tonumber(ARGV[2])
 local prefix = ARGV[5]
 local c = tonumber(ARGV[6])
-local ts = now[1] .. string.format('%03d', math.floor(tonumber(now[2]) / 1000))
+local ts = msText(now)
 local out = { '', 0 }
 local seq = tonumber(redis.call('GET', KEYS[1]) or '0')
 local first = seq + 1
@@ -94,11 +95,7 @@ if seq >= first then
   out[2] = first
   redis.call('SET', KEYS[1], string.format('%d', seq))
 end
-if not epoch then
-  epoch = ARGV[4]
-  redis.call('SET', KEYS[2], epoch)
-end
-out[1] = epoch
+out[1] = ensureEpoch(KEYS[2], ARGV[4])
 for i = 1, #keysToSet, 2 do
   redis.call('SET', keysToSet[i], keysToSet[i + 1], 'EX', ARGV[3])
 end

@@ -21,18 +21,19 @@
   'same', 'new' (the log was empty), 'restarted' (the caller decides),
   'kept', 'reset' (a new epoch)
 ]]
+--@include epoch
+
 local info = redis.call('INFO', 'server')
 local runId = string.match(info, 'run_id:(%w+)')
 local repl = redis.call('INFO', 'replication')
 local replid2 = string.match(repl, 'master_replid2:(%w+)') or ''
 local promoted = string.match(replid2, '^0+$') == nil
 
-local epoch = redis.call('GET', KEYS[1])
+local epoch, created = ensureEpoch(KEYS[1], ARGV[1])
 local head = tonumber(redis.call('GET', KEYS[3]) or '0')
-if not epoch then
-  redis.call('SET', KEYS[1], ARGV[1])
+if created then
   redis.call('SET', KEYS[2], runId)
-  return { ARGV[1], 'new', runId, head }
+  return { epoch, 'new', runId, head }
 end
 
 local stored = redis.call('GET', KEYS[2])

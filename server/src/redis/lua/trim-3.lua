@@ -14,36 +14,21 @@
 
   Returns { removed because acked, removed by retention }
 ]]
-local key = KEYS[1]
-local acked = 0
-local retained = 0
-local wm = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
-local newWm = wm
-local floor = tonumber(ARGV[2])
-if floor >= 0 then
-  local top = redis.call('ZREVRANGEBYSCORE', key, floor, '-inf', 'WITHSCORES', 'LIMIT', 0, 1)
-  if top[2] then
-    acked = redis.call('ZREMRANGEBYSCORE', key, '-inf', floor)
-    newWm = math.max(newWm, tonumber(top[2]))
-  end
+--@include cap
+
+local key, trimmed, ch = KEYS[1], KEYS[2], ARGV[1]
+
+-- Removes the ids <= cut, raising the watermark to the highest of them; how many it removed.
+local function removeUpTo(cut)
+  local top = redis.call('ZREVRANGEBYSCORE', key, cut, '-inf', 'WITHSCORES', 'LIMIT', 0, 1)
+  if not top[2] then return 0 end
+  local removed = redis.call('ZREMRANGEBYSCORE', key, '-inf', cut)
+  raiseWatermark(trimmed, ch, top[2])
+  return removed
 end
 
-local cut = tonumber(ARGV[3])
-if cut >= 0 then
-  local top = redis.call('ZREVRANGEBYSCORE', key, cut, '-inf', 'WITHSCORES', 'LIMIT', 0, 1)
-  if top[2] then
-    retained = retained + redis.call('ZREMRANGEBYSCORE', key, '-inf', cut)
-    newWm = math.max(newWm, tonumber(top[2]))
-  end
-end
-local maxLen = tonumber(ARGV[4])
-local n = redis.call('ZCARD', key)
-if n > maxLen then
-  local last = redis.call('ZRANGE', key, n - maxLen - 1, n - maxLen - 1, 'WITHSCORES')
-  retained = retained + redis.call('ZREMRANGEBYRANK', key, 0, n - maxLen - 1)
-  newWm = math.max(newWm, tonumber(last[2]))
-end
-if newWm > wm then
-  redis.call('HSET', KEYS[2], ARGV[1], string.format('%d', newWm))
-end
+local floor, cut = tonumber(ARGV[2]), tonumber(ARGV[3])
+local acked = floor >= 0 and removeUpTo(floor) or 0
+local retained = cut >= 0 and removeUpTo(cut) or 0
+retained = retained + capChannel(key, trimmed, ch, tonumber(ARGV[4]))
 return { acked, retained }

@@ -1,14 +1,20 @@
--- The length cap of a channel (retention by length), shared by the publishing scripts and functions.
+-- Removals from a channel, shared by publishing (the length cap) and trimming: each raises the channel's watermark.
 
--- Keeps the newest `maxLen` messages of the channel `ch` (sorted set `chKey`) and raises the channel's
--- watermark in `trimmed` (its highest removed id), so that a replay that wanted a removed message
--- reports a gap.
+-- Raises the watermark of `ch` in `trimmed` (its highest removed id) to `id`, so that a replay that wanted a removed
+-- message reports a gap instead of skipping it.
+local function raiseWatermark(trimmed, ch, id)
+  if tonumber(id) > tonumber(redis.call('HGET', trimmed, ch) or '0') then
+    redis.call('HSET', trimmed, ch, string.format('%d', tonumber(id)))
+  end
+end
+
+-- Keeps the newest `maxLen` messages of the channel `ch` (sorted set `chKey`): retention by length. Returns how
+-- many it removed.
 local function capChannel(chKey, trimmed, ch, maxLen)
   local n = redis.call('ZCARD', chKey)
-  if n <= maxLen then return end
+  if n <= maxLen then return 0 end
   local last = redis.call('ZRANGE', chKey, n - maxLen - 1, n - maxLen - 1, 'WITHSCORES')
-  redis.call('ZREMRANGEBYRANK', chKey, 0, n - maxLen - 1)
-  if tonumber(last[2]) > tonumber(redis.call('HGET', trimmed, ch) or '0') then
-    redis.call('HSET', trimmed, ch, last[2])
-  end
+  local removed = redis.call('ZREMRANGEBYRANK', chKey, 0, n - maxLen - 1)
+  raiseWatermark(trimmed, ch, last[2])
+  return removed
 end
