@@ -322,7 +322,12 @@ describe('hand-over from replay to live', () => {
     t.stream.offerGap(before.id + 2, 'a.x');
     t.stream.offerGap(before.id + 3, 'b.x'); // not this connection's
     const id = before.id;
-    expect(t.socket.seen()).toEqual([String(id), `gap a.x ${id}-${id + 1} invalid`, `live ${id + 1}`, `gap a.x ${id + 1}-${id + 2} invalid`]);
+    expect(t.socket.seen()).toEqual([
+      String(id),
+      `gap a.x ${id}-${id + 1} invalid`,
+      `live ${id + 1}`,
+      `gap a.x ${id + 1}-${id + 2} invalid`,
+    ]);
   });
 
   it('reports what retention removed as a gap, then the rest, in msgs frames for a batch client', async () => {

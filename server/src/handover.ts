@@ -1,6 +1,7 @@
 // Catch-up then live for one connection: replay from the store, then the buffered live messages, with no gap and no duplicate.
-import { type ReadAhead, type ReplayFilter, type ReplayItem, ReplayPass, type ReplayStore } from './replay';
+
 import { validFrame } from './bridge';
+import { type ReadAhead, type ReplayFilter, type ReplayItem, ReplayPass, type ReplayStore } from './replay';
 import type { SessionState } from './session-state';
 import { joinFrames, type MsgsCache, payloadOf, textFrame } from './wire';
 

@@ -102,7 +102,8 @@ export class Interest implements ReplayFilter {
     let floor = this.floors.get(ch);
     if (floor === undefined) {
       floor = null;
-      if (this.readable(ch)) for (const s of this.patterns.values()) if (s.matcher(ch) && (floor === null || s.since < floor)) floor = s.since;
+      if (this.readable(ch))
+        for (const s of this.patterns.values()) if (s.matcher(ch) && (floor === null || s.since < floor)) floor = s.since;
       this.floors.set(ch, floor);
     }
     return floor;

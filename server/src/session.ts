@@ -20,10 +20,10 @@ import { Interest, patternProblem } from './interest';
 import type { Logger } from './log';
 import type { Stats } from './metrics';
 import { Position } from './position';
+import { TokenBucket } from './rate-limit';
 import { canMove, countMove, type SessionState, type StateCounts } from './session-state';
 import type { Store } from './store';
 import { WsOutlet } from './ws-outlet';
-import { TokenBucket } from './rate-limit';
 
 export type { SessionState } from './session-state';
 
@@ -332,7 +332,13 @@ export class Session implements LiveSink, HandOverHost {
       head: r.head,
       ...(r.epochChanged ? { epochChanged: true as const } : {}),
     });
-    deps.log.info('connection open', { conn: this.conn, recipient: hello.recipient, patterns: hello.subs.length, resumeFrom: r.resumeFrom, head: r.head });
+    deps.log.info('connection open', {
+      conn: this.conn,
+      recipient: hello.recipient,
+      patterns: hello.subs.length,
+      resumeFrom: r.resumeFrom,
+      head: r.head,
+    });
     void this.stream.start(r.resumeFrom, r.head);
   }
 

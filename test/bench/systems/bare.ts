@@ -5,7 +5,7 @@
 // A client sends {"sub":"<pattern>"} (any number of times) and gets {"subbed":"<pattern>"} once it is live.
 import { createServer } from 'node:http';
 import type { Socket } from 'node:net';
-import { corkForBurst } from '@durable-pubsub/server/src/cork';
+import { BurstCorker } from '@durable-pubsub/server/src/cork';
 import { textFrame } from '@durable-pubsub/server/src/wire';
 import { Redis } from 'ioredis';
 import { type WebSocket, WebSocketServer } from 'ws';
@@ -13,6 +13,7 @@ import { type WebSocket, WebSocketServer } from 'ws';
 const port = Number(process.env.PORT ?? 0);
 const sub = new Redis(process.env.REDIS_URL as string, { protocol: 2 });
 const sockets = new Map<string, Set<WebSocket>>();
+const corker = new BurstCorker();
 
 // The same levers as P: each message framed once for all its sockets (written as bytes), and a burst of
 // Redis messages becomes one write per socket (cork, uncork after the burst).
@@ -23,7 +24,7 @@ sub.on('pmessageBuffer', (pattern: Buffer, _channel: Buffer, message: Buffer) =>
   for (const ws of set) {
     if (ws.readyState !== ws.OPEN) continue;
     const socket = (ws as unknown as { _socket: Socket })._socket;
-    corkForBurst(socket);
+    corker.cork(socket);
     socket.write(wire);
   }
 });
