@@ -1,7 +1,7 @@
 // One Redis subscriber connection per process, fanning live frames out to the sessions whose patterns match.
 import { isUtf8 } from 'node:buffer';
 import { EventEmitter } from 'node:events';
-import type { Matcher } from '@durable-pubsub/client-sdk/protocol';
+import { type Matcher, MSG_FRAME_PREFIX } from '@durable-pubsub/client-sdk/protocol';
 import { matcherFor } from './matchers';
 import type { Subscriber } from './redis/connect';
 import type { Keys } from './redis/keys';
@@ -46,9 +46,10 @@ export function validFrame(frame: Buffer): boolean {
 }
 
 const CHANNEL_CACHE_MAX = 10_000;
-const ID_OFFSET = '{"op":"msg","id":'.length;
+/** the prefix is ASCII: its length in characters is its length in bytes */
+const ID_OFFSET = MSG_FRAME_PREFIX.length;
 
-/** The id of a frame the publish script built (at `start` in `frame`); it always starts with `{"op":"msg","id":`. */
+/** The id of a frame the publish script built (at `start` in `frame`); it always starts with MSG_FRAME_PREFIX. */
 export function frameId(frame: Buffer, start = 0, end = frame.length): number {
   let id = 0;
   for (let i = start + ID_OFFSET; i < end; i++) {

@@ -2,6 +2,7 @@
 // frames are not masked), so one live message is framed once for all its sockets and a replay page
 // becomes one buffer. Sent with `socket.write` next to ws's own writes, in order: this server never
 // compresses (perMessageDeflate off), so ws writes every frame synchronously and queues nothing.
+import { MSGS_FRAME_CLOSE, MSGS_FRAME_OPEN } from '@durable-pubsub/client-sdk/protocol';
 
 function headerLength(len: number): number {
   return len < 126 ? 2 : len < 65536 ? 4 : 10;
@@ -85,8 +86,8 @@ function contiguousEnd(frames: Buffer[]): number {
 
 /** A catch-up `msgs` frame's payload is at most this long (unless one message alone is longer). */
 export const MSGS_MAX_BYTES = 64 * 1024;
-const MSGS_OPEN = Buffer.from('{"op":"msgs","msgs":[');
-const MSGS_CLOSE = Buffer.from(']}');
+const MSGS_OPEN = Buffer.from(MSGS_FRAME_OPEN);
+const MSGS_CLOSE = Buffer.from(MSGS_FRAME_CLOSE);
 
 /** Where the payload of a frame built here starts (server frames are not masked). */
 function payloadStart(frame: Buffer): number {

@@ -9,6 +9,8 @@ export interface Frame {
 
 export class RawClient {
   readonly frames: Frame[] = [];
+  /** each frame's text exactly as it came (what byte-for-byte checks compare) */
+  readonly texts: string[] = [];
   closeCode: number | null = null;
   closeReason = '';
   private readonly ws: WebSocket;
@@ -20,7 +22,11 @@ export class RawClient {
       this.ws.once('open', () => resolve());
       this.ws.once('error', reject);
     });
-    this.ws.on('message', (data) => this.frames.push(JSON.parse(String(data))));
+    this.ws.on('message', (data) => {
+      const text = String(data);
+      this.texts.push(text);
+      this.frames.push(JSON.parse(text));
+    });
     this.ws.on('close', (code, reason) => {
       this.closeCode = code;
       this.closeReason = String(reason);
