@@ -1,5 +1,6 @@
 // Catch-up then live for one connection: replay from the store, then the buffered live messages, with no gap and no duplicate.
 
+import { encodeGap, encodeLive } from '@durable-pubsub/client-sdk/protocol';
 import { validFrame } from './bridge';
 import { type ReadAhead, type ReplayFilter, type ReplayItem, ReplayPass, type ReplayStore } from './replay';
 import type { SessionState } from './session-state';
@@ -54,9 +55,6 @@ interface Buffered {
   /** the frame as WebSocket bytes */
   wire: Buffer;
 }
-
-const gapText = (ch: string, after: number, upTo: number, reason: 'retention' | 'invalid') =>
-  JSON.stringify({ op: 'gap', ch, after, upTo, reason });
 
 /**
  * One connection's stream. Live messages the bridge offers are buffered until the catch-up reaches them, then
@@ -116,7 +114,7 @@ export class HandOver {
   offerGap(id: number, ch: string): void {
     if (id <= this.lastSent || !this.host.interest.wants(ch, id)) return;
     this.deps.stats.gaps++;
-    const gap = gapText(ch, id - 1, id, 'invalid');
+    const gap = encodeGap(ch, id - 1, id, 'invalid');
     const phase = this.host.phase;
     if (phase === 'live') {
       this.out.sendText(gap);
@@ -187,7 +185,7 @@ export class HandOver {
       }
       this.buffer = [];
       this.host.setState('live');
-      this.out.sendText(`{"op":"live","id":${Math.max(head, this.lastSent)}}`);
+      this.out.sendText(encodeLive(Math.max(head, this.lastSent)));
     } catch (err) {
       this.host.fail(err);
     }
@@ -223,7 +221,7 @@ export class HandOver {
       if ('gap' in item) {
         flushRun();
         stats.gaps++;
-        this.out.sendText(gapText(item.ch, item.after, item.upTo, 'retention'));
+        this.out.sendText(encodeGap(item.ch, item.after, item.upTo, 'retention'));
       } else if (item.id <= this.lastSent) {
         // already sent live or by an earlier pass
       } else if (this.opts.checked && !validFrame(payloadOf(item.frame))) {
@@ -231,7 +229,7 @@ export class HandOver {
         // checks as a gap; checking every replayed message for every client would cost ~1 µs each on every replay.
         flushRun();
         stats.gaps++;
-        this.out.sendText(gapText(item.ch, item.id - 1, item.id, 'invalid'));
+        this.out.sendText(encodeGap(item.ch, item.id - 1, item.id, 'invalid'));
         this.lastSent = item.id;
       } else {
         run.push(item.frame);

@@ -4,9 +4,15 @@ import {
   CloseCode,
   decodeClientFrame,
   type ErrorCode,
+  encodeAuthed,
+  encodeError,
+  encodePong,
+  encodePuback,
+  encodeSubbed,
+  encodeUnsubbed,
+  encodeWelcome,
   type HelloFrame,
   type Ref,
-  type ServerFrame,
 } from '@durable-pubsub/client-sdk/protocol';
 import { nanoid } from 'nanoid';
 import type { WebSocket } from 'ws';
@@ -56,6 +62,8 @@ export class Session implements LiveSink, HandOverHost {
   private readonly openedAt = Date.now();
   private readonly frames: TokenBucket;
   private closeCode = 0;
+  /** the sub/unsub in progress and those behind it (patternOp) */
+  private patternOps: Promise<void> = Promise.resolve();
   /** the peer answered a ping, or sent anything, since the previous heartbeat */
   private heard = true;
 
@@ -133,8 +141,9 @@ export class Session implements LiveSink, HandOverHost {
     this.deps.log.debug(`${from} -> ${next}`, { conn: this.conn });
   }
 
-  send(frame: ServerFrame): void {
-    this.out.sendText(JSON.stringify(frame));
+  /** A server frame's text (the protocol module's encoders build it). */
+  private send(text: string): void {
+    this.out.sendText(text);
   }
 
   /**
@@ -179,7 +188,7 @@ export class Session implements LiveSink, HandOverHost {
   }
 
   private error(code: ErrorCode, message: string, ref?: Ref): void {
-    this.send(ref === undefined ? { op: 'error', code, message } : { op: 'error', code, message, ref });
+    this.send(encodeError(code, message, ref));
   }
 
   private reject(err: unknown, ref?: Ref): void {
@@ -238,17 +247,16 @@ export class Session implements LiveSink, HandOverHost {
         this.deps.stats.acks++;
         return this.position.ack(frame.id, this.stream?.lastSent ?? 0);
       case 'ping':
-        return this.send({ op: 'pong' });
+        return this.send(encodePong());
       case 'sub':
-        this.onSub(frame.pattern, frame.ref).catch((err) => this.fail(err, frame.ref));
-        return;
+        return this.patternOp(() => this.onSub(frame.pattern, frame.ref), frame.ref);
       case 'unsub':
-        return this.onUnsub(frame.pattern, frame.ref);
+        return this.patternOp(async () => this.onUnsub(frame.pattern, frame.ref), frame.ref);
       case 'pub':
         if (!this.interest.grant.canPublish(frame.ch))
           return this.error('forbidden', `publishing on ${JSON.stringify(frame.ch.slice(0, 60))} is not granted`, frame.ref);
         this.deps.store.publishThen(frame.ch, frame.data, frame.key, (err, id, dup) =>
-          err ? this.reject(err, frame.ref) : this.puback(frame.ref, id, dup),
+          err ? this.reject(err, frame.ref) : this.send(encodePuback(frame.ref, id, dup)),
         );
         return;
       case 'auth':
@@ -257,10 +265,12 @@ export class Session implements LiveSink, HandOverHost {
     }
   }
 
-  /** The most frequent answer, written without building an object first. */
-  private puback(ref: Ref | undefined, id: number, dup: boolean): void {
-    const refField = ref === undefined ? '' : `,"ref":${JSON.stringify(ref)}`;
-    this.out.sendText(`{"op":"puback"${refField},"id":${id}${dup ? ',"dup":true' : ''}}`);
+  /**
+   * Runs a sub or unsub after those before it: a sub waits for the bridge, and an unsub of the same pattern sent
+   * meanwhile must not find nothing to remove (answered first, and the pattern left subscribed).
+   */
+  private patternOp(op: () => Promise<void>, ref: Ref | undefined): void {
+    this.patternOps = this.patternOps.then(op).catch((err) => this.fail(err, ref));
   }
 
   /** Verifies a token for this recipient. */
@@ -285,7 +295,7 @@ export class Session implements LiveSink, HandOverHost {
     const grant = await this.authenticate(token, this.recipient);
     if (this.closed) return;
     this.applyGrant(grant);
-    this.send({ op: 'authed', exp: grant.exp ?? 0 });
+    this.send(encodeAuthed(grant.exp ?? 0));
   }
 
   /** Who may connect, with which patterns; then registered live (buffered) before the store decides where it resumes. */
@@ -322,16 +332,16 @@ export class Session implements LiveSink, HandOverHost {
     // One string for all connections of the epoch, not a copy each.
     const epoch = r.epoch === deps.store.epoch ? deps.store.epoch : r.epoch;
     this.position.start({ recipient: hello.recipient, epoch, setKey, resumeFrom: r.resumeFrom, acked: r.acked });
-    this.send({
-      op: 'welcome',
-      v: 1,
-      conn: this.conn,
-      recipient: hello.recipient,
-      epoch: r.epoch,
-      resumeFrom: r.resumeFrom,
-      head: r.head,
-      ...(r.epochChanged ? { epochChanged: true as const } : {}),
-    });
+    this.send(
+      encodeWelcome({
+        conn: this.conn,
+        recipient: hello.recipient,
+        epoch: r.epoch,
+        resumeFrom: r.resumeFrom,
+        head: r.head,
+        epochChanged: r.epochChanged || undefined,
+      }),
+    );
     deps.log.info('connection open', {
       conn: this.conn,
       recipient: hello.recipient,
@@ -354,7 +364,7 @@ export class Session implements LiveSink, HandOverHost {
       interest.add(pattern, Math.max(this.stream?.lastSent ?? 0, this.deps.bridge.lastId));
       this.position.move(interest.setKey(), (from) => interest.coveredFrom(from));
     }
-    this.send(ref === undefined ? { op: 'subbed', pattern } : { op: 'subbed', pattern, ref });
+    this.send(encodeSubbed(pattern, ref));
   }
 
   private onUnsub(pattern: string, ref?: Ref): void {
@@ -362,7 +372,7 @@ export class Session implements LiveSink, HandOverHost {
       this.deps.bridge.remove(this, [pattern]);
       this.position.move(this.interest.setKey(), (from) => this.interest.coveredFrom(from));
     }
-    this.send(ref === undefined ? { op: 'unsubbed', pattern } : { op: 'unsubbed', pattern, ref });
+    this.send(encodeUnsubbed(pattern, ref));
   }
 
   private onClosed(): void {

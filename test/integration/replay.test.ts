@@ -158,6 +158,24 @@ describe('offline replay', () => {
     c.close();
   });
 
+  it('applies and answers a sub and an unsub sent back to back in order: the pattern ends unsubscribed', async () => {
+    const c = await RawClient.connect(ctx.server.wsUrl);
+    await c.hello({ recipient: 'subflip', subs: ['base'] });
+    await c.next('live');
+    c.send({ op: 'sub', pattern: 'flip.*', ref: 1 });
+    c.send({ op: 'unsub', pattern: 'flip.*', ref: 2 });
+    await c.next('unsubbed');
+    const [, b] = await publishBatch(['flip.x', 'base']);
+    await c.waitFor((f) => f.id === b);
+    expect(c.frames.filter((f) => f.op !== 'welcome').map((f) => `${f.op} ${f.ref ?? f.id}`)).toEqual([
+      `live ${c.frames.find((f) => f.op === 'live')?.id}`,
+      'subbed 1',
+      'unsubbed 2',
+      `msg ${b}`,
+    ]);
+    c.close();
+  });
+
   it('publishes over the socket with pub/puback, and answers ping with pong', async () => {
     const c = await RawClient.connect(ctx.server.wsUrl);
     await c.hello({ recipient: 'ws-publisher', subs: ['wsp'] });
