@@ -88,7 +88,7 @@ class FakeSocket implements Outlet {
 const HIGH_WATER = 1000;
 
 class FakeHost implements HandOverHost {
-  phase: SessionState = 'opening';
+  state: SessionState = 'opening';
   readonly moves: string[] = [];
   readonly interest = new Interest();
   failed: unknown;
@@ -98,13 +98,13 @@ class FakeHost implements HandOverHost {
   }
 
   setState(next: 'catching-up' | 'live'): void {
-    this.moves.push(`${this.phase} -> ${next}`);
-    this.phase = next;
+    this.moves.push(`${this.state} -> ${next}`);
+    this.state = next;
   }
 
   fail(err: unknown): void {
     this.failed = err;
-    this.phase = 'closed';
+    this.state = 'closed';
   }
 }
 
@@ -290,7 +290,7 @@ describe('hand-over from replay to live', () => {
     const next = await t.publish('a.x');
     next.offer(); // the bridge is back: buffered behind the catch-up
     await settle();
-    expect([t.host.phase, t.socket.seen()]).toEqual(['catching-up', ['live 0']]);
+    expect([t.host.state, t.socket.seen()]).toEqual(['catching-up', ['live 0']]);
     release();
     await settle();
     expect(t.socket.seen()).toEqual(['live 0', ...idsOf(lost), String(next.id), `live ${next.id}`]);
@@ -306,11 +306,11 @@ describe('hand-over from replay to live', () => {
     const behind = await t.publishMany('a.x', 3);
     for (const m of behind) m.offer(); // the first of these sends the stream to the store; the rest are buffered
     await settle();
-    expect([t.host.phase, t.socket.seen(), t.stats.slowFallbacks]).toEqual(['catching-up', ['live 0', String(first.id)], 1]);
+    expect([t.host.state, t.socket.seen(), t.stats.slowFallbacks]).toEqual(['catching-up', ['live 0', String(first.id)], 1]);
     t.socket.drain();
     await settle();
     expect(t.socket.seen()).toEqual(['live 0', String(first.id), ...idsOf(behind), `live ${behind[2]?.id}`]);
-    expect(t.host.phase).toBe('live');
+    expect(t.host.state).toBe('live');
   });
 
   it('reports a live message that is not valid JSON as a gap in its place, live and buffered', async () => {
@@ -344,7 +344,7 @@ describe('hand-over from replay to live', () => {
     const t = setup({ replayPage: 2 });
     await t.publishMany('a.x', 6);
     t.socket.onWrite = () => {
-      t.host.phase = 'closed';
+      t.host.state = 'closed';
       t.socket.open = false;
     };
     await t.start();

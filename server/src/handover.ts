@@ -24,7 +24,7 @@ export interface Outlet {
 
 /** The connection the hand-over serves: its state, and what it reads. */
 export interface HandOverHost {
-  readonly phase: SessionState;
+  readonly state: SessionState;
   /** the only way the hand-over changes the connection's state: catching-up <-> live */
   setState(next: 'catching-up' | 'live'): void;
   readonly interest: ReplayFilter & { wants(ch: string, id: number): boolean; takesOffer(ch: string, id: number): boolean };
@@ -78,7 +78,7 @@ export class HandOver {
   ) {}
 
   private get closed(): boolean {
-    return this.host.phase === 'closed';
+    return this.host.state === 'closed';
   }
 
   /**
@@ -94,8 +94,8 @@ export class HandOver {
 
   offerLive(id: number, ch: string, wire: Buffer): void {
     if (id <= this.lastSent || !this.host.interest.takesOffer(ch, id)) return;
-    const phase = this.host.phase;
-    if (phase === 'live') {
+    const state = this.host.state;
+    if (state === 'live') {
       if (this.out.buffered > this.deps.config.sendHighWater) {
         // A slow reader is not dropped: it is served from the store, paced by its socket.
         this.deps.stats.slowFallbacks++;
@@ -107,7 +107,7 @@ export class HandOver {
       this.lastSent = id;
       this.sentLive++;
       this.deps.stats.deliveredLive++;
-    } else if (phase !== 'closed') this.hold(id, ch, wire);
+    } else if (state !== 'closed') this.hold(id, ch, wire);
   }
 
   /** A live message that cannot be delivered (not one valid JSON message): a gap in its place, in id order. */
@@ -115,19 +115,19 @@ export class HandOver {
     if (id <= this.lastSent || !this.host.interest.wants(ch, id)) return;
     this.deps.stats.gaps++;
     const gap = encodeGap(ch, id - 1, id, 'invalid');
-    const phase = this.host.phase;
-    if (phase === 'live') {
+    const state = this.host.state;
+    if (state === 'live') {
       this.out.sendText(gap);
       this.lastSent = id;
-    } else if (phase !== 'closed') this.hold(id, ch, textFrame(Buffer.from(gap)));
+    } else if (state !== 'closed') this.hold(id, ch, textFrame(Buffer.from(gap)));
   }
 
   /** The bridge lost its subscription: whatever was live must be re-read from the store. */
   liveLost(): void {
-    const phase = this.host.phase;
-    if (phase === 'closed') return;
+    const state = this.host.state;
+    if (state === 'closed') return;
     this.dirty = true;
-    if (phase === 'live') void this.catchUp();
+    if (state === 'live') void this.catchUp();
   }
 
   /** The connection closed: nothing more is held. */
@@ -154,7 +154,7 @@ export class HandOver {
    * everything after H: it is flushed in the same tick and the connection is live. Otherwise another pass follows.
    */
   private async catchUp(helloHead?: number): Promise<void> {
-    if (this.host.phase === 'catching-up') {
+    if (this.host.state === 'catching-up') {
       // A pass is running: it runs another before going live.
       this.dirty = true;
       return;

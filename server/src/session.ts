@@ -16,11 +16,12 @@ import {
 } from '@durable-pubsub/client-sdk/protocol';
 import { nanoid } from 'nanoid';
 import type { WebSocket } from 'ws';
-import type { Authenticator, Grant } from './auth';
+import type { Authenticator } from './auth';
 import type { Bridge, LiveSink } from './bridge';
 import type { Config } from './config';
 import type { BurstCorker } from './cork';
-import { DpsError, toDpsError } from './errors';
+import { Credentials } from './credentials';
+import { toDpsError } from './errors';
 import { HandOver, type HandOverDeps, type HandOverHost } from './handover';
 import { Interest, patternProblem } from './interest';
 import type { Logger } from './log';
@@ -58,7 +59,7 @@ export class Session implements LiveSink, HandOverHost {
   private readonly out: WsOutlet;
   private stream: HandOver | undefined;
   private helloTimer: NodeJS.Timeout | undefined;
-  private expTimer: NodeJS.Timeout | undefined;
+  private readonly credentials: Credentials;
   private readonly openedAt = Date.now();
   private readonly frames: TokenBucket;
   private closeCode = 0;
@@ -73,6 +74,13 @@ export class Session implements LiveSink, HandOverHost {
   ) {
     countMove(deps.states, null, 'hello');
     this.frames = new TokenBucket(deps.config.maxFramesPerSec);
+    this.credentials = new Credentials(
+      deps.auth,
+      (grant) => {
+        this.interest.grant = grant;
+      },
+      () => this.close(CloseCode.unauthorized, 'token expired'),
+    );
     this.position = new Position(deps.store, deps.log, () => this.close(CloseCode.goingAway, 'the log was reset (new epoch), reconnect'));
     this.out = new WsOutlet(ws, {
       corker: deps.corker,
@@ -100,11 +108,6 @@ export class Session implements LiveSink, HandOverHost {
   }
 
   get state(): SessionState {
-    return this.#state;
-  }
-
-  /** The hand-over reads the state as its phase. */
-  get phase(): SessionState {
     return this.#state;
   }
 
@@ -273,28 +276,10 @@ export class Session implements LiveSink, HandOverHost {
     this.patternOps = this.patternOps.then(op).catch((err) => this.fail(err, ref));
   }
 
-  /** Verifies a token for this recipient. */
-  private async authenticate(token: string | undefined, recipient: string): Promise<Grant> {
-    const grant = await this.deps.auth.verify(token);
-    if (this.deps.auth.enabled && grant.subject !== recipient) throw new DpsError('unauthorized', 'the token is for another recipient');
-    return grant;
-  }
-
-  /** Applies a grant and its expiry: a token that expires without a successful `auth` ends the connection. */
-  private applyGrant(grant: Grant): void {
-    this.interest.grant = grant;
-    clearTimeout(this.expTimer);
-    if (grant.exp !== null) {
-      const ms = Math.min(2 ** 31 - 1, Math.max(0, grant.exp * 1000 - Date.now()));
-      this.expTimer = setTimeout(() => this.close(CloseCode.unauthorized, 'token expired'), ms);
-    }
-  }
-
   private async onAuth(token: string): Promise<void> {
-    if (!this.deps.auth.enabled) return this.error('bad_request', 'authentication is not enabled on this server');
-    const grant = await this.authenticate(token, this.recipient);
+    if (!this.credentials.enabled) return this.error('bad_request', 'authentication is not enabled on this server');
+    const grant = await this.credentials.admit(token, this.recipient);
     if (this.closed) return;
-    this.applyGrant(grant);
     this.send(encodeAuthed(grant.exp ?? 0));
   }
 
@@ -304,7 +289,7 @@ export class Session implements LiveSink, HandOverHost {
     this.helloTimer = undefined;
     this.setState('opening');
     try {
-      this.applyGrant(await this.authenticate(hello.token, hello.recipient));
+      await this.credentials.admit(hello.token, hello.recipient);
     } catch (err) {
       this.reject(err);
       return this.close(CloseCode.unauthorized, err instanceof Error ? err.message : 'unauthorized');
@@ -380,7 +365,7 @@ export class Session implements LiveSink, HandOverHost {
     const greeted = this.#state !== 'hello';
     this.setState('closed');
     clearTimeout(this.helloTimer);
-    clearTimeout(this.expTimer);
+    this.credentials.stop();
     this.stream?.end();
     this.deps.bridge.remove(this, this.interest.list);
     if (greeted) {
