@@ -1,4 +1,6 @@
 // Compiled glob matchers shared by the whole process: one closure per distinct pattern in use, not one per connection.
+// The one cache the servers of a process share, on purpose: a matcher is a pure function of its pattern, so two
+// servers (two namespaces) can never disagree over one, and sharing it costs nothing.
 import { compileGlob, type Matcher } from '@durable-pubsub/client-sdk/protocol';
 
 // Weak: a pattern stays only while something (a session, a grant, the bridge) holds its matcher, so
