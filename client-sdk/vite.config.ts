@@ -1,4 +1,4 @@
-// Library build of the SDK: ESM bundles of the public entry and of the protocol module, no dependencies.
+// Library build of the SDK: ESM bundles of the public entry, the tab relay and the protocol module, no dependencies.
 import { defineConfig } from 'vite';
 
 export default defineConfig({
@@ -6,6 +6,6 @@ export default defineConfig({
     outDir: 'dist',
     emptyOutDir: true,
     sourcemap: true,
-    lib: { entry: { index: 'src/index.ts', protocol: 'src/protocol/index.ts' }, formats: ['es'] },
+    lib: { entry: { index: 'src/index.ts', tabs: 'src/tabs.ts', protocol: 'src/protocol/index.ts' }, formats: ['es'] },
   },
 });

@@ -1,17 +1,17 @@
-// A minimal typed event emitter (no dependency on Node's or the DOM's).
+// A minimal typed event emitter (no dependency on Node's or the DOM's): `on` takes only the names of the event map.
 
-export class Emitter<Events extends Record<string, unknown>> {
-  private readonly handlers: { [K in keyof Events]?: Set<(e: Events[K]) => void> } = {};
+export class Emitter<Events extends object> {
+  readonly #handlers: { [K in keyof Events]?: Set<(e: Events[K]) => void> } = {};
 
   on<K extends keyof Events>(event: K, handler: (e: Events[K]) => void): () => void {
-    let set = this.handlers[event];
-    if (!set) this.handlers[event] = set = new Set();
+    let set = this.#handlers[event];
+    if (!set) this.#handlers[event] = set = new Set();
     set.add(handler);
     return () => set.delete(handler);
   }
 
   protected emit<K extends keyof Events>(event: K, e: Events[K]): void {
-    for (const h of this.handlers[event] ?? []) {
+    for (const h of this.#handlers[event] ?? []) {
       try {
         h(e);
       } catch (err) {

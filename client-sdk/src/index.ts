@@ -1,4 +1,4 @@
-// Public entry of the durable-pubsub client SDK.
+// Public entry of the durable-pubsub client SDK (the tab relay is an entry of its own: `@durable-pubsub/client-sdk/tabs`).
 export { backoff } from './backoff';
 export { Client, ClientError, createClient } from './client';
 export type * from './client-types';

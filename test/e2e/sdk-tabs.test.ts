@@ -1,4 +1,4 @@
-// shareAcrossTabs in real Chromium: two tabs, one socket; close the leader and the other takes over with no gap.
+// shareAcrossTabs in real Chromium: two tabs, one socket; close the leader (its page, or its client) and the other takes over with no gap.
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { withBrowser } from '../support/browser';
@@ -8,17 +8,23 @@ const ctx = withServer();
 
 const PAGE = `<!doctype html><meta charset="utf-8"><title>tabs</title><script type="module">
   import { createClient } from '/sdk.js';
+  import { tabRelay } from '/tabs.js';
   const q = new URLSearchParams(location.search);
   window.seen = [];
-  window.client = createClient({ url: q.get('ws'), recipient: q.get('recipient'), shareAcrossTabs: true });
+  window.states = [];
+  // tabRelay as an app passes it, wrapped only to keep the relay where the test reads its role.
+  window.client = createClient({ url: q.get('ws'), recipient: q.get('recipient'), shareAcrossTabs: (host) => (window.relay = tabRelay(host)) });
   window.client.subscribe('tabs.*', (m) => { window.seen.push(m.id); });
+  window.client.on('state', (e) => { window.states.push(e.newState); });
 </script>`;
 
 const web = withBrowser({ '/': PAGE });
 
-const role = (p: Page) => p.evaluate(() => (window as unknown as { client: { role: string } }).client.role);
+const role = (p: Page) => p.evaluate(() => (window as unknown as { relay: { role: string } }).relay.role);
 const seen = (p: Page): Promise<number[]> => p.evaluate(() => (window as unknown as { seen: number[] }).seen);
-const sockets = () => [...ctx.server.sessions].filter((s) => s.recipient === 'tabber' && !s.closed).length;
+const states = (p: Page): Promise<string[]> => p.evaluate(() => (window as unknown as { states: string[] }).states);
+const live = (p: Page) => p.waitForFunction(() => (window as unknown as { client: { state: string } }).client.state === 'live');
+const sockets = (recipient = 'tabber') => [...ctx.server.sessions].filter((s) => s.recipient === recipient && !s.closed).length;
 
 async function publish(n: number): Promise<number[]> {
   const r = await httpPublish(ctx.server, { messages: Array.from({ length: n }, (_, i) => ({ ch: `tabs.${i % 3}`, data: i })) });
@@ -47,13 +53,48 @@ describe('shareAcrossTabs in Chromium', () => {
     const during = publish(20);
     await a.close({ runBeforeUnload: true });
     const second = [...(await during), ...(await publish(20))];
-    await b.waitForFunction(() => (window as unknown as { client: { role: string } }).client.role === 'leader', undefined, {
+    await b.waitForFunction(() => (window as unknown as { relay: { role: string } }).relay.role === 'leader', undefined, {
       timeout: 10_000,
     });
     await until(async () => (await seen(b)).length >= 70, 15_000, 'the new leader to catch up');
     await sleep(200);
     expect(await seen(b)).toEqual([...first, ...second]);
     await until(() => sockets() === 1, 5000, 'one socket again');
+    await context.close();
+  });
+
+  it('a leader whose client is closed says so and hands the socket over; the other tab is not told it is closed', async () => {
+    const context = await web.browser.newContext();
+    const url = `${web.pages.url}/?ws=${encodeURIComponent(ctx.server.wsUrl)}&recipient=closer`;
+    const errors: string[] = [];
+    const a = await context.newPage();
+    a.on('pageerror', (e) => errors.push(String(e)));
+    await a.goto(url);
+    await live(a);
+    const b = await context.newPage();
+    await b.goto(url);
+    await live(b);
+    expect([await role(a), await role(b)]).toEqual(['leader', 'follower']);
+
+    // Closing posts nothing on the closed channel (it threw InvalidStateError before the `closed` state was emitted).
+    const closing = await a.evaluate(() => {
+      try {
+        (window as unknown as { client: { close(): void } }).client.close();
+        return 'returned';
+      } catch (e) {
+        return String(e);
+      }
+    });
+    expect([closing, (await states(a)).at(-1)]).toEqual(['returned', 'closed']);
+    await b.waitForFunction(() => (window as unknown as { relay: { role: string } }).relay.role === 'leader', undefined, {
+      timeout: 10_000,
+    });
+    await live(b);
+    const ids = await publish(5);
+    await until(async () => (await seen(b)).slice(-5).join() === ids.join(), 10_000, 'the new leader to deliver');
+    expect(await states(b)).not.toContain('closed');
+    expect(errors).toEqual([]);
+    await until(() => sockets('closer') === 1, 5000, 'one socket');
     await context.close();
   });
 });

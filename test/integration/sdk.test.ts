@@ -32,21 +32,34 @@ async function publish(ch: string, n: number): Promise<number[]> {
   return ids;
 }
 
+/** `ws`'s WebSocket, keeping the last socket a client opened, so that a test can drop it as a flaky network would. */
+function droppable(): { WebSocket: never; drop(): void } {
+  let last: WebSocket | undefined;
+  class Kept extends WebSocket {
+    constructor(url: string) {
+      super(url);
+      last = this;
+    }
+  }
+  return { WebSocket: Kept as never, drop: () => last?.close() };
+}
+
 function client(recipient: string, patterns: string[], extra: Partial<Parameters<typeof createClient>[0]> = {}) {
   const seen: number[] = [];
   const states: ClientState[] = [];
+  const socket = droppable();
   const c = createClient({
     url: server.wsUrl,
     recipient,
     storage: memoryStorage(),
-    WebSocket: WebSocket as never,
+    WebSocket: socket.WebSocket,
     backoffMin: 20,
     backoffMax: 200,
     ...extra,
   });
   c.on('state', (e) => states.push(e.newState));
   for (const p of patterns) c.subscribe(p, (m) => void seen.push(m.id));
-  return { c, seen, states };
+  return { c, seen, states, drop: socket.drop };
 }
 
 const live = (c: Client) => until(() => c.state === 'live', 15_000, 'live');
@@ -99,13 +112,12 @@ describe('SDK in Node', () => {
   });
 
   it('reconnects when the server drops it and delivers the exact sequence, no duplicates', async () => {
-    const { c, seen, states } = client('sdk-reconnect', ['sdk.r.*']);
+    const { c, seen, states, drop } = client('sdk-reconnect', ['sdk.r.*']);
     await live(c);
     const expected: number[] = [];
     for (let round = 0; round < 5; round++) {
       expected.push(...(await publish('sdk.r.a', 20)));
-      // Drop the socket mid-stream, as a flaky network would.
-      (c as unknown as { ws: { close(): void } | null }).ws?.close();
+      drop(); // mid-stream, as a flaky network would
       expected.push(...(await publish('sdk.r.b', 10)));
       await until(() => seen.length === expected.length, 10_000, 'round delivered');
     }
@@ -235,12 +247,13 @@ describe('SDK in Node', () => {
 
   it('manual ack mode: unacked messages come again after a reconnect, acked ones never', async () => {
     const calls: number[] = [];
+    const socket = droppable();
     const c = createClient({
       url: server.wsUrl,
       recipient: 'sdk-manual',
       storage: memoryStorage(),
       ackMode: 'manual',
-      WebSocket: WebSocket as never,
+      WebSocket: socket.WebSocket,
       backoffMin: 20,
     });
     let ackUpTo = 0;
@@ -254,7 +267,7 @@ describe('SDK in Node', () => {
     await until(() => calls.length === 5, 10_000, 'first delivery');
     expect(c.lastAckedId).toBe(ids[2]);
     ackUpTo = ids[4] as number;
-    (c as unknown as { ws: { close(): void } | null }).ws?.close();
+    socket.drop();
     await until(() => calls.length === 7, 10_000, 'redelivery of the unacked');
     expect(calls).toEqual([...ids, ids[3], ids[4]]);
     await until(async () => Number(await redis.client.hget('dps:{default}:r:sdk-manual', 'acked')) === ids[4], 5000, 'the ack stored');

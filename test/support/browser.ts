@@ -25,14 +25,18 @@ export interface PageServer {
   close(): Promise<void>;
 }
 
-/** Serves `/sdk.js` (the SDK's public entry, bundled by Vite) and the given pages. */
+/** Serves `/sdk.js` and `/tabs.js` (the SDK's main entry and its tab relay's, each bundled by Vite) and the given pages. */
 export async function servePages(pages: Record<string, string>): Promise<PageServer> {
-  const sdk = await bundle("export * from '@durable-pubsub/client-sdk';", { minify: false });
+  const scripts: Record<string, string> = {
+    '/sdk.js': await bundle("export * from '@durable-pubsub/client-sdk';", { minify: false }),
+    '/tabs.js': await bundle("export * from '@durable-pubsub/client-sdk/tabs';", { minify: false }),
+  };
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0] as string;
-    if (path === '/sdk.js') {
+    const script = scripts[path];
+    if (script !== undefined) {
       res.writeHead(200, { 'content-type': 'text/javascript' });
-      return void res.end(sdk);
+      return void res.end(script);
     }
     const page = pages[path];
     if (page === undefined) {
