@@ -2,6 +2,7 @@
 import { backoff } from './backoff';
 import type { ClientErrorCode, ClientEvents, ClientOptions, ClientState, WebSocketConstructor, WebSocketLike } from './client-types';
 import type { CloseCode } from './protocol/codes';
+import { checkServerFrame } from './protocol/decode-server';
 import type { ClientFrame, HelloFrame, ServerFrame } from './protocol/types';
 
 const OPEN = 1;
@@ -45,17 +46,18 @@ type Options = Required<Pick<ClientOptions, 'recipient' | 'from' | 'pingInterval
   Pick<ClientOptions, 'token' | 'getToken' | 'WebSocket'>;
 
 /**
- * The one place a server frame is read: a frame, or null when the text is not JSON or not a server frame (then
- * nothing after it is processed and the client resumes with `checked`).
+ * The one place a server frame is read (the protocol's guard): a frame; undefined for a frame of an op this version
+ * does not know (a newer server's: ignored); null when the text is not JSON or not a valid server frame (then nothing
+ * after it is processed and the client resumes with `checked`).
  */
-export function parseFrame(text: string): ServerFrame | null {
-  // TODO(r18-wire): use decodeServerFrame (client-sdk/src/protocol), a full v1 check, instead of this minimal one.
+export function parseFrame(text: string): ServerFrame | null | undefined {
+  let r: ReturnType<typeof checkServerFrame>;
   try {
-    const f = JSON.parse(text);
-    return typeof f === 'object' && f !== null && typeof f.op === 'string' ? f : null;
+    r = checkServerFrame(JSON.parse(text));
   } catch {
     return null;
   }
+  return typeof r === 'object' ? r : r === 'unknown_op' ? undefined : null;
 }
 
 /** Seconds-since-epoch `exp` of a JWT, or null. */
@@ -173,6 +175,7 @@ export class Transport {
     };
     ws.onmessage = (ev) => {
       const f = parseFrame(String(ev.data));
+      if (f === undefined) return;
       if (!f) {
         // Nothing after it is processed (it may hold messages), nothing is acked past what was, and the client
         // resumes from there with the server checking each replayed message: never a skip on the SDK's own.

@@ -13,15 +13,20 @@ const entries: [string, string][] = [
   ['socket.io-client', "export { io } from 'socket.io-client';"],
 ];
 
-const rows: { name: string; min: number; gz: number }[] = [];
-for (const [name, source] of entries) {
-  const code = await bundle(source);
-  rows.push({ name, min: code.length, gz: gzipSync(code, { level: 9 }).length });
-}
-const sdk = rows[0] as { gz: number };
-console.log('\nbundle size (Vite library build, minified ESM; gzip -9)');
-console.log(`  ${'package'.padEnd(28)} ${'min'.padStart(10)} ${'min+gzip'.padStart(10)} ${'bytes'.padStart(7)} ${'vs SDK'.padStart(8)}`);
+/** bytes of code and of its gzip -9 */
+const sizes = (code: string) => ({ min: code.length, gz: gzipSync(code, { level: 9 }).length });
+const rows: { name: string; lib: { min: number; gz: number }; app: { min: number; gz: number } }[] = [];
+for (const [name, source] of entries)
+  rows.push({ name, lib: sizes(await bundle(source)), app: sizes(await bundle(source, { minify: 'full' })) });
+const sdk = rows[0] as (typeof rows)[number];
+const kb = (n: number, digits: number) => `${(n / 1024).toFixed(digits)} KB`;
+// Two builds: Vite's library build (how this table was always measured; ES library builds keep whitespace) and the
+// same fully minified, as an app's build ships it. The SDK's budget, 5 KB gzip, is for what apps ship.
+console.log('\nbundle size (Vite, ESM; gzip -9): library build (whitespace kept) | fully minified, as an app ships it');
+console.log(
+  `  ${'package'.padEnd(28)} ${'lib min'.padStart(9)} ${'lib gz'.padStart(9)} ${'bytes'.padStart(6)} | ${'app min'.padStart(9)} ${'app gz'.padStart(9)} ${'bytes'.padStart(6)} ${'vs SDK'.padStart(7)}`,
+);
 for (const r of rows)
   console.log(
-    `  ${r.name.padEnd(28)} ${`${(r.min / 1024).toFixed(1)} KB`.padStart(10)} ${`${(r.gz / 1024).toFixed(2)} KB`.padStart(10)} ${String(r.gz).padStart(7)} ${`${(r.gz / sdk.gz).toFixed(1)}×`.padStart(8)}`,
+    `  ${r.name.padEnd(28)} ${kb(r.lib.min, 1).padStart(9)} ${kb(r.lib.gz, 2).padStart(9)} ${String(r.lib.gz).padStart(6)} | ${kb(r.app.min, 1).padStart(9)} ${kb(r.app.gz, 2).padStart(9)} ${String(r.app.gz).padStart(6)} ${`${(r.app.gz / sdk.app.gz).toFixed(1)}×`.padStart(7)}`,
   );

@@ -148,7 +148,8 @@ describe('frame fuzzing', () => {
         .split('\n')
         .filter((l) => l.startsWith('dps_connections{'))
         .join(' ');
-    const onlyBystander = 'dps_connections{state="hello"} 0 dps_connections{state="opening"} 0 dps_connections{state="catching-up"} 0 dps_connections{state="live"} 1';
+    const onlyBystander =
+      'dps_connections{state="hello"} 0 dps_connections{state="opening"} 0 dps_connections{state="catching-up"} 0 dps_connections{state="live"} 1';
     await until(async () => (await gauge()) === onlyBystander, 5000).catch(() => {});
     expect(await gauge()).toBe(onlyBystander);
 

@@ -5,8 +5,11 @@ import { build, type Rolldown } from 'vite';
 
 const HERE = new URL('.', import.meta.url).pathname;
 
-/** Bundles `source` (an ES module resolved from test/) and returns the code. */
-export async function bundle(source: string, opts: { minify?: boolean } = {}): Promise<string> {
+/**
+ * Bundles `source` (an ES module resolved from test/) and returns the code. `minify: 'full'` also removes whitespace,
+ * as an app's build does: Vite's library builds of ES modules keep it (minify there only mangles and compresses).
+ */
+export async function bundle(source: string, opts: { minify?: boolean | 'full' } = {}): Promise<string> {
   // Inside test/ so that bare imports resolve from the test package's dependencies.
   const dir = mkdtempSync(join(HERE, '.bundle-'));
   try {
@@ -18,8 +21,9 @@ export async function bundle(source: string, opts: { minify?: boolean } = {}): P
       root: dir,
       build: {
         write: false,
-        minify: opts.minify ?? true,
+        minify: opts.minify !== false,
         lib: { entry, formats: ['es'], fileName: 'bundle' },
+        ...(opts.minify === 'full' ? { rolldownOptions: { output: { minify: true } } } : {}),
       },
     });
     const results = (Array.isArray(out) ? out : [out]) as Rolldown.RolldownOutput[];

@@ -55,21 +55,29 @@ function badField(v: unknown, op: string): string {
 const fail = (error: DecodeError, message: string): Decoded<never> => ({ ok: false, error, message });
 
 /**
- * Checks that a parsed value is a server frame of v1, and returns it as it is (fields the table does not list stay).
- * `unknown_op` is a frame with an op this version does not know, from a newer server: a client ignores it, as the
- * server keeps a connection that sends a client op it does not know. `not_json` and `bad_frame` are frames it
- * cannot use at all.
+ * A parsed value as a server frame of v1, returned as it is (fields the table does not list stay), or why not:
+ * `unknown_op`, an op this version does not know, from a newer server (a client ignores it, as the server keeps a
+ * connection that sends a client op it does not know); `bad_frame`, a frame it cannot use. No messages: the SDK's
+ * check, kept small for its bundle.
  */
-export function toServerFrame(v: unknown): Decoded<ServerFrame> {
+export function checkServerFrame(v: unknown): ServerFrame | 'unknown_op' | 'bad_frame' {
   const op = (v as MaybeFrame)?.op;
-  if (typeof op !== 'string') return fail('bad_frame', 'not an object with a string `op`');
+  if (typeof op !== 'string') return 'bad_frame';
   // typeof, not `in`: a prototype's keys (`constructor`, `__proto__`) are not ops
-  if (typeof (FIELDS as Record<string, unknown>)[op] !== 'string') return fail('unknown_op', `unknown op ${op.slice(0, 40)}`);
-  const bad = badField(v, op);
-  return bad ? fail('bad_frame', `${op}: bad \`${bad}\``) : { ok: true, frame: v as ServerFrame };
+  if (typeof (FIELDS as Record<string, unknown>)[op] !== 'string') return 'unknown_op';
+  return badField(v, op) ? 'bad_frame' : (v as ServerFrame);
 }
 
-/** Parses one text frame from the server (the SDK's instead of `JSON.parse(text) as ServerFrame`). */
+/** checkServerFrame, with a message saying what is wrong. */
+export function toServerFrame(v: unknown): Decoded<ServerFrame> {
+  const r = checkServerFrame(v);
+  if (typeof r === 'object') return { ok: true, frame: r };
+  const op = String((v as MaybeFrame)?.op).slice(0, 40);
+  if (r === 'unknown_op') return fail(r, `unknown op ${op}`);
+  return fail(r, typeof (v as MaybeFrame)?.op === 'string' ? `${op}: bad \`${badField(v, op)}\`` : 'not an object with a string `op`');
+}
+
+/** Parses one text frame from the server. */
 export function decodeServerFrame(text: string): Decoded<ServerFrame> {
   let v: unknown;
   try {
