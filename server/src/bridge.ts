@@ -1,7 +1,7 @@
-// One Redis subscriber connection per process, fanning live frames out to the sessions whose patterns match.
+// One Redis subscriber connection per server, fanning live frames out to the sessions whose patterns match.
 import { isUtf8 } from 'node:buffer';
 import { EventEmitter } from 'node:events';
-import { type Matcher, MSG_FRAME_PREFIX } from '@durable-pubsub/client-sdk/protocol';
+import { checkServerFrame, type Matcher, MSG_FRAME_PREFIX } from '@durable-pubsub/client-sdk/protocol';
 import { matcherFor } from './matchers';
 import type { Subscriber } from './redis/connect';
 import type { Keys } from './redis/keys';
@@ -31,15 +31,17 @@ export interface BridgeEvents {
 }
 
 /**
- * Every publishing path refuses data that is not JSON (the server's by construction, FCALL dps_publish by its own
- * check), so this holds for anything the server did not write itself: a frame clients could not parse (a browser
- * closes the socket on invalid UTF-8) never reaches them. Once per message, not per socket: ~1 µs.
+ * Whether a stored frame is one a client can use: valid UTF-8, JSON, and a `msg` frame by the protocol's guard (the
+ * SDK applies the same guard, so a frame that failed it would make the SDK resume, be sent again, and fail again).
+ * Every publishing path builds its frames itself from data that is JSON (the server's by construction, FCALL
+ * dps_publish by its own check), so this holds for anything the server did not write itself. Once per live message,
+ * not per socket: ~1 µs.
  */
 export function validFrame(frame: Buffer): boolean {
   if (!isUtf8(frame)) return false;
   try {
-    JSON.parse(frame.toString('utf8'));
-    return true;
+    const f = checkServerFrame(JSON.parse(frame.toString('utf8')));
+    return typeof f === 'object' && f.op === 'msg';
   } catch {
     return false;
   }

@@ -111,6 +111,24 @@ describe('SDK in Node', () => {
     c.close();
   });
 
+  it('a stored frame that is JSON but not a msg frame is a bad frame once, then a gap, never a reconnect loop', async () => {
+    const good1 = await publish('sdk.q.x', 20);
+    // JSON, but the guard refuses it (no ts, a string id): written around the server's checks.
+    const bad = await redis.client.incr('dps:{default}:seq');
+    await redis.client.zadd('dps:{default}:ch:sdk.q.x', bad, `{"op":"msg","id":"${bad}","ch":"sdk.q.x","data":1}`);
+    await redis.client.zadd('dps:{default}:index', bad, 'sdk.q.x');
+    const good2 = await publish('sdk.q.x', 20);
+    const gaps: { ch: string; after: number; upTo: number }[] = [];
+    const errors: string[] = [];
+    const { c, seen } = client('sdk-shape', ['sdk.q.*'], { from: 'earliest' });
+    c.on('gap', (g) => void gaps.push(g));
+    c.on('error', (e) => void errors.push(e.code));
+    await live(c);
+    await until(() => seen.length === 40, 10_000, 'every good message');
+    expect([seen, gaps, errors]).toEqual([[...good1, ...good2], [{ ch: 'sdk.q.x', after: bad - 1, upTo: bad }], ['bad_frame']]);
+    c.close();
+  });
+
   it('reconnects when the server drops it and delivers the exact sequence, no duplicates', async () => {
     const { c, seen, states, drop } = client('sdk-reconnect', ['sdk.r.*']);
     await live(c);
