@@ -1,4 +1,4 @@
-// HTTP routes: publish API, health and readiness, the demo page; JSON errors with PROTOCOL.md's statuses.
+// HTTP routes: publish API, admin, health and readiness, metrics, the demo page; JSON errors with PROTOCOL.md's statuses.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type PubFrame, toClientFrame } from '@durable-pubsub/client-sdk/protocol';
 import type { Registry } from 'prom-client';
@@ -115,8 +115,9 @@ function ready(res: ServerResponse, deps: HttpDeps): void {
   });
 }
 
+/** The routes; anything else goes to `next` (the embedding app's own routes), or is a 404 without it. */
 export function httpHandler(deps: HttpDeps) {
-  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+  return async (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void): Promise<void> => {
     const path = (req.url ?? '/').split('?')[0];
     try {
       if (path === '/v1/publish') {
@@ -140,6 +141,7 @@ export function httpHandler(deps: HttpDeps) {
         return removed ? json(res, 200, { ok: true }) : sendError(res, 404, 'not_found', 'no such recipient');
       }
       if (deps.staticDir && (await serveStatic(deps.staticDir, req, res))) return;
+      if (next) return next();
       sendError(res, 404, 'not_found', `no route ${req.method} ${path}`);
     } catch (err) {
       const e = toDpsError(err, deps.store.redisReady);

@@ -1,9 +1,9 @@
 // Runs the server in the foreground: config from the environment, managed Redis when REDIS_URL is unset (`pnpm run server`, `durable-pubsub serve`).
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startApp } from './app';
 import { ConfigError, loadConfig } from './config';
 import { startDemoFeed } from './demo-feed';
+import { durablePubsub } from './durable-pubsub';
 import { createLogger } from './log';
 import { type ManagedRedis, RedisBinaryMissing, startRedis } from './redis/managed';
 
@@ -36,16 +36,20 @@ export async function serve(): Promise<void> {
     redisUrl = managed.url;
     log.info('started a managed redis-server', { url: redisUrl, dataDir: config.dataDir, appendfsync: config.redisFsync });
   }
-  const app = await startApp(config, {
+  // The CLI is a user of the embedding API: an instance, listening on a port of its own.
+  const { port: _port, host: _host, dataDir: _dir, redisFsync: _fsync, demo: _demo, redisUrl: _url, ...settings } = config;
+  const dps = await durablePubsub({
+    ...settings,
     redisUrl,
     log,
     staticDir: config.demo ? DEMO_DIST : undefined,
     ownsRedis: managed !== undefined,
   });
-  const stopFeed = config.demo ? startDemoFeed(app.store) : () => {};
+  const { port } = await dps.listen(config.port, config.host);
+  const stopFeed = config.demo ? startDemoFeed(dps) : () => {};
   const shown = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
-  const url = `http://${shown}:${app.port}`;
-  log.info('durable-pubsub is listening', { url, ws: `ws://${shown}:${app.port}${config.wsPath}`, namespace: config.namespace });
+  const url = `http://${shown}:${port}`;
+  log.info('durable-pubsub is listening', { url, ws: `ws://${shown}:${port}${config.wsPath}`, namespace: config.namespace });
   if (config.demo) process.stdout.write(`\n  Demo dashboard: ${url}/\n\n`);
 
   let stopping = false;
@@ -54,7 +58,7 @@ export async function serve(): Promise<void> {
     stopping = true;
     log.info('stopping', { signal });
     stopFeed();
-    await app.stop();
+    await dps.close();
     await managed?.stop();
     process.exit(0);
   };

@@ -182,7 +182,7 @@ export async function serverProcess(redisUrl: string, env: Record<string, string
 }
 
 /** Samples the largest server-side send buffer of any of `server`'s sockets every 2 ms until stop(). */
-export function sampleSendBuffers(server: { sessions: Set<unknown> }): { stop(): number } {
+export function sampleSendBuffers(server: { sessions: ReadonlySet<unknown> }): { stop(): number } {
   let max = 0;
   const timer = setInterval(() => {
     for (const s of server.sessions) max = Math.max(max, (s as { ws: { bufferedAmount: number } }).ws.bufferedAmount);

@@ -1,0 +1,299 @@
+// The embeddable server: durablePubsub() attaches to an app's own HTTP server, serves its routes and publishes in process.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { CloseCode, type Json, toClientFrame } from '@durable-pubsub/client-sdk/protocol';
+import { WebSocketServer } from 'ws';
+import { createAuthenticator } from './auth';
+import { Bridge } from './bridge';
+import { type Config, ConfigError, loadConfig } from './config';
+import { BurstCorker } from './cork';
+import { DpsError } from './errors';
+import { httpHandler } from './http';
+import { Janitor } from './janitor';
+import { createLogger, type Level, type Logger, silentLogger } from './log';
+import { createMetrics, createStats } from './metrics';
+import { commandConnection, connect, subscriberConnection } from './redis/connect';
+import { isValidNamespace, subMember } from './redis/keys';
+import { Liveness } from './redis/liveness';
+import { ReadAhead } from './replay';
+import { Session } from './session';
+import { stateCounts } from './session-state';
+import { Store } from './store';
+import { MsgsCache } from './wire';
+
+/** Every setting of the server (each DPS_* variable as its camelCase field of Config), and where Redis is. */
+export interface DurablePubsubOptions extends Partial<Omit<Config, 'redisUrl' | 'port' | 'host' | 'dataDir' | 'redisFsync' | 'demo'>> {
+  /** redis://, rediss://, redis+sentinel:// or redis+cluster:// */
+  redisUrl: string;
+  /** a logger, or the level of pino's JSON lines on stdout (default: info) */
+  log?: Logger | Level;
+  /** a built web app served at / (the demo dashboard) */
+  staticDir?: string;
+  /** this process owns the Redis server and stops it right after: the log is marked cleanly flushed on close */
+  ownsRedis?: boolean;
+}
+
+export interface PublishOptions {
+  /** idempotency key: a publish repeated with the same key within the window stores nothing and answers the first id */
+  key?: string;
+}
+
+/** One durable-pubsub server of a namespace, attached to HTTP servers of the app's choosing. */
+export interface DurablePubsub {
+  readonly config: Readonly<Config>;
+  /** Takes the WebSocket upgrades on `path` (default: the wsPath setting, /ws) of `server`; other upgrades are left alone. */
+  attach(server: Server, opts?: { path?: string }): void;
+  /** Takes one upgrade request (for frameworks that own the `upgrade` event): a wrong path or origin is refused. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /** Serves /v1/*, /healthz, /readyz and /metrics; anything else goes to `next` (404 without it). Express middleware as is. */
+  handleRequest(req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void): void;
+  /** Stores and delivers one message (the store path, no HTTP); `dup` when its key was used already. */
+  publish(ch: string, data: Json, opts?: PublishOptions): Promise<{ id: number; dup?: true }>;
+  /** The one-line form: an HTTP server of its own with the routes and the WebSocket path. */
+  listen(port?: number, host?: string): Promise<{ server: Server; port: number; url: string }>;
+  /** Graceful: acks received are stored, clients get 1001 (they resume elsewhere), Redis connections close. */
+  close(): Promise<void>;
+  /** The parts, for tests and tools. */
+  readonly store: Store;
+  readonly bridge: Bridge;
+  readonly janitor: Janitor;
+  readonly sessions: ReadonlySet<Session>;
+}
+
+const TOUCH_EVERY_MS = 30_000;
+/** how long a graceful stop waits for acks to be stored before it closes the sockets anyway */
+const SHUTDOWN_ACK_WAIT_MS = 3000;
+
+/**
+ * Cross-site WebSocket hijacking guard: a listed origin, or with no list any origin while auth is off and the
+ * server's own host while it is on. Clients that send no Origin (not browsers) are not affected.
+ */
+function originAllowed(origin: string, host: string | undefined, allowed: string[] | undefined, authOn: boolean): boolean {
+  if (allowed) return allowed.includes(origin);
+  if (!authOn) return true;
+  try {
+    return new URL(origin).host === host;
+  } catch {
+    return false;
+  }
+}
+
+function configOf(opts: DurablePubsubOptions): Config {
+  const { log: _log, staticDir: _static, ownsRedis: _owns, ...settings } = opts;
+  // Defaults, then the options: the environment is the caller's business (serve reads it).
+  const config = loadConfig({}, settings);
+  if (!isValidNamespace(config.namespace)) throw new ConfigError('namespace must be 1-64 characters of A-Z a-z 0-9 _ . -');
+  if (!opts.redisUrl) throw new ConfigError('redisUrl is required');
+  return config;
+}
+
+/** Connects to Redis and starts a server of one namespace; it serves once attached (or listening). */
+export async function durablePubsub(opts: DurablePubsubOptions): Promise<DurablePubsub> {
+  const config = configOf(opts);
+  const log = typeof opts.log === 'object' ? opts.log : opts.log === 'silent' ? silentLogger : createLogger(opts.log ?? 'info');
+  const redis = commandConnection(opts.redisUrl, config.redisTimeoutMs);
+  const sub = subscriberConnection(opts.redisUrl, redis, config.redisTimeoutMs);
+  redis.on('error', (err) => log.debug('redis error', { err: String(err) }));
+  sub.on('error', (err) => log.debug('redis subscriber error', { err: String(err) }));
+  const auth = createAuthenticator(config);
+  const stats = createStats();
+  const store = new Store(redis, { ...config, observe: stats.observeRedis, stats });
+  const bridge = new Bridge(sub, store.keys, config.bridgeWideThreshold);
+  // Any of these may mean another Redis server holds the log now: check before the next id is handed out.
+  for (const event of ['close', '-node', 'node error']) redis.on(event, () => store.suspect());
+  await Promise.all([connect(redis), connect(sub)]);
+  await store.init();
+  const installFunctions = async () => {
+    const why = await store.installFunctions();
+    if (why) log.warn('could not install the dps Function library: FCALL dps_publish is not available (needs Redis >= 7)', { err: why });
+  };
+  await installFunctions();
+  const liveness = new Liveness({
+    timeoutMs: config.redisTimeoutMs,
+    probeCommand: () => store.clock(),
+    commandReady: () => store.redisReady,
+    subscriber: sub,
+  });
+  liveness.start();
+  for (const [conn, name] of [
+    [redis, 'command'],
+    [sub, 'subscriber'],
+  ] as const)
+    conn.on('error', (err) => {
+      // ioredis destroyed a socket that answered nothing for half of DPS_REDIS_TIMEOUT (connect.ts): it reconnects.
+      if (/^Socket timeout/.test(err.message)) {
+        stats.redisSilent++;
+        log.warn(`the Redis ${name} connection went silent; replacing it`, { timeoutMs: config.redisTimeoutMs });
+      }
+    });
+  store.on('recovered', (info) => {
+    void installFunctions();
+    if (info.outcome === 'reset')
+      log.warn('Redis restarted or failed over and may have lost acknowledged writes: new epoch, clients replay what is retained', info);
+    else
+      log.info(info.outcome === 'kept' ? 'Redis restarted; it persists every write, so the log is whole' : 'a new log was started', info);
+  });
+
+  const sessions = new Set<Session>();
+  /** open connections per state, counted by the sessions' transitions */
+  const states = stateCounts();
+  bridge.on('down', () => {
+    store.suspect();
+    log.warn('lost the Redis subscription; connections will catch up from the store');
+    for (const s of sessions) s.liveLost();
+  });
+  bridge.on('up', () => log.info('Redis subscription is live'));
+  bridge.on('invalid', (id, ch) => {
+    stats.invalidFrames++;
+    log.error('a live message is not a valid msg frame (written around the server); its readers get a gap', { id, ch });
+  });
+  store.on('epoch', (epoch, previous) => {
+    log.warn('the log was lost and started anew (new epoch); closing connections', { epoch, previous });
+    for (const s of sessions) if (s.epoch && s.epoch !== epoch) s.close(CloseCode.goingAway, 'the log was reset (new epoch), reconnect');
+  });
+
+  /** Open connections per (recipient, pattern set), by `subMember`. */
+  const connections = () => {
+    const counts = new Map<string, number>();
+    for (const s of sessions) {
+      if (!s.recipient || s.closed) continue;
+      const m = subMember(s.setKey, s.recipient);
+      counts.set(m, (counts.get(m) ?? 0) + 1);
+    }
+    return counts;
+  };
+  // Dead connections (their peer vanished without a close) are gone within two intervals.
+  const heartbeat = setInterval(() => {
+    for (const s of sessions) s.heartbeat();
+  }, config.heartbeatIntervalMs);
+  const janitor = new Janitor(store, config, log, () => new Set(connections().keys()));
+  const touch = setInterval(
+    () => {
+      store.subscriptions.touch(connections().keys()).catch(() => {});
+    },
+    Math.min(TOUCH_EVERY_MS, (config.recipientTtlSec * 1000) / 4),
+  );
+  const registry = createMetrics({
+    stats,
+    connectionsByState: () => states,
+    topLag: async () => {
+      if (!config.metricsLagTop) return [];
+      const all = await store.subscriptions.stats(await store.channels(), connections());
+      return all.sort((a, b) => b.lag - a.lag).slice(0, config.metricsLagTop);
+    },
+  });
+  const routes = httpHandler({
+    store,
+    bridge,
+    config,
+    log,
+    staticDir: opts.staticDir,
+    connections,
+    registry,
+    auth,
+    redisUp: (link) => liveness.up(link),
+  });
+  const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxFrame, perMessageDeflate: false, clientTracking: false });
+  const deps = {
+    store,
+    bridge,
+    config,
+    log,
+    stats,
+    auth,
+    // Per instance, never per process: two instances in one process share none of these.
+    corker: new BurstCorker(),
+    readAhead: new ReadAhead(),
+    msgs: new MsgsCache(),
+    states,
+    connectionsOf: (recipient: string) => {
+      let n = 0;
+      for (const s of sessions) if (s.recipient === recipient && !s.closed && s.state !== 'hello') n++;
+      return n;
+    },
+    onClose: (s: Session) => sessions.delete(s),
+  };
+
+  let closing: Promise<void> | null = null;
+  const servers = new Set<Server>();
+  /** An upgrade handler for `path`; an attached one leaves other paths to the app's other listeners. */
+  const upgrade = (path: string, attached: boolean) => (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const at = (req.url ?? '/').split('?')[0];
+    if (at !== path && attached) return;
+    const origin = req.headers.origin;
+    let refuse = at !== path ? '404 Not Found' : closing ? '503 Service Unavailable' : '';
+    if (!refuse && origin && !originAllowed(origin, req.headers.host, config.allowedOrigins, auth.enabled)) refuse = '403 Forbidden';
+    if (refuse) {
+      socket.end(`HTTP/1.1 ${refuse}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      sessions.add(new Session(ws, deps));
+    });
+  };
+  const handleUpgrade = upgrade(config.wsPath, false);
+  janitor.start();
+  if (!auth.enabled) log.warn('auth is off: any client may subscribe to and publish on any channel (set DPS_JWT_SECRET to turn it on)');
+
+  const close = () => {
+    closing ??= (async () => {
+      clearInterval(touch);
+      clearInterval(heartbeat);
+      liveness.stop();
+      const closed = [...servers].map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
+      // Acks first, so clients that move to another node resume from where they really are.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.all([...sessions].map((s) => s.shutdown())),
+        new Promise((resolve) => {
+          timer = setTimeout(resolve, SHUTDOWN_ACK_WAIT_MS);
+        }),
+      ]);
+      clearTimeout(timer);
+      for (const s of sessions) s.close(CloseCode.goingAway, 'server shutting down');
+      await janitor.stop();
+      for (const s of servers) s.closeAllConnections();
+      await Promise.all(closed);
+      if (opts.ownsRedis) await store.markClean().catch(() => {});
+      await bridge.close();
+      await redis.quit().catch(() => redis.disconnect());
+    })();
+    return closing;
+  };
+
+  return {
+    config,
+    store,
+    bridge,
+    janitor,
+    sessions,
+    attach(server, o = {}) {
+      server.on('upgrade', upgrade(o.path ?? config.wsPath, true));
+    },
+    handleUpgrade,
+    handleRequest(req, res, next) {
+      void routes(req, res, next);
+    },
+    async publish(ch, data, o = {}) {
+      // The checks of a `pub` frame: a bad channel, key or value is a bad_request, never a broken message.
+      const checked = toClientFrame({ op: 'pub', ch, data, key: o.key });
+      if (!checked.ok) throw new DpsError('bad_request', checked.message);
+      const r = await store.publish(ch, data, o.key);
+      return r.dup ? { id: r.id, dup: true } : { id: r.id };
+    },
+    async listen(port = 0, host = '127.0.0.1') {
+      const server = createServer((req, res) => void routes(req, res));
+      server.on('upgrade', handleUpgrade);
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => resolve());
+      });
+      // Its own server: closed with the instance.
+      servers.add(server);
+      const bound = (server.address() as AddressInfo).port;
+      return { server, port: bound, url: `http://${host.includes(':') ? `[${host}]` : host}:${bound}` };
+    },
+    close,
+  };
+}
