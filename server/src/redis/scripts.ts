@@ -4,6 +4,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
 
+// Beside the module that holds this code: src/redis/lua in the workspace; dist/lua in the built package, whose
+// bundle puts this code in a chunk at the top of dist/ (server/tsdown.config.ts copies lua/ and functions/ there).
 export const LUA_DIR = join(dirname(fileURLToPath(import.meta.url)), 'lua');
 
 /** One script file: its command name and how many keys it takes ('n': as many as the caller says). */

@@ -1,0 +1,13 @@
+// Build of the published SDK: ESM bundles of the public entry, the tab relay and the protocol module, with bundled .d.ts; no dependencies.
+import { defineConfig } from 'tsdown';
+
+export default defineConfig({
+  entry: { index: 'src/index.ts', tabs: 'src/tabs.ts', protocol: 'src/protocol/index.ts' },
+  format: 'esm',
+  platform: 'browser',
+  // What the Vite library build, which this replaces, targeted by default.
+  target: 'baseline-widely-available',
+  fixedExtension: false,
+  dts: true,
+  checks: { pluginTimings: false },
+});
