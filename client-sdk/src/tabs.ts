@@ -7,12 +7,19 @@ import { joinTabs, type TabLink, type TabMessage, type TabPosition } from './tab
 
 export type { TabRelay, TabRelayFactory, TabRelayHost } from './client-types';
 
-/** Another tab: its patterns, its position (processed up to), and whether the last liveness check missed it. */
+/** Another tab: its patterns, its position (processed up to), and since when liveness checks have missed it. */
 interface Peer {
   patterns: string[];
   pos?: TabPosition;
-  missed?: boolean;
+  missedSince?: number;
 }
+
+/**
+ * A tab whose lock has been gone this long is gone (closed or crashed) and stops holding the acks back. Not sooner:
+ * a tab that reloads comes back as a new tab, and until it has announced its saved position the old one's keeps
+ * what it had not processed from being acked (and trimmed) under it.
+ */
+const GONE_AFTER_MS = 10_000;
 
 class Relay implements TabRelay {
   role: 'leader' | 'follower' = 'follower';
@@ -183,14 +190,15 @@ class Relay implements TabRelay {
       this.#post({ t: 'done', tab: this.#id, epoch: p.epoch, at: p.lastAckedId });
       return true;
     }
-    // Tabs that went away without a word (crashed) stop holding the acks back once the browser has released their
-    // lock, seen twice.
+    // Tabs that went away without a word (closed, crashed) stop holding the acks back once the browser has released
+    // their lock for GONE_AFTER_MS.
     if (this.#peers.size)
       this.#link?.alive().then((alive) => {
+        const now = Date.now();
         for (const [tab, peer] of this.#peers)
-          if (alive.has(tab)) peer.missed = false;
-          else if (peer.missed) this.#peers.delete(tab);
-          else peer.missed = true;
+          if (alive.has(tab)) peer.missedSince = undefined;
+          else if (peer.missedSince === undefined) peer.missedSince = now;
+          else if (now - peer.missedSince >= GONE_AFTER_MS) this.#peers.delete(tab);
       });
     return false;
   }
