@@ -13,19 +13,21 @@ export function docPages(): string[] {
 export const RUNNABLE = ['sh', 'ts', 'js', 'python'] as const;
 export type Lang = (typeof RUNNABLE)[number];
 
-export type Block = {
+/** What an info string asks of its block. */
+export type Kind =
+  | { kind: 'run'; lang: Lang; ownPort: boolean }
+  | { kind: 'no-run'; reason: string }
+  | { kind: 'excerpt'; of: string }
+  | { kind: 'text' }
+  | { kind: 'bad'; problem: string };
+
+export type Block = Kind & {
   page: string;
   /** 1-based line of the opening fence */
   line: number;
   info: string;
   code: string;
-} & (
-  | { kind: 'run'; lang: Lang; ownPort: boolean }
-  | { kind: 'no-run'; reason: string }
-  | { kind: 'excerpt'; of: string }
-  | { kind: 'text' }
-  | { kind: 'bad'; problem: string }
-);
+};
 
 /**
  * What an info string asks:
@@ -35,14 +37,7 @@ export type Block = {
  *   `<lang> excerpt <path>`                       lines of that file, in order (the file is run by its own test)
  *   `text`                                        not code: a picture, a transcript, a template
  */
-export function classify(
-  info: string,
-):
-  | { kind: 'run'; lang: Lang; ownPort: boolean }
-  | { kind: 'no-run'; reason: string }
-  | { kind: 'excerpt'; of: string }
-  | { kind: 'text' }
-  | { kind: 'bad'; problem: string } {
+export function classify(info: string): Kind {
   const [lang = '', ...rest] = info.split(/\s+/).filter(Boolean);
   const tail = rest.join(' ');
   if (!lang) return { kind: 'bad', problem: 'a fenced block without a language: say `text`, or what runs it' };
@@ -73,10 +68,10 @@ export function blocks(page: string, text = readFileSync(ROOT + page, 'utf8')): 
     let j = i + 1;
     for (; j < lines.length; j++) {
       const l = lines[j] as string;
-      if (l.trim().startsWith(fence) && l.trim().replace(/[`~]/g, '') === '') break;
+      if (fenceAfter(l, fence) === null) break;
       body.push(l.startsWith(indent) ? l.slice(indent.length) : l.trimStart());
     }
-    out.push({ page, line: i + 1, info: info.trim(), code: body.join('\n'), ...classify(info.trim()) } as Block);
+    out.push({ page, line: i + 1, info: info.trim(), code: body.join('\n'), ...classify(info.trim()) });
     i = j;
   }
   return out;
