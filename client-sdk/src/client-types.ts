@@ -44,12 +44,18 @@ export interface ClientEvents {
 }
 
 /** The part of the WebSocket API the client uses: the browser's, or `ws` in Node. */
+/**
+ * A handler property as a method's parameter is checked (both ways): the browser's and `ws`'s sockets type their
+ * events more precisely than the SDK needs, and must still be accepted.
+ */
+type SocketHandler<E> = { bivariant(ev: E): void }['bivariant'];
+
 export interface WebSocketLike {
   readonly readyState: number;
-  onopen: ((ev: unknown) => void) | null;
-  onmessage: ((ev: { data: unknown }) => void) | null;
-  onclose: ((ev: { code: number; reason: string }) => void) | null;
-  onerror: ((ev: unknown) => void) | null;
+  onopen: SocketHandler<unknown> | null;
+  onmessage: SocketHandler<{ data: unknown }> | null;
+  onclose: SocketHandler<{ code: number; reason: string }> | null;
+  onerror: SocketHandler<unknown> | null;
   send(data: string): void;
   close(code?: number, reason?: string): void;
 }

@@ -267,7 +267,7 @@ async function storm() {
         url: `${spec.base.replace('http', 'ws')}/ws`,
         recipient: `storm-${i}`,
         storage: storages[i],
-        WebSocket: WebSocket as never,
+        WebSocket,
         backoffMin: 100,
         backoffMax: 2000,
       });

@@ -22,7 +22,7 @@ const stored = async () => (await ctx.redis.client.keys('dps:{default}:ch:*')).s
 describe('publishing from any Redis client', () => {
   it('FCALL dps_publish with redis-cli reaches a live client and is replayed to a later one', async () => {
     const got: [number, string, unknown][] = [];
-    const live = createClient({ url: ctx.server.wsUrl, recipient: 'cli-live', storage: memoryStorage(), WebSocket: WebSocket as never });
+    const live = createClient({ url: ctx.server.wsUrl, recipient: 'cli-live', storage: memoryStorage(), WebSocket });
     live.subscribe('cli.*', (m) => void got.push([m.id, m.ch, m.data]));
     await until(() => live.state === 'live', 10_000, 'live');
     const epoch = await ctx.redis.client.get('dps:{default}:epoch');

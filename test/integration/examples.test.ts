@@ -56,7 +56,7 @@ describe.each(['express', 'fastify', 'node-http'])('examples/%s', (name) => {
     dumpOnFailure(() => ex);
     const url = ex!.url;
     const seen: Pick<Message, 'id' | 'ch' | 'data'>[] = [];
-    const client = createClient({ url: ex!.wsUrl, recipient: `example-${name}`, storage: memoryStorage(), WebSocket: WebSocket as never });
+    const client = createClient({ url: ex!.wsUrl, recipient: `example-${name}`, storage: memoryStorage(), WebSocket });
     client.subscribe('orders.*', ({ id, ch, data }) => void seen.push({ id, ch, data }));
     try {
       await until(() => client.state === 'live', 10_000, 'the client to be live');
@@ -83,7 +83,7 @@ describe.each(['express', 'fastify', 'node-http'])('examples/%s', (name) => {
       url: ex!.wsUrl,
       recipient: `example-${name}-term`,
       storage: memoryStorage(),
-      WebSocket: WebSocket as never,
+      WebSocket,
     });
     try {
       await until(() => client.state === 'live', 10_000, 'the client to be live');

@@ -26,7 +26,7 @@ describe('SDK tokens', () => {
       url: `ws://127.0.0.1:${(wss.address() as { port: number }).port}`,
       recipient: 'r',
       storage: memoryStorage(),
-      WebSocket: WebSocket as never,
+      WebSocket,
       getToken: () => jwt(Math.floor(Date.now() / 1000) + 2, ++n),
     });
     await until(() => frames.some((f) => f.op === 'auth'), 5000, 'an auth frame');
@@ -44,7 +44,7 @@ describe('SDK tokens', () => {
 describe('SDK bad input', () => {
   it('reports an unusable URL as an error and closes instead of throwing', async () => {
     const errors: string[] = [];
-    const c = createClient({ url: 'not a url', recipient: 'r', storage: memoryStorage(), WebSocket: WebSocket as never });
+    const c = createClient({ url: 'not a url', recipient: 'r', storage: memoryStorage(), WebSocket });
     c.on('error', (e) => errors.push(e.code));
     await until(() => c.state === 'closed', 2000, 'closed');
     expect(errors).toEqual(['bad_url']);

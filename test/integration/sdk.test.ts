@@ -1,5 +1,12 @@
 // The SDK in Node against the real server process and real Redis: reconnects, crashes, failing handlers, manual acks.
-import { type Client, type ClientState, createClient, memoryStorage, type PositionStorage } from '@durable-pubsub/client-sdk';
+import {
+  type Client,
+  type ClientState,
+  createClient,
+  memoryStorage,
+  type PositionStorage,
+  type WebSocketConstructor,
+} from '@durable-pubsub/client-sdk';
 import { Store } from '@durable-pubsub/server';
 import { commandConnection, connect } from '@durable-pubsub/server/src/redis/connect';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -33,7 +40,7 @@ async function publish(ch: string, n: number): Promise<number[]> {
 }
 
 /** `ws`'s WebSocket, keeping the last socket a client opened, so that a test can drop it as a flaky network would. */
-function droppable(): { WebSocket: never; drop(): void } {
+function droppable(): { WebSocket: WebSocketConstructor; drop(): void } {
   let last: WebSocket | undefined;
   class Kept extends WebSocket {
     constructor(url: string) {
@@ -41,7 +48,7 @@ function droppable(): { WebSocket: never; drop(): void } {
       last = this;
     }
   }
-  return { WebSocket: Kept as never, drop: () => last?.close() };
+  return { WebSocket: Kept, drop: () => last?.close() };
 }
 
 function client(recipient: string, patterns: string[], extra: Partial<Parameters<typeof createClient>[0]> = {}) {
@@ -170,7 +177,7 @@ describe('SDK in Node', () => {
       url: server.wsUrl,
       recipient: 'sdk-throws',
       storage,
-      WebSocket: WebSocket as never,
+      WebSocket,
       backoffMin: 20,
       backoffMax: 100,
     });
@@ -206,7 +213,7 @@ describe('SDK in Node', () => {
       recipient: 'sdk-async',
       from: 'earliest',
       storage: memoryStorage(),
-      WebSocket: WebSocket as never,
+      WebSocket,
     });
     c.on('state', (e) => log.push(e.newState));
     // Every third message is handled asynchronously, the others synchronously; a second handler follows it.
@@ -341,7 +348,7 @@ describe('SDK in Node', () => {
         url: `ws://127.0.0.1:${port}`,
         recipient: 'r',
         storage: memoryStorage(),
-        WebSocket: WebSocket as never,
+        WebSocket,
         backoffMin: 10,
       });
       c.on('error', (e) => errors.push(e.code));

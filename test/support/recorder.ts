@@ -30,7 +30,7 @@ export function record(
     url,
     recipient,
     storage: memoryStorage(),
-    WebSocket: WebSocket as never,
+    WebSocket,
     backoffMin: 50,
     backoffMax: 1000,
     pingInterval: 2000,
