@@ -24,6 +24,8 @@ commands:
 
 common options:
   --url URL     the server (default: $DPS_URL, else http://127.0.0.1:$PORT, PORT defaulting to 8080)
+  --token JWT   a token for a server with auth on (default: $DPS_TOKEN): publish needs dps.pub, tail dps.sub,
+                recipients and channels dps.admin
   --help        help for a command
 
 exit codes: 0 done, 1 failed (server or Redis unreachable, request refused), 2 usage error`;
@@ -51,10 +53,13 @@ function baseUrl(flag: string | undefined): string {
   return (flag ?? process.env.DPS_URL ?? `http://127.0.0.1:${process.env.PORT || 8080}`).replace(/\/$/, '');
 }
 
-async function api(url: string, path: string, init?: RequestInit): Promise<unknown> {
+/** --token, else $DPS_TOKEN: sent as a bearer token (HTTP) or in the hello (tail). */
+let token: string | undefined;
+
+async function api(url: string, path: string, init: RequestInit = {}): Promise<unknown> {
   let res: Response;
   try {
-    res = await fetch(`${url}${path}`, init);
+    res = await fetch(`${url}${path}`, token ? { ...init, headers: { authorization: `Bearer ${token}` } } : init);
   } catch {
     throw new Error(`cannot reach the server at ${url} (is it running? set --url or DPS_URL)`);
   }
@@ -98,9 +103,9 @@ async function tail(patterns: string[], v: Record<string, string | boolean | und
   if (from !== 'head' && from !== 'earliest') throw new UsageError('--from is earliest or head');
   const count = v.count === undefined ? Number.POSITIVE_INFINITY : Number(v.count);
   if (!(count > 0)) throw new UsageError('--count must be a positive number');
-  const ws = `${baseUrl(v.url as string | undefined).replace(/^http/, 'ws')}/ws`;
+  const ws = `${baseUrl(v.url as string | undefined).replace(/^http/, 'ws')}${process.env.DPS_WS_PATH ?? '/ws'}`;
   const recipient = (v.recipient as string | undefined) ?? `tail-${Math.random().toString(36).slice(2, 10)}`;
-  const client = createClient({ url: ws, recipient, from, storage: memoryStorage(), WebSocket: WebSocket as never });
+  const client = createClient({ url: ws, recipient, from, token, storage: memoryStorage(), WebSocket });
   let printed = 0;
   await new Promise<void>((resolve, reject) => {
     const stop = () => {
@@ -134,6 +139,7 @@ async function main(argv: string[]): Promise<number> {
     options: {
       help: { type: 'boolean', short: 'h' },
       url: { type: 'string' },
+      token: { type: 'string' },
       key: { type: 'string' },
       json: { type: 'boolean' },
       recipient: { type: 'string' },
@@ -151,6 +157,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const url = baseUrl(v.url);
+  token = v.token ?? process.env.DPS_TOKEN;
   switch (command) {
     case 'serve': {
       const { serve } = await import('./serve');

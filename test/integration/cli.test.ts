@@ -1,8 +1,9 @@
 // The durable-pubsub CLI against a real server and Redis: output, resuming tail, trim, legacy import, exit codes.
 import { execFile, spawn } from 'node:child_process';
 import { freePort } from '@durable-pubsub/server';
+import { SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { httpPublish, until, withServer } from '../support/env';
+import { httpPublish, startTestServer, until, withServer } from '../support/env';
 import { RawClient } from '../support/raw-client';
 
 const ctx = withServer();
@@ -67,6 +68,39 @@ describe('durable-pubsub CLI', () => {
       1,
       'durable-pubsub: cannot reach the server at http://127.0.0.1:1 (is it running? set --url or DPS_URL)\n',
     ]);
+  });
+
+  it('sends --token (or DPS_TOKEN) to a server with auth on: publish, tail and the admin lists', async () => {
+    const secret = 'cli-secret-that-is-long-enough-0123456789';
+    const secured = await startTestServer(ctx.redis.url, { DPS_JWT_SECRET: secret, DPS_NAMESPACE: 'cli-auth' });
+    try {
+      const mint = (subject: string, dps: { sub: string[]; pub: string[]; admin: boolean }) =>
+        new SignJWT({ dps })
+          .setProtectedHeader({ alg: 'HS256' })
+          .setSubject(subject)
+          .setExpirationTime('1h')
+          .sign(new TextEncoder().encode(secret));
+      const env = { DPS_URL: secured.url };
+      const refused = await dps(['publish', 'cli.x', '1'], env);
+      const published = await dps(['publish', 'cli.x', '7', '--token', await mint('ops', { sub: [], pub: ['cli.*'], admin: false })], env);
+      const reader = await mint('cli-reader', { sub: ['cli.*'], pub: [], admin: false });
+      const tailed = await dps(['tail', 'cli.*', '--recipient', 'cli-reader', '--from', 'earliest', '--count', '1'], {
+        ...env,
+        DPS_TOKEN: reader,
+      });
+      const admin = { ...env, DPS_TOKEN: await mint('root', { sub: [], pub: [], admin: true }) };
+      const channels = await dps(['channels', '--json'], admin);
+      expect([
+        refused.code,
+        refused.stderr.split(':').slice(0, 2).join(':'),
+        published.stdout,
+        JSON.parse(tailed.stdout).data,
+        channels.code,
+        channels.stdout.includes('"cli.x"'),
+      ]).toEqual([1, 'durable-pubsub: 401 unauthorized', '1\n', 7, 0, true]);
+    } finally {
+      await secured.stop();
+    }
   });
 
   it('tails as JSON lines and resumes a named recipient where it stopped', async () => {
