@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { freePort } from '@durable-pubsub/server';
 import { afterAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../support/browser';
-import { until } from '../support/env';
+import { processAlive, until } from '../support/env';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const SHOTS = new URL('./screenshots/', import.meta.url).pathname;
@@ -70,11 +70,7 @@ describe('pnpm start', () => {
     const exited = new Promise((r) => child?.once('exit', r));
     process.kill(-(child.pid as number), 'SIGTERM');
     await exited;
-    await until(
-      () => !existsSync(`/proc/${redisPid}`) || readFileSync(`/proc/${redisPid}/stat`, 'utf8').includes(') Z '),
-      10_000,
-      'redis-server to stop',
-    );
+    await until(() => !processAlive(redisPid), 10_000, 'redis-server to stop');
     expect(out).toContain('"msg":"stopping"');
   });
 });

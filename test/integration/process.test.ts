@@ -1,11 +1,11 @@
 // The server as an operator runs it: managed redis-server child with AOF, clean SIGTERM, a clear message without redis-server.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '@durable-pubsub/server';
 import { afterAll, describe, expect, it } from 'vitest';
-import { httpPublish, until } from '../support/env';
+import { httpPublish, processAlive, until } from '../support/env';
 import { RawClient } from '../support/raw-client';
 
 const TSX_CLI = new URL('../../node_modules/tsx/dist/cli.mjs', import.meta.url).pathname;
@@ -31,7 +31,7 @@ function runServer(env: Record<string, string>): { child: ChildProcess; output: 
   return { child, output: () => out, exit };
 }
 
-const alive = (pid: number) => existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
+const alive = processAlive;
 
 afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });

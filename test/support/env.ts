@@ -1,6 +1,6 @@
 // Test fixtures: a real redis-server per test file and the real server in-process on a free port.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -73,6 +73,15 @@ export async function httpPublish(server: { url: string }, body: unknown): Promi
     body: typeof body === 'string' ? body : JSON.stringify(body),
   });
   return { status: res.status, body: await res.json() };
+}
+
+/** Whether `pid` runs (a zombie does not); it may end between any two reads of /proc, so a vanished file is "no". */
+export function processAlive(pid: number): boolean {
+  try {
+    return !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
+  } catch {
+    return false;
+  }
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
