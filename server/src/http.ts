@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type PubFrame, toClientFrame } from '@durable-pubsub/client-sdk/protocol';
 import type { Registry } from 'prom-client';
 import { type Authenticator, bearer, type Grant } from './auth';
-import type { Bridge } from './bridge';
+import { type Bridge, frameId, validFrame } from './bridge';
 import type { Config } from './config';
 import { DpsError, toDpsError } from './errors';
 import type { Logger } from './log';
@@ -67,9 +67,9 @@ function toItem(v: unknown, where: string): PubFrame {
   return decoded.frame as PubFrame;
 }
 
-/** The request's grant (the open grant while auth is off); 401 without a valid token. */
-function grantOf(req: IncomingMessage, deps: HttpDeps): Promise<Grant> {
-  return deps.auth.verify(bearer(req.headers.authorization));
+/** The request's grant (the open grant while auth is off); 401 without a valid token. `?token=` where a header cannot be set. */
+function grantOf(req: IncomingMessage, deps: HttpDeps, query?: URLSearchParams): Promise<Grant> {
+  return deps.auth.verify(bearer(req.headers.authorization) ?? query?.get('token') ?? undefined);
 }
 
 async function admin(req: IncomingMessage, deps: HttpDeps): Promise<void> {
@@ -103,6 +103,51 @@ async function publish(req: IncomingMessage, res: ServerResponse, deps: HttpDeps
   json(res, 200, r.dup ? { id: r.id, dup: true } : { id: r.id });
 }
 
+const HISTORY_LIMIT = { default: 100, max: 1000 };
+
+/** A non-negative integer query parameter, or undefined when absent; anything else is a bad request. */
+function idParam(q: URLSearchParams, name: string): number | undefined {
+  const v = q.get(name);
+  if (v === null) return undefined;
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(n)) throw new DpsError('bad_request', `\`${name}\` must be a non-negative integer`);
+  return n;
+}
+
+/**
+ * GET /v1/history: a page of a channel's retained messages, oldest first after `after`, newest first before `before`
+ * (neither: the newest). Stored frames go out as they are, spliced into the answer; one that is not a valid msg frame
+ * (written around the server) is left out and named in `gaps` (an addition), never sent broken.
+ */
+async function history(req: IncomingMessage, res: ServerResponse, deps: HttpDeps, q: URLSearchParams): Promise<void> {
+  const grant = await grantOf(req, deps, q);
+  const ch = q.get('ch');
+  const checked = toClientFrame({ op: 'pub', ch, data: null });
+  if (!checked.ok) throw new DpsError('bad_request', `\`ch\`: ${checked.message.replace(/^pub: /, '')}`);
+  const after = idParam(q, 'after');
+  const before = idParam(q, 'before');
+  if (after !== undefined && before !== undefined) throw new DpsError('bad_request', 'give `after` or `before`, not both');
+  const limit = idParam(q, 'limit') ?? HISTORY_LIMIT.default;
+  if (limit < 1 || limit > HISTORY_LIMIT.max) throw new DpsError('bad_request', `\`limit\` must be 1 to ${HISTORY_LIMIT.max}`);
+  if (!grant.canRead(ch as string)) throw new DpsError('forbidden', `reading ${JSON.stringify(ch)} is not granted`);
+  const page = await deps.store.history(ch as string, { after, before, limit });
+  const good: Buffer[] = [];
+  const gaps: string[] = [];
+  for (const f of page.frames) {
+    if (validFrame(f)) good.push(f);
+    else {
+      const id = frameId(f);
+      gaps.push(`{"after":${id - 1},"upTo":${id},"reason":"invalid"}`);
+    }
+  }
+  const tail = `],"epoch":${JSON.stringify(deps.store.epoch)},"more":${page.more}${gaps.length ? `,"gaps":[${gaps.join(',')}]` : ''}}`;
+  const body = Buffer.concat([Buffer.from('{"msgs":['), ...good.flatMap((f, i) => (i ? [COMMA, f] : [f])), Buffer.from(tail)]);
+  res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': body.length });
+  res.end(body);
+}
+
+const COMMA = Buffer.from(',');
+
 /** 200 while both Redis connections answer (command: publish, replay; subscriber: live delivery), else 503 saying which. */
 function ready(res: ServerResponse, deps: HttpDeps): void {
   const command = deps.redisUp('command');
@@ -125,6 +170,8 @@ export function httpHandler(deps: HttpDeps) {
         return await publish(req, res, deps);
       }
       if (path === '/healthz') return json(res, 200, { ok: true });
+      if (path === '/v1/history' && req.method === 'GET')
+        return await history(req, res, deps, new URL(req.url ?? '/', 'http://x').searchParams);
       if (path === '/metrics' && req.method === 'GET') {
         const text = await deps.registry.metrics();
         res.writeHead(200, { 'content-type': deps.registry.contentType });

@@ -83,4 +83,22 @@ export class Reads {
       this.d.fail(err);
     }
   }
+
+  /**
+   * A page of one channel's retained messages (the stored frames' JSON): oldest first after `after`, else newest
+   * first before `before` (no bound: from the newest). `more`: the page is full and more lie beyond it.
+   */
+  async history(ch: string, page: { after?: number; before?: number; limit: number }): Promise<{ frames: Buffer[]; more: boolean }> {
+    const key = this.d.keys.channel(ch);
+    const n = page.limit + 1;
+    try {
+      const frames =
+        page.after !== undefined
+          ? await this.d.redis.zrangebyscoreBuffer(key, `(${page.after}`, '+inf', 'LIMIT', 0, n)
+          : await this.d.redis.zrevrangebyscoreBuffer(key, page.before === undefined ? '+inf' : `(${page.before}`, '-inf', 'LIMIT', 0, n);
+      return { frames: frames.slice(0, page.limit), more: frames.length > page.limit };
+    } catch (err) {
+      this.d.fail(err);
+    }
+  }
 }

@@ -217,6 +217,11 @@ export class Store extends EventEmitter<StoreEvents> {
     return this.reads.readChunk(ch, after, upTo, limit);
   }
 
+  /** A page of one channel's retained messages, oldest first after `after` or newest first before `before` (reads.ts). */
+  history(ch: string, page: { after?: number; before?: number; limit: number }): Promise<{ frames: Buffer[]; more: boolean }> {
+    return this.reads.history(ch, page);
+  }
+
   /** Trims one channel: ids <= ackFloor (-1: keep), ids <= ageCut by retention (-1: none), and the length cap. */
   trim(ch: string, ackFloor: number, ageCut: number): Promise<{ acked: number; retained: number }> {
     return this.trimming.trim(ch, ackFloor, ageCut);
