@@ -2,7 +2,7 @@
 import type { Server } from 'node:http';
 import type { Bridge } from './bridge';
 import type { Config } from './config';
-import { durablePubsub } from './durable-pubsub';
+import { durablePubsub, instanceSettings } from './durable-pubsub';
 import type { Janitor } from './janitor';
 import type { Logger } from './log';
 import type { Session } from './session';
@@ -30,8 +30,7 @@ export interface AppOptions {
 }
 
 export async function startApp(config: Config, opts: AppOptions): Promise<App> {
-  const { port: _port, host: _host, dataDir: _dir, redisFsync: _fsync, demo: _demo, redisUrl: _url, ...settings } = config;
-  const dps = await durablePubsub({ ...settings, ...opts });
+  const dps = await durablePubsub({ ...instanceSettings(config), ...opts });
   try {
     const { server, port, url } = await dps.listen(config.port, config.host);
     const { store, bridge, janitor, sessions } = dps;

@@ -79,6 +79,12 @@ function originAllowed(origin: string, host: string | undefined, allowed: string
   }
 }
 
+/** A process's Config as one instance's options: what concerns the process (its port, its managed Redis, the demo) left out. */
+export function instanceSettings(config: Config): Omit<DurablePubsubOptions, 'redisUrl'> {
+  const { port: _port, host: _host, dataDir: _dir, redisFsync: _fsync, demo: _demo, redisUrl: _url, ...settings } = config;
+  return settings;
+}
+
 function configOf(opts: DurablePubsubOptions): Config {
   const { log: _log, staticDir: _static, ownsRedis: _owns, ...settings } = opts;
   // Defaults, then the options: the environment is the caller's business (serve reads it).

@@ -1,6 +1,6 @@
 // HTTP routes: publish API, admin, health and readiness, metrics, the demo page; JSON errors with PROTOCOL.md's statuses.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type PubFrame, toClientFrame } from '@durable-pubsub/client-sdk/protocol';
+import { isValidChannel, type PubFrame, toClientFrame } from '@durable-pubsub/client-sdk/protocol';
 import type { Registry } from 'prom-client';
 import { type Authenticator, bearer, type Grant } from './auth';
 import { type Bridge, frameId, validFrame } from './bridge';
@@ -122,15 +122,14 @@ function idParam(q: URLSearchParams, name: string): number | undefined {
 async function history(req: IncomingMessage, res: ServerResponse, deps: HttpDeps, q: URLSearchParams): Promise<void> {
   const grant = await grantOf(req, deps, q);
   const ch = q.get('ch');
-  const checked = toClientFrame({ op: 'pub', ch, data: null });
-  if (!checked.ok) throw new DpsError('bad_request', `\`ch\`: ${checked.message.replace(/^pub: /, '')}`);
+  if (!isValidChannel(ch)) throw new DpsError('bad_request', '`ch` must be a channel: 1 to 256 bytes of UTF-8');
   const after = idParam(q, 'after');
   const before = idParam(q, 'before');
   if (after !== undefined && before !== undefined) throw new DpsError('bad_request', 'give `after` or `before`, not both');
   const limit = idParam(q, 'limit') ?? HISTORY_LIMIT.default;
   if (limit < 1 || limit > HISTORY_LIMIT.max) throw new DpsError('bad_request', `\`limit\` must be 1 to ${HISTORY_LIMIT.max}`);
-  if (!grant.canRead(ch as string)) throw new DpsError('forbidden', `reading ${JSON.stringify(ch)} is not granted`);
-  const page = await deps.store.history(ch as string, { after, before, limit });
+  if (!grant.canRead(ch)) throw new DpsError('forbidden', `reading ${JSON.stringify(ch)} is not granted`);
+  const page = await deps.store.history(ch, { after, before, limit });
   const good: Buffer[] = [];
   const gaps: string[] = [];
   for (const f of page.frames) {

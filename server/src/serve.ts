@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, loadConfig } from './config';
 import { startDemoFeed } from './demo-feed';
-import { durablePubsub } from './durable-pubsub';
+import { durablePubsub, instanceSettings } from './durable-pubsub';
 import { createLogger } from './log';
 import { type ManagedRedis, RedisBinaryMissing, startRedis } from './redis/managed';
 
@@ -37,9 +37,8 @@ export async function serve(): Promise<void> {
     log.info('started a managed redis-server', { url: redisUrl, dataDir: config.dataDir, appendfsync: config.redisFsync });
   }
   // The CLI is a user of the embedding API: an instance, listening on a port of its own.
-  const { port: _port, host: _host, dataDir: _dir, redisFsync: _fsync, demo: _demo, redisUrl: _url, ...settings } = config;
   const dps = await durablePubsub({
-    ...settings,
+    ...instanceSettings(config),
     redisUrl,
     log,
     staticDir: config.demo ? DEMO_DIST : undefined,
