@@ -9,7 +9,8 @@ export type ClientState = 'connecting' | 'catching-up' | 'live' | 'reconnecting'
  * The `code` of an `error` event and of a ClientError: the server's (an `error` frame; a 4401 or 4403 close as
  * `unauthorized` or `forbidden`), or the SDK's own: `handler` (a handler threw or rejected: the message comes again),
  * `bad_frame` (the server sent a frame that is not a v1 server frame: the client resumes before it, and the server
- * checks each replayed message), `token` (getToken failed), `no_websocket` and `bad_url` (the client closes),
+ * checks each replayed message), `token` (getToken failed), `no_websocket` (no transport it may use: no WebSocket, and no SSE to
+ * fall back to) and `bad_url` (the WebSocket constructor threw, and no SSE to fall back to): the client closes;
  * `closed` (the client is closed), `queue_full` (more than maxQueue publishes pending).
  */
 export type ClientErrorCode = ErrorCode | 'handler' | 'bad_frame' | 'token' | 'no_websocket' | 'bad_url' | 'closed' | 'queue_full';
@@ -61,6 +62,9 @@ export interface WebSocketLike {
 }
 export type WebSocketConstructor = new (url: string) => WebSocketLike;
 
+/** How a connection reaches the server: a WebSocket, or Server-Sent Events to receive and HTTP requests to send. */
+export type TransportName = 'websocket' | 'sse';
+
 export interface ClientOptions {
   /** one server, or several (nodes of one deployment): each connection attempt takes the next */
   url: string | string[];
@@ -73,6 +77,18 @@ export interface ClientOptions {
   from?: 'head' | 'earliest';
   ackMode?: 'auto' | 'manual';
   WebSocket?: WebSocketConstructor;
+  /**
+   * The transports it may use (default both). With both, a WebSocket that cannot be made or closes before it opens
+   * (blocked by a proxy, refused) makes the next attempt use SSE at once; while live on SSE, a WebSocket is tried
+   * again after wsRetry ms (doubling up to 5 minutes), and once one opens the client moves back to it. SSE needs `sse`.
+   */
+  transports?: TransportName[];
+  /** The SSE transport: `SseSocket` from `@durable-pubsub/client-sdk/sse` (an entry of its own, like the tab relay's). */
+  sse?: WebSocketConstructor;
+  /** The server's HTTP base for SSE (e.g. `https://host/prefix`); by default each url's origin over http(s). */
+  httpUrl?: string;
+  /** ms on SSE before the first try of a WebSocket again (default 30,000; doubled after each failed try, up to 5 minutes) */
+  wsRetry?: number;
   /** ms of silence before a ping; a connection silent for about pingInterval + pongTimeout (checked every pongTimeout / 2) is dead */
   pingInterval?: number;
   pongTimeout?: number;

@@ -1,5 +1,14 @@
 // The client's façade (createClient, Client): holds its one state, publishes, and routes each server frame to the transport, delivery and tab relay.
-import type { ClientErrorCode, ClientEvents, ClientOptions, ClientState, Handler, Subscription, TabRelay } from './client-types';
+import type {
+  ClientErrorCode,
+  ClientEvents,
+  ClientOptions,
+  ClientState,
+  Handler,
+  Subscription,
+  TabRelay,
+  TransportName,
+} from './client-types';
 import { Delivery } from './delivery';
 import { Emitter } from './emitter';
 import type { Json, PubFrame, ServerFrame, SubFrame, UnsubFrame } from './protocol/types';
@@ -45,6 +54,8 @@ export class Client extends Emitter<ClientEvents> {
       ackInterval: 250,
       ackBatch: 1000,
       maxQueue: 1000,
+      transports: ['websocket', 'sse'] as TransportName[],
+      wsRetry: 30_000,
       ...opts,
     };
     this.#maxQueue = o.maxQueue;
@@ -80,6 +91,12 @@ export class Client extends Emitter<ClientEvents> {
 
   get state(): ClientState {
     return this.#state;
+  }
+
+  /** How the current connection reaches the server (null between connections, and in a tab that shares another's). */
+  get transport(): TransportName | null {
+    const c = this.#t.conn;
+    return c && (c.sse ? 'sse' : 'websocket');
   }
 
   /** The position this client has processed up to: what it resumes from. */

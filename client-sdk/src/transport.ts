@@ -1,4 +1,4 @@
-// The socket: opens it (the urls in turn, a fresh token), says hello, reads frames, checks liveness, reconnects with backoff, refreshes the token in-band.
+// The socket: opens it (the urls in turn, a fresh token, SSE when no WebSocket opens), says hello, reads frames, checks liveness, reconnects with backoff, refreshes the token in-band.
 import { backoff } from './backoff';
 import type { ClientErrorCode, ClientEvents, ClientOptions, ClientState, WebSocketConstructor, WebSocketLike } from './client-types';
 import type { CloseCode } from './protocol/codes';
@@ -10,10 +10,14 @@ const OPEN = 1;
 const GOING_AWAY: typeof CloseCode.goingAway = 1001;
 const UNAUTHORIZED: typeof CloseCode.unauthorized = 4401;
 const FORBIDDEN: typeof CloseCode.forbidden = 4403;
+/** The longest wait between two tries of a WebSocket while on SSE. */
+const PROBE_MAX = 300_000;
 
 /** One connection, from its socket's creation to its close: its phase, and what its stream delivered. */
 export interface Conn {
   readonly ws: WebSocketLike;
+  /** the socket is the SSE transport's */
+  readonly sse: boolean;
   /** opening: no welcome yet; catching-up: welcomed, replaying; live: past the server's `live` frame */
   phase: 'opening' | 'catching-up' | 'live';
   /** when its last frame arrived (a ping goes out after pingInterval of silence) */
@@ -42,8 +46,10 @@ export interface TransportHost {
   close(): void;
 }
 
-type Options = Required<Pick<ClientOptions, 'recipient' | 'from' | 'pingInterval' | 'pongTimeout' | 'backoffMin' | 'backoffMax'>> &
-  Pick<ClientOptions, 'token' | 'getToken' | 'WebSocket'>;
+type Options = Required<
+  Pick<ClientOptions, 'recipient' | 'from' | 'pingInterval' | 'pongTimeout' | 'backoffMin' | 'backoffMax' | 'transports' | 'wsRetry'>
+> &
+  Pick<ClientOptions, 'token' | 'getToken' | 'WebSocket' | 'sse' | 'httpUrl'>;
 
 /**
  * The one place a server frame is read (the protocol's guard): a frame; undefined for a frame of an op this version
@@ -83,8 +89,13 @@ export class Transport {
   /** met a frame it could not read: later hellos ask the server to check replayed messages, one a frame */
   #checked = false;
   #token: string | undefined;
+  /** the next attempt uses SSE: the last WebSocket never opened, or the last SSE stream was welcomed */
+  #sse = false;
+  /** ms before the next try of a WebSocket while on SSE */
+  #probeIn: number;
   #reconnect: ReturnType<typeof setTimeout> | undefined;
   #refresh: ReturnType<typeof setTimeout> | undefined;
+  #probe: ReturnType<typeof setTimeout> | undefined;
   readonly #onOnline = () => {
     if (this.#host.state() === 'reconnecting') this.#retry(0);
   };
@@ -94,6 +105,7 @@ export class Transport {
     this.#urls = urls;
     this.#host = host;
     this.#token = o.token;
+    this.#probeIn = o.wsRetry;
   }
 
   /** The connection once the server welcomed it: requests (sub, pub, ack) go out on it. */
@@ -111,6 +123,7 @@ export class Transport {
   stop(): void {
     clearTimeout(this.#reconnect);
     clearTimeout(this.#refresh);
+    clearTimeout(this.#probe);
     globalThis.removeEventListener?.('online', this.#onOnline);
     this.#drop(1000, 'client closed');
   }
@@ -140,22 +153,33 @@ export class Transport {
       }
       if (h.state() === 'closed') return;
     }
-    const WS = this.#o.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
-    if (!WS) {
-      h.emit('error', { code: 'no_websocket', message: 'no WebSocket: pass options.WebSocket (e.g. from "ws")' });
-      return h.close();
-    }
-    const url = this.#urls[this.#opened % this.#urls.length] as string;
-    let ws: WebSocketLike;
-    try {
-      ws = new WS(url);
-    } catch (cause) {
-      h.emit('error', { code: 'bad_url', message: `cannot open ${url}`, cause });
+    const WS = this.#WS();
+    const SSE = this.#o.transports.includes('sse') ? this.#o.sse : undefined;
+    const url = this.#url();
+    let ws: WebSocketLike | undefined;
+    let cause: unknown;
+    if (WS && !this.#sse)
+      try {
+        ws = new WS(url);
+      } catch (e) {
+        cause = e;
+      }
+    const sse = !ws && !!SSE;
+    if (SSE && !ws) ws = new SSE(this.#o.httpUrl ?? url);
+    if (!ws) {
+      h.emit(
+        'error',
+        WS
+          ? { code: 'bad_url', message: `cannot open ${url}`, cause }
+          : { code: 'no_websocket', message: 'no WebSocket: pass options.WebSocket (e.g. from "ws"), or options.sse' },
+      );
       return h.close();
     }
     this.#opened++;
-    const conn: Conn = (this.conn = { ws, phase: 'opening', rxAt: 0, from: 0, at: 0 });
+    const conn: Conn = (this.conn = { ws, sse, phase: 'opening', rxAt: 0, from: 0, at: 0 });
+    let opened = false;
     ws.onopen = () => {
+      opened = true;
       const checked = this.#checked;
       // Absent fields (undefined) are left out by JSON.stringify.
       const hello: HelloFrame = {
@@ -183,13 +207,64 @@ export class Transport {
         return h.frame(null, conn);
       }
       conn.rxAt = Date.now();
-      if (f.op === 'live') this.#attempt = 0;
+      if (f.op === 'live') {
+        this.#attempt = 0;
+        if (sse) this.#probeLater();
+        else this.#probeIn = this.#o.wsRetry;
+      }
       h.frame(f, conn);
       // Once the welcome is taken (not when the client resumes again at once instead), and on each authed.
       if ((f.op === 'welcome' || f.op === 'authed') && this.welcomed === conn) this.#refreshToken();
     };
-    ws.onclose = (ev) => this.#onClose(ev.code, ev.reason);
+    ws.onclose = (ev) => {
+      if (WS && SSE) {
+        // A WebSocket that never opened (a proxy blocks it, the upgrade was refused): SSE next, at once. An SSE stream
+        // that was never welcomed: a WebSocket next (the server, not the WebSocket, may have been down).
+        this.#sse = sse ? conn.phase !== 'opening' : !opened;
+        if (!sse && !opened) return this.#onClose(ev.code, ev.reason, 0);
+      }
+      this.#onClose(ev.code, ev.reason);
+    };
     ws.onerror = () => {}; // onclose follows
+  }
+
+  #url(): string {
+    return this.#urls[this.#opened % this.#urls.length] as string;
+  }
+
+  /** The WebSocket constructor, when the client may use one. */
+  #WS(): WebSocketConstructor | undefined {
+    return this.#o.transports.includes('websocket')
+      ? (this.#o.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket)
+      : undefined;
+  }
+
+  /** Live on SSE: tries a WebSocket after #probeIn ms (doubling after each failure); once one opens, moves to it. */
+  #probeLater(): void {
+    const WS = this.#WS();
+    if (!WS || this.#probe) return;
+    this.#probe = setTimeout(() => {
+      this.#probe = undefined;
+      if (!this.conn?.sse) return; // not on SSE now: the next SSE connection to go live tries again
+      const failed = () => {
+        this.#probeIn = Math.min(this.#probeIn * 2, PROBE_MAX);
+        if (this.conn?.sse) this.#probeLater();
+      };
+      let p: WebSocketLike;
+      try {
+        p = new WS(this.#url());
+      } catch {
+        return failed();
+      }
+      p.onopen = () => {
+        p.onclose = null;
+        p.close(1000, 'probe');
+        this.#sse = false;
+        if (this.conn?.sse) this.restart('a WebSocket opens again');
+      };
+      p.onclose = failed;
+      p.onerror = () => {};
+    }, this.#probeIn);
   }
 
   /** Pings after pingInterval without a frame; dead after pongTimeout more. One timer per connection, not one per frame. */
@@ -240,7 +315,8 @@ export class Transport {
     this.#detach()?.close(code, reason);
   }
 
-  #onClose(code: number, reason: string): void {
+  /** The connection closed: reconnects after `delay` (by default: at once on 1001, else the backoff's next), or closes the client for good on 4401 and 4403. */
+  #onClose(code: number, reason: string, delay?: number): void {
     const h = this.#host;
     this.#detach();
     clearTimeout(this.#refresh);
@@ -252,7 +328,7 @@ export class Transport {
       h.emit('error', { code: c, message: reason });
       return h.setState('closed', reason || String(code));
     }
-    this.#retry(code === GOING_AWAY ? 0 : undefined);
+    this.#retry(code === GOING_AWAY ? 0 : delay);
   }
 
   /** Connects again after `delay` ms (by default the backoff's next delay). */

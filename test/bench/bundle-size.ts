@@ -1,4 +1,4 @@
-// Bundle size of the SDK (its main entry, and with the tab relay's entry) against centrifuge and socket.io-client, each built the same way (Vite, minified ESM, gzip).
+// Bundle size of the SDK (its main entry, and with the tab relay's or the SSE transport's entry) against centrifuge and socket.io-client, each built the same way (Vite, minified ESM, gzip).
 // usage: pnpm bench:size
 import { gzipSync } from 'node:zlib';
 import { bundle } from '../support/bundle';
@@ -8,6 +8,10 @@ const entries: [string, string][] = [
   [
     '  + tabs (shareAcrossTabs)',
     "export { createClient } from '@durable-pubsub/client-sdk'; export { tabRelay } from '@durable-pubsub/client-sdk/tabs';",
+  ],
+  [
+    '  + sse (SseSocket)',
+    "export { createClient } from '@durable-pubsub/client-sdk'; export { SseSocket } from '@durable-pubsub/client-sdk/sse';",
   ],
   ['centrifuge', "export { Centrifuge } from 'centrifuge';"],
   ['socket.io-client', "export { io } from 'socket.io-client';"],

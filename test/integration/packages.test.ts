@@ -70,8 +70,8 @@ describe('the packed packages', () => {
   it('publish the SDK as ESM with bundled declarations, no dependencies', async () => {
     const { files, manifest } = await contents(packed.sdk);
     expect(files.filter((f) => !f.startsWith('package/dist/') && f !== 'package/package.json')).toEqual([]);
-    expect(Object.keys(manifest.exports)).toEqual(['.', './tabs', './protocol', './package.json']);
-    for (const entry of ['index', 'tabs', 'protocol']) {
+    expect(Object.keys(manifest.exports)).toEqual(['.', './tabs', './sse', './protocol', './package.json']);
+    for (const entry of ['index', 'tabs', 'sse', 'protocol']) {
       expect(files).toContain(`package/dist/${entry}.js`);
       expect(files).toContain(`package/dist/${entry}.d.ts`);
     }

@@ -16,8 +16,8 @@ describe('the built SDK package', () => {
       execFileSync('pnpm', ['run', 'build'], { cwd: SDK, stdio: 'pipe' });
       const pkg = JSON.parse(readFileSync(`${SDK}package.json`, 'utf8'));
       expect(pkg.dependencies ?? {}).toEqual({});
-      for (const f of ['dist/index.js', 'dist/tabs.js', 'dist/protocol.js', 'dist/index.d.ts', 'dist/tabs.d.ts', 'dist/protocol.d.ts'])
-        expect([f, existsSync(SDK + f)]).toEqual([f, true]);
+      for (const entry of ['index', 'tabs', 'sse', 'protocol'])
+        for (const f of [`dist/${entry}.js`, `dist/${entry}.d.ts`]) expect([f, existsSync(SDK + f)]).toEqual([f, true]);
       const dist = readFileSync(`${SDK}dist/index.js`, 'utf8');
       expect(dist.match(/^import .* from ["']([^.][^"']*)["']/gm) ?? []).toEqual([]); // no bare imports
 

@@ -25,11 +25,12 @@ export interface PageServer {
   close(): Promise<void>;
 }
 
-/** Serves `/sdk.js` and `/tabs.js` (the SDK's main entry and its tab relay's, each bundled by Vite) and the given pages. */
+/** Serves `/sdk.js`, `/tabs.js` and `/sse.js` (the SDK's main entry, its tab relay's and its SSE transport's, each bundled by Vite) and the given pages. */
 export async function servePages(pages: Record<string, string>): Promise<PageServer> {
   const scripts: Record<string, string> = {
     '/sdk.js': await bundle("export * from '@durable-pubsub/client-sdk';", { minify: false }),
     '/tabs.js': await bundle("export * from '@durable-pubsub/client-sdk/tabs';", { minify: false }),
+    '/sse.js': await bundle("export * from '@durable-pubsub/client-sdk/sse';", { minify: false }),
   };
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0] as string;
