@@ -54,9 +54,9 @@ export class Client extends Emitter<ClientEvents> {
       ackInterval: 250,
       ackBatch: 1000,
       maxQueue: 1000,
-      transports: ['websocket', 'sse'] as TransportName[],
       wsRetry: 30_000,
       ...opts,
+      transports: opts.transports ?? (['websocket', 'sse'] as TransportName[]),
     };
     this.#maxQueue = o.maxQueue;
     const urls = [opts.url].flat();
