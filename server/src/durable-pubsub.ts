@@ -7,6 +7,7 @@ import { WebSocketServer } from 'ws';
 import { createAuthenticator } from './auth';
 import { Bridge } from './bridge';
 import { type Config, ConfigError, loadConfig } from './config';
+import type { Connection } from './connection';
 import { BurstCorker } from './cork';
 import { DpsError } from './errors';
 import { httpHandler } from './http';
@@ -218,7 +219,7 @@ export async function durablePubsub(opts: DurablePubsubOptions): Promise<Durable
       for (const s of sessions) if (s.recipient === recipient && !s.closed && s.state !== 'hello') n++;
       return n;
     },
-    onClose: (s: Session) => sessions.delete(s),
+    onClose: (s: Connection) => sessions.delete(s as Session),
   };
 
   let closing: Promise<void> | null = null;
