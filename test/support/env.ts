@@ -194,7 +194,8 @@ export async function serverProcess(redisUrl: string, env: Record<string, string
 export function sampleSendBuffers(server: { sessions: ReadonlySet<unknown> }): { stop(): number } {
   let max = 0;
   const timer = setInterval(() => {
-    for (const s of server.sessions) max = Math.max(max, (s as { ws: { bufferedAmount: number } }).ws.bufferedAmount);
+    // WebSocket sessions only (SSE streams and long-polls have no `ws`).
+    for (const s of server.sessions) max = Math.max(max, (s as { ws?: { bufferedAmount: number } }).ws?.bufferedAmount ?? 0);
   }, 2);
   return {
     stop() {
