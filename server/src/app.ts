@@ -2,10 +2,10 @@
 import type { Server } from 'node:http';
 import type { Bridge } from './bridge';
 import type { Config } from './config';
+import type { Connection } from './connection';
 import { durablePubsub, instanceSettings } from './durable-pubsub';
 import type { Janitor } from './janitor';
 import type { Logger } from './log';
-import type { Session } from './session';
 import type { Store } from './store';
 
 export interface App {
@@ -13,7 +13,7 @@ export interface App {
   store: Store;
   bridge: Bridge;
   janitor: Janitor;
-  sessions: ReadonlySet<Session>;
+  sessions: ReadonlySet<Connection>;
   /** the bound port (useful with PORT=0) */
   port: number;
   url: string;

@@ -46,6 +46,8 @@ export interface Config {
   slowConsumerTimeoutMs: number;
   /** ms between WebSocket pings; a connection silent since the previous ping is terminated */
   heartbeatIntervalMs: number;
+  /** ms between the keep-alive comments of an SSE stream */
+  sseKeepAliveMs: number;
   /** ms after which a Redis connection that does not answer is down; a publish is answered within it */
   redisTimeoutMs: number;
   demo: boolean;
@@ -134,6 +136,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     slowConsumerTimeoutMs: int(env, 'DPS_SLOW_CONSUMER_TIMEOUT', 30000, 10),
     heartbeatIntervalMs: int(env, 'DPS_HEARTBEAT_INTERVAL', 25000, 100),
     redisTimeoutMs: int(env, 'DPS_REDIS_TIMEOUT', 5000, 500),
+    sseKeepAliveMs: int(env, 'DPS_SSE_KEEPALIVE', 15000, 100),
     demo: env.DPS_DEMO === '1' || env.DPS_DEMO === 'true',
     ...overrides,
   };

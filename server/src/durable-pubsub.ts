@@ -2,23 +2,27 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { CloseCode, type Json, toClientFrame } from '@durable-pubsub/client-sdk/protocol';
+import { CloseCode, type HelloFrame, type Json, toClientFrame } from '@durable-pubsub/client-sdk/protocol';
 import { WebSocketServer } from 'ws';
 import { createAuthenticator } from './auth';
 import { Bridge } from './bridge';
 import { type Config, ConfigError, loadConfig } from './config';
+import type { Connection } from './connection';
 import { BurstCorker } from './cork';
 import { DpsError } from './errors';
 import { httpHandler } from './http';
+import { originAllowed } from './http-read';
 import { Janitor } from './janitor';
 import { createLogger, type Level, type Logger, silentLogger } from './log';
 import { createMetrics, createStats } from './metrics';
+import { PollRequest } from './poll';
 import { commandConnection, connect, subscriberConnection } from './redis/connect';
 import { isValidNamespace, subMember } from './redis/keys';
 import { Liveness } from './redis/liveness';
 import { ReadAhead } from './replay';
 import { Session } from './session';
 import { stateCounts } from './session-state';
+import { SseCache, SseStream } from './sse';
 import { Store } from './store';
 import { MsgsCache } from './wire';
 
@@ -58,26 +62,13 @@ export interface DurablePubsub {
   readonly store: Store;
   readonly bridge: Bridge;
   readonly janitor: Janitor;
-  readonly sessions: ReadonlySet<Session>;
+  /** open connections: WebSocket sessions, SSE streams and long-polls */
+  readonly sessions: ReadonlySet<Connection>;
 }
 
 const TOUCH_EVERY_MS = 30_000;
 /** how long a graceful stop waits for acks to be stored before it closes the sockets anyway */
 const SHUTDOWN_ACK_WAIT_MS = 3000;
-
-/**
- * Cross-site WebSocket hijacking guard: a listed origin, or with no list any origin while auth is off and the
- * server's own host while it is on. Clients that send no Origin (not browsers) are not affected.
- */
-function originAllowed(origin: string, host: string | undefined, allowed: string[] | undefined, authOn: boolean): boolean {
-  if (allowed) return allowed.includes(origin);
-  if (!authOn) return true;
-  try {
-    return new URL(origin).host === host;
-  } catch {
-    return false;
-  }
-}
 
 /** A process's Config as one instance's options: what concerns the process (its port, its managed Redis, the demo) left out. */
 export function instanceSettings(config: Config): Omit<DurablePubsubOptions, 'redisUrl'> {
@@ -141,7 +132,7 @@ export async function durablePubsub(opts: DurablePubsubOptions): Promise<Durable
       log.info(info.outcome === 'kept' ? 'Redis restarted; it persists every write, so the log is whole' : 'a new log was started', info);
   });
 
-  const sessions = new Set<Session>();
+  const sessions = new Set<Connection>();
   /** open connections per state, counted by the sessions' transitions */
   const states = stateCounts();
   bridge.on('down', () => {
@@ -173,6 +164,10 @@ export async function durablePubsub(opts: DurablePubsubOptions): Promise<Durable
   const heartbeat = setInterval(() => {
     for (const s of sessions) s.heartbeat();
   }, config.heartbeatIntervalMs);
+  // An idle SSE stream gets a comment now and then, so proxies do not close it.
+  const keepAlive = setInterval(() => {
+    for (const s of sessions) s.keepAlive();
+  }, config.sseKeepAliveMs);
   const janitor = new Janitor(store, config, log, () => new Set(connections().keys()));
   const touch = setInterval(
     () => {
@@ -199,6 +194,10 @@ export async function durablePubsub(opts: DurablePubsubOptions): Promise<Durable
     registry,
     auth,
     redisUp: (link) => liveness.up(link),
+    readers: {
+      sse: (res, hello, ping) => serveReader(new SseStream(res, deps, ping), hello),
+      poll: (res, hello, timeoutMs) => serveReader(new PollRequest(res, deps, timeoutMs), hello),
+    },
   });
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxFrame, perMessageDeflate: false, clientTracking: false });
   const deps = {
@@ -218,7 +217,13 @@ export async function durablePubsub(opts: DurablePubsubOptions): Promise<Durable
       for (const s of sessions) if (s.recipient === recipient && !s.closed && s.state !== 'hello') n++;
       return n;
     },
-    onClose: (s: Session) => sessions.delete(s),
+    onClose: (s: Connection) => sessions.delete(s),
+    sse: new SseCache(),
+  };
+  const serveReader = async (reader: SseStream | PollRequest, hello: HelloFrame) => {
+    if (closing) throw new DpsError('unavailable', 'the server is shutting down');
+    sessions.add(reader);
+    return reader.serve(hello);
   };
 
   let closing: Promise<void> | null = null;
@@ -246,6 +251,7 @@ export async function durablePubsub(opts: DurablePubsubOptions): Promise<Durable
     closing ??= (async () => {
       clearInterval(touch);
       clearInterval(heartbeat);
+      clearInterval(keepAlive);
       liveness.stop();
       const closed = [...servers].map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
       // Acks first, so clients that move to another node resume from where they really are.

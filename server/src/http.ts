@@ -1,11 +1,12 @@
 // HTTP routes: publish API, admin, health and readiness, metrics, the demo page; JSON errors with PROTOCOL.md's statuses.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { isValidChannel, type PubFrame, toClientFrame } from '@durable-pubsub/client-sdk/protocol';
+import { type HelloFrame, isValidChannel, type PubFrame, toClientFrame } from '@durable-pubsub/client-sdk/protocol';
 import type { Registry } from 'prom-client';
 import { type Authenticator, bearer, type Grant } from './auth';
 import { type Bridge, frameId, validFrame } from './bridge';
 import type { Config } from './config';
 import { DpsError, toDpsError } from './errors';
+import { ackOf, cors, helloOf, originAllowed, pollTimeoutMs, sseResume } from './http-read';
 import type { Logger } from './log';
 import type { Link } from './redis/liveness';
 import { serveStatic } from './static';
@@ -24,6 +25,11 @@ export interface HttpDeps {
   auth: Authenticator;
   /** each Redis connection is connected and answered its heartbeat within DPS_REDIS_TIMEOUT */
   redisUp(link: Link): boolean;
+  /** readers over HTTP, registered with the server's connections; each throws (a Refusal, …) before it answers */
+  readers: {
+    sse(res: ServerResponse, hello: HelloFrame, ping: boolean): Promise<boolean>;
+    poll(res: ServerResponse, hello: HelloFrame, timeoutMs: number): Promise<boolean>;
+  };
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {
@@ -78,13 +84,7 @@ async function admin(req: IncomingMessage, deps: HttpDeps): Promise<void> {
 
 async function publish(req: IncomingMessage, res: ServerResponse, deps: HttpDeps): Promise<void> {
   const grant = await grantOf(req, deps);
-  const text = await readBody(req, deps.config.maxBody);
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    throw new DpsError('bad_request', 'body is not valid JSON');
-  }
+  const body = await jsonBody(req, deps);
   if (typeof body === 'object' && body !== null && 'messages' in body) {
     const list = (body as { messages: unknown }).messages;
     if (!Array.isArray(list) || list.length === 0) throw new DpsError('bad_request', '`messages` must be a non-empty array');
@@ -147,6 +147,38 @@ async function history(req: IncomingMessage, res: ServerResponse, deps: HttpDeps
 
 const COMMA = Buffer.from(',');
 
+/** JSON of a request body; a body that is not JSON is a bad request. */
+async function jsonBody(req: IncomingMessage, deps: HttpDeps): Promise<unknown> {
+  const text = await readBody(req, deps.config.maxBody);
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new DpsError('bad_request', 'body is not valid JSON');
+  }
+}
+
+/** GET /v1/sse and GET /v1/poll: a hello in the query; the reader answers (or throws before it does). */
+async function read(kind: 'sse' | 'poll', req: IncomingMessage, res: ServerResponse, deps: HttpDeps, q: URLSearchParams): Promise<void> {
+  const served =
+    kind === 'sse'
+      ? await deps.readers.sse(res, helloOf(req, q, sseResume(req, q), 'Last-Event-ID'), q.get('ping') === '1')
+      : await deps.readers.poll(res, helloOf(req, q, q.get('after') || undefined, 'after'), pollTimeoutMs(q));
+  // Closed while it opened (the server stops, the log was reset): the client tries again.
+  if (!served && !res.headersSent) sendError(res, 503, 'unavailable', 'the server could not serve this request, try again');
+}
+
+/** POST /v1/ack: moves a (recipient, pattern set)'s stored position forward, as a WebSocket's `ack` does. */
+async function ack(req: IncomingMessage, res: ServerResponse, deps: HttpDeps): Promise<void> {
+  const grant = await grantOf(req, deps);
+  const a = ackOf(await jsonBody(req, deps));
+  if (deps.auth.enabled && grant.subject !== a.recipient) throw new DpsError('unauthorized', 'the token is for another recipient');
+  const r = await deps.store.ack(a.recipient, a.setKey, a.id, a.epoch);
+  if (r.status === 'epoch-gone')
+    return json(res, 409, { error: { code: 'epoch_changed', message: 'the log was reset (new epoch): this position is gone' } });
+  if (r.status === 'forgotten') return sendError(res, 404, 'not_found', 'the recipient has no such pattern set (never used, or forgotten)');
+  json(res, 200, { acked: r.position });
+}
+
 /** 200 while both Redis connections answer (command: publish, replay; subscriber: live delivery), else 503 saying which. */
 function ready(res: ServerResponse, deps: HttpDeps): void {
   const command = deps.redisUp('command');
@@ -163,7 +195,16 @@ function ready(res: ServerResponse, deps: HttpDeps): void {
 export function httpHandler(deps: HttpDeps) {
   return async (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void): Promise<void> => {
     const path = (req.url ?? '/').split('?')[0];
+    const { config, auth } = deps;
     try {
+      if (path?.startsWith('/v1/') && cors(req, res, (o) => originAllowed(o, req.headers.host, config.allowedOrigins, auth.enabled)))
+        return;
+      if ((path === '/v1/sse' || path === '/v1/poll') && req.method === 'GET')
+        return await read(path === '/v1/sse' ? 'sse' : 'poll', req, res, deps, new URL(req.url ?? '/', 'http://x').searchParams);
+      if (path === '/v1/ack') {
+        if (req.method !== 'POST') return sendError(res, 405, 'method_not_allowed', 'use POST');
+        return await ack(req, res, deps);
+      }
       if (path === '/v1/publish') {
         if (req.method !== 'POST') return sendError(res, 405, 'method_not_allowed', 'use POST');
         return await publish(req, res, deps);

@@ -1,6 +1,5 @@
 // Replay is paced by its reader: wait until a socket's send buffer has drained, or give up on a reader that stalls.
-import type { Socket } from 'node:net';
-import type { WebSocket } from 'ws';
+import type { EventEmitter } from 'node:events';
 
 export interface DrainOptions {
   /** resolves once the buffer is at half of this (hysteresis: not a wake-up per write) */
@@ -13,24 +12,33 @@ export interface DrainOptions {
   onStalled(): void;
 }
 
-/** Resolves once `ws`'s send buffer is at half the high-water mark, the connection ends, or the reader stalls. */
-export function drained(ws: WebSocket, socket: Socket | undefined, o: DrainOptions): Promise<void> {
+/** What is paced: its bytes waiting to be sent, the socket that says `drain`, what says `close` when it ends. */
+export interface Pipe {
+  buffered(): number;
+  socket: EventEmitter | null | undefined;
+  closes: EventEmitter;
+}
+
+/** Resolves once the pipe's send buffer is at half the high-water mark, the connection ends, or the reader stalls. */
+export function drained(pipe: Pipe, o: DrainOptions): Promise<void> {
+  const { socket, closes } = pipe;
   return new Promise((resolve) => {
-    let buffered = ws.bufferedAmount;
+    let buffered = pipe.buffered();
     let progressAt = Date.now();
     const done = () => {
       clearInterval(watch);
       socket?.off('drain', check);
-      ws.off('close', check);
+      closes.off('close', check);
       resolve();
     };
     const check = () => {
-      if (o.stopped() || ws.bufferedAmount <= o.highWater / 2) done();
+      if (o.stopped() || pipe.buffered() <= o.highWater / 2) done();
     };
     const watch = setInterval(
       () => {
-        if (ws.bufferedAmount < buffered) {
-          buffered = ws.bufferedAmount;
+        const now = pipe.buffered();
+        if (now < buffered) {
+          buffered = now;
           progressAt = Date.now();
         } else if (Date.now() - progressAt >= o.timeoutMs) {
           o.onStalled();
@@ -40,6 +48,6 @@ export function drained(ws: WebSocket, socket: Socket | undefined, o: DrainOptio
       Math.max(5, o.timeoutMs / 4),
     );
     socket?.on('drain', check);
-    ws.on('close', check);
+    closes.on('close', check);
   });
 }

@@ -1,4 +1,4 @@
-// One WebSocket connection: its state, its frames (hello, acks, sub/unsub, publish, auth), its limits and its close.
+// One WebSocket connection: its frames (hello, acks, sub/unsub, publish, auth), its heartbeat, its limits and its close.
 import {
   type ClientFrame,
   CloseCode,
@@ -14,55 +14,26 @@ import {
   type HelloFrame,
   type Ref,
 } from '@durable-pubsub/client-sdk/protocol';
-import { nanoid } from 'nanoid';
 import type { WebSocket } from 'ws';
-import type { Authenticator } from './auth';
-import type { Bridge, LiveSink } from './bridge';
-import type { Config } from './config';
+import { Connection, type ConnectionDeps, Refusal } from './connection';
 import type { BurstCorker } from './cork';
-import { Credentials } from './credentials';
-import { toDpsError } from './errors';
-import { HandOver, type HandOverDeps, type HandOverHost } from './handover';
-import { Interest, patternProblem } from './interest';
-import type { Logger } from './log';
-import type { Stats } from './metrics';
-import { Position } from './position';
+import { patternProblem } from './interest';
 import { TokenBucket } from './rate-limit';
-import { canMove, countMove, type SessionState, type StateCounts } from './session-state';
-import type { Store } from './store';
 import { WsOutlet } from './ws-outlet';
 
 export type { SessionState } from './session-state';
 
-export interface SessionDeps extends Omit<HandOverDeps, 'store' | 'bridge'> {
-  store: Store;
-  bridge: Bridge;
-  config: Config;
-  log: Logger;
-  stats: Stats;
-  auth: Authenticator;
+export interface SessionDeps extends ConnectionDeps {
   corker: BurstCorker;
-  /** open connections per state, kept by this server's sessions */
-  states: StateCounts;
-  /** other open connections of `recipient` on this node */
-  connectionsOf(recipient: string): number;
-  onClose(session: Session): void;
 }
 
 const ignore = () => {};
 
-export class Session implements LiveSink, HandOverHost {
-  readonly conn = nanoid();
-  #state: SessionState = 'hello';
-  readonly interest = new Interest();
-  private readonly position: Position;
+export class Session extends Connection {
+  readonly kind = 'ws';
   private readonly out: WsOutlet;
-  private stream: HandOver | undefined;
   private helloTimer: NodeJS.Timeout | undefined;
-  private readonly credentials: Credentials;
-  private readonly openedAt = Date.now();
   private readonly frames: TokenBucket;
-  private closeCode = 0;
   /** the sub/unsub in progress and those behind it (patternOp) */
   private patternOps: Promise<void> = Promise.resolve();
   /** the peer answered a ping, or sent anything, since the previous heartbeat */
@@ -70,18 +41,10 @@ export class Session implements LiveSink, HandOverHost {
 
   constructor(
     private readonly ws: WebSocket,
-    private readonly deps: SessionDeps,
+    protected override readonly deps: SessionDeps,
   ) {
-    countMove(deps.states, null, 'hello');
+    super(deps);
     this.frames = new TokenBucket(deps.config.maxFramesPerSec);
-    this.credentials = new Credentials(
-      deps.auth,
-      (grant) => {
-        this.interest.grant = grant;
-      },
-      () => this.close(CloseCode.unauthorized, 'token expired'),
-    );
-    this.position = new Position(deps.store, deps.log, () => this.close(CloseCode.goingAway, 'the log was reset (new epoch), reconnect'));
     this.out = new WsOutlet(ws, {
       corker: deps.corker,
       highWater: deps.config.sendHighWater,
@@ -107,43 +70,6 @@ export class Session implements LiveSink, HandOverHost {
     this.helloTimer = setTimeout(() => this.close(CloseCode.helloTimeout, 'no hello in time'), deps.config.helloTimeoutMs);
   }
 
-  get state(): SessionState {
-    return this.#state;
-  }
-
-  get closed(): boolean {
-    return this.#state === 'closed';
-  }
-
-  get recipient(): string {
-    return this.position.recipient;
-  }
-
-  get setKey(): string {
-    return this.position.setKey;
-  }
-
-  get epoch(): string {
-    return this.position.epoch;
-  }
-
-  get patternList(): string[] {
-    return this.interest.list;
-  }
-
-  /** The only writer of the state: refuses a move the state machine does not have (session-state.ts). */
-  setState(next: SessionState): void {
-    const from = this.#state;
-    if (from === next) return;
-    if (!canMove(from, next)) {
-      this.deps.log.error('illegal connection state change refused', { conn: this.conn, from, to: next });
-      return;
-    }
-    this.#state = next;
-    countMove(this.deps.states, from, next);
-    this.deps.log.debug(`${from} -> ${next}`, { conn: this.conn });
-  }
-
   /** A server frame's text (the protocol module's encoders build it). */
   private send(text: string): void {
     this.out.sendText(text);
@@ -154,7 +80,7 @@ export class Session implements LiveSink, HandOverHost {
    * sent anything since, is dead (its peer vanished without a close: a phone that changed networks, a laptop that
    * slept) and is terminated, so it stops counting against any limit; otherwise it is pinged.
    */
-  heartbeat(): void {
+  override heartbeat(): void {
     if (this.closed) return;
     if (!this.heard) {
       this.deps.stats.deadTerminated++;
@@ -171,32 +97,12 @@ export class Session implements LiveSink, HandOverHost {
     this.onClosed();
   }
 
-  /** Graceful shutdown: the acks received so far are stored, then the socket closes with 1001 (reconnect elsewhere). */
-  async shutdown(): Promise<void> {
-    if (this.#state !== 'hello' && this.#state !== 'closed') await this.position.flush();
-    this.close(CloseCode.goingAway, 'server shutting down');
-  }
-
-  // The bridge's side (LiveSink): live messages go to the stream, which buffers them until it is live.
-  offerLive(id: number, ch: string, wire: Buffer): void {
-    this.stream?.offerLive(id, ch, wire);
-  }
-
-  offerGap(id: number, ch: string): void {
-    this.stream?.offerGap(id, ch);
-  }
-
-  liveLost(): void {
-    this.stream?.liveLost();
-  }
-
   private error(code: ErrorCode, message: string, ref?: Ref): void {
     this.send(encodeError(code, message, ref));
   }
 
   private reject(err: unknown, ref?: Ref): void {
-    const e = toDpsError(err, this.deps.store.redisReady);
-    if (e.code === 'internal') this.deps.log.error('request failed', { conn: this.conn, err: String(err), cause: String(e.cause ?? '') });
+    const e = this.dpsError(err);
     this.error(e.code, e.message, ref);
   }
 
@@ -227,14 +133,14 @@ export class Session implements LiveSink, HandOverHost {
     if (isBinary) return this.close(CloseCode.protocolViolation, 'binary frames are not part of the protocol');
     const decoded = decodeClientFrame(data.toString('utf8'));
     if (!decoded.ok) {
-      if (this.#state === 'hello') return this.close(CloseCode.protocolViolation, decoded.message);
+      if (this.state === 'hello') return this.close(CloseCode.protocolViolation, decoded.message);
       this.error('bad_request', decoded.message, decoded.ref);
       // An op this server does not know may be a newer client's: keep the connection.
       if (decoded.error !== 'unknown_op') this.close(CloseCode.protocolViolation, decoded.message);
       return;
     }
     const frame = decoded.frame;
-    if (this.#state === 'hello') {
+    if (this.state === 'hello') {
       if (frame.op !== 'hello') return this.close(CloseCode.protocolViolation, 'the first frame must be hello');
       this.onHello(frame).catch((err) => this.fail(err));
       return;
@@ -287,36 +193,15 @@ export class Session implements LiveSink, HandOverHost {
   private async onHello(hello: HelloFrame): Promise<void> {
     clearTimeout(this.helloTimer);
     this.helloTimer = undefined;
-    this.setState('opening');
+    let r: Awaited<ReturnType<Session['open']>>;
     try {
-      await this.credentials.admit(hello.token, hello.recipient);
+      r = await this.open(hello, this.out, { batch: hello.batch === true, checked: hello.checked === true });
     } catch (err) {
-      this.reject(err);
-      return this.close(CloseCode.unauthorized, err instanceof Error ? err.message : 'unauthorized');
+      if (!(err instanceof Refusal)) throw err;
+      this.error(err.code, err.message);
+      return this.close(err.closeCode, err.message);
     }
-    if (this.closed) return;
-    const problem = patternProblem(hello.subs, this.deps.config);
-    if (problem) {
-      this.error('bad_request', problem);
-      return this.close(CloseCode.protocolViolation, problem);
-    }
-    if (this.deps.connectionsOf(hello.recipient) >= this.deps.config.maxConnectionsPerRecipient) {
-      this.error('rate_limited', 'too many connections for this recipient');
-      return this.close(CloseCode.rateLimited, 'too many connections for this recipient');
-    }
-    const { deps } = this;
-    for (const p of hello.subs) this.interest.add(p, 0);
-    // From here on the stream buffers what the bridge offers, so nothing is missed while the store answers.
-    this.stream = new HandOver(deps, this, this.out, { batch: hello.batch === true, checked: hello.checked === true });
-    this.position.recipient = hello.recipient;
-    await deps.bridge.add(this, hello.subs);
-    if (this.closed) return;
-    const setKey = this.interest.setKey();
-    const r = await deps.store.hello(hello.recipient, setKey, hello);
-    if (this.closed) return;
-    // One string for all connections of the epoch, not a copy each.
-    const epoch = r.epoch === deps.store.epoch ? deps.store.epoch : r.epoch;
-    this.position.start({ recipient: hello.recipient, epoch, setKey, resumeFrom: r.resumeFrom, acked: r.acked });
+    if (!r) return;
     this.send(
       encodeWelcome({
         conn: this.conn,
@@ -327,14 +212,7 @@ export class Session implements LiveSink, HandOverHost {
         epochChanged: r.epochChanged || undefined,
       }),
     );
-    deps.log.info('connection open', {
-      conn: this.conn,
-      recipient: hello.recipient,
-      patterns: hello.subs.length,
-      resumeFrom: r.resumeFrom,
-      head: r.head,
-    });
-    void this.stream.start(r.resumeFrom, r.head);
+    this.begin(r);
   }
 
   private async onSub(pattern: string, ref?: Ref): Promise<void> {
@@ -360,26 +238,8 @@ export class Session implements LiveSink, HandOverHost {
     this.send(encodeUnsubbed(pattern, ref));
   }
 
-  private onClosed(): void {
-    if (this.closed) return;
-    const greeted = this.#state !== 'hello';
-    this.setState('closed');
+  protected override onClosed(): void {
     clearTimeout(this.helloTimer);
-    this.credentials.stop();
-    this.stream?.end();
-    this.deps.bridge.remove(this, this.interest.list);
-    if (greeted) {
-      void this.position.flush();
-      this.deps.log.info('connection closed', {
-        conn: this.conn,
-        recipient: this.recipient,
-        code: this.closeCode || undefined,
-        durationMs: Date.now() - this.openedAt,
-        sentLive: this.stream?.sentLive ?? 0,
-        sentReplayed: this.stream?.sentReplayed ?? 0,
-        acked: this.position.acked,
-      });
-    }
-    this.deps.onClose(this);
+    super.onClosed();
   }
 }

@@ -31,6 +31,19 @@ export function payloadOf(frame: Buffer): Buffer {
   return frame.subarray(len < 126 ? 2 : len === 126 ? 4 : 10);
 }
 
+/** Calls `fn` with the payload of each frame in `bytes` (frames built here, back to back), in order. */
+export function eachPayload(bytes: Buffer, fn: (payload: Buffer) => void): void {
+  let at = 0;
+  while (at < bytes.length) {
+    const len7 = (bytes[at + 1] as number) & 0x7f;
+    const start = at + (len7 < 126 ? 2 : len7 === 126 ? 4 : 10);
+    const len =
+      len7 < 126 ? len7 : len7 === 126 ? bytes.readUInt16BE(at + 2) : bytes.readUInt32BE(at + 2) * 2 ** 32 + bytes.readUInt32BE(at + 6);
+    fn(bytes.subarray(start, start + len));
+    at = start + len;
+  }
+}
+
 /** One text frame carrying `payload` (UTF-8 JSON), header included. */
 export function textFrame(payload: Buffer): Buffer {
   return textFrames([payload]);

@@ -80,15 +80,19 @@ export class WsOutlet implements Outlet {
   /** Resolves once the send buffer is below the high-water mark (replay is paced by the reader). */
   writable(): Promise<void> {
     if (!this.open || this.ws.bufferedAmount <= this.o.highWater) return Promise.resolve();
-    return drained(this.ws, this.socket, {
-      highWater: this.o.highWater,
-      timeoutMs: this.o.stallMs,
-      stopped: () => !this.open,
-      onStalled: () => {
-        this.o.onStalled();
-        // The close frame waits behind data the reader does not take: free the socket now.
-        setTimeout(() => this.ws.terminate(), 1000).unref();
+    const ws = this.ws;
+    return drained(
+      { buffered: () => ws.bufferedAmount, socket: this.socket, closes: ws },
+      {
+        highWater: this.o.highWater,
+        timeoutMs: this.o.stallMs,
+        stopped: () => !this.open,
+        onStalled: () => {
+          this.o.onStalled();
+          // The close frame waits behind data the reader does not take: free the socket now.
+          setTimeout(() => this.ws.terminate(), 1000).unref();
+        },
       },
-    });
+    );
   }
 }

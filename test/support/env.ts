@@ -194,7 +194,11 @@ export async function serverProcess(redisUrl: string, env: Record<string, string
 export function sampleSendBuffers(server: { sessions: ReadonlySet<unknown> }): { stop(): number } {
   let max = 0;
   const timer = setInterval(() => {
-    for (const s of server.sessions) max = Math.max(max, (s as { ws: { bufferedAmount: number } }).ws.bufferedAmount);
+    // A WebSocket session's socket, or an SSE stream's response (a long-poll has neither).
+    for (const s of server.sessions) {
+      const c = s as { ws?: { bufferedAmount: number }; res?: { writableLength: number } };
+      max = Math.max(max, c.ws?.bufferedAmount ?? c.res?.writableLength ?? 0);
+    }
   }, 2);
   return {
     stop() {

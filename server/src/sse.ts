@@ -1,0 +1,185 @@
+// GET /v1/sse: one reader's stream as text/event-stream, served by the same hand-over as a WebSocket and paced the same way.
+import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { CloseCode, type HelloFrame, MSG_FRAME_PREFIX } from '@durable-pubsub/client-sdk/protocol';
+import { frameId } from './bridge';
+import { Connection, type ConnectionDeps } from './connection';
+import type { BurstCorker } from './cork';
+import type { Outlet } from './handover';
+import { drained } from './pacing';
+import { eachPayload } from './wire';
+
+const MSG_PREFIX = Buffer.from(MSG_FRAME_PREFIX);
+const END = Buffer.from('\n\n');
+const GAP_EVENT = Buffer.from('event: gap\ndata: ');
+/** what the browser waits before it reconnects on its own (its default is about 3 s) */
+const RETRY_MS = 1000;
+
+/** A frame's JSON on one line: a stored frame written around the server may hold newlines as JSON whitespace. */
+function oneLine(payload: Buffer): Buffer {
+  if (payload.indexOf(10) < 0 && payload.indexOf(13) < 0) return payload;
+  const copy = Buffer.from(payload);
+  for (let i = 0; i < copy.length; i++) if (copy[i] === 10 || copy[i] === 13) copy[i] = 32;
+  return copy;
+}
+
+/** The SSE events of WebSocket frames built here: `msg` events with `id: <epoch>:<id>`, and held `gap` frames. */
+export function sseEvents(bytes: Buffer, epoch: string): Buffer {
+  const parts: Buffer[] = [];
+  eachPayload(bytes, (p) => {
+    if (p.subarray(0, MSG_PREFIX.length).equals(MSG_PREFIX)) parts.push(Buffer.from(`id: ${epoch}:${frameId(p)}\nevent: msg\ndata: `));
+    else parts.push(GAP_EVENT);
+    parts.push(oneLine(p), END);
+  });
+  return Buffer.concat(parts);
+}
+
+/**
+ * The SSE bytes of one live message, built once for every stream of the epoch (the bridge hands the same frame buffer to
+ * every reader). One per server.
+ */
+export class SseCache {
+  private readonly built = new WeakMap<Buffer, { epoch: string; bytes: Buffer }>();
+
+  events(wire: Buffer, epoch: string): Buffer {
+    const hit = this.built.get(wire);
+    if (hit && hit.epoch === epoch) return hit.bytes;
+    const bytes = sseEvents(wire, epoch);
+    this.built.set(wire, { epoch, bytes });
+    return bytes;
+  }
+}
+
+export interface SseDeps extends ConnectionDeps {
+  corker: BurstCorker;
+  sse: SseCache;
+}
+
+/** The hand-over's writes as SSE events on an HTTP response. */
+class SseOutlet implements Outlet {
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly stream: SseStream,
+    private readonly deps: SseDeps,
+  ) {}
+
+  private get socket(): Socket | null {
+    return this.res.socket;
+  }
+
+  get open(): boolean {
+    return !this.res.writableEnded && !this.res.destroyed;
+  }
+
+  get buffered(): number {
+    return this.res.writableLength;
+  }
+
+  /** The hand-over's own frames: `live` (with the position it vouches for as the event id) and `gap`. */
+  sendText(text: string): void {
+    if (!this.open) return;
+    const f = JSON.parse(text) as { op: string; id?: number };
+    this.res.write(`${f.op === 'live' ? `id: ${this.stream.epoch}:${f.id}\n` : ''}event: ${f.op}\ndata: ${text}\n\n`);
+  }
+
+  writeFrames(bytes: Buffer): void {
+    if (this.open) this.res.write(this.deps.sse.events(bytes, this.stream.epoch));
+  }
+
+  burst(): void {
+    this.deps.corker.cork(this.socket ?? undefined);
+  }
+
+  cork(): void {
+    this.socket?.cork();
+  }
+
+  uncork(): void {
+    this.socket?.uncork();
+  }
+
+  writable(): Promise<void> {
+    const { res } = this;
+    const { config, stats } = this.deps;
+    if (!this.open || res.writableLength <= config.sendHighWater) return Promise.resolve();
+    return drained(
+      { buffered: () => res.writableLength, socket: res.socket, closes: res },
+      {
+        highWater: config.sendHighWater,
+        timeoutMs: config.slowConsumerTimeoutMs,
+        stopped: () => !this.open,
+        onStalled: () => {
+          stats.slowClosed++;
+          this.stream.close(CloseCode.slowConsumer, 'slow consumer: no progress');
+          // The close event waits behind data the reader does not take: free the socket now.
+          setTimeout(() => res.destroy(), 1000).unref();
+        },
+      },
+    );
+  }
+}
+
+export class SseStream extends Connection {
+  readonly kind = 'sse';
+  private readonly out: SseOutlet;
+
+  constructor(
+    private readonly res: ServerResponse,
+    deps: SseDeps,
+    /** the client asked for a `ping` event with each keep-alive (it cannot see comments) */
+    private readonly ping: boolean,
+  ) {
+    super(deps);
+    this.out = new SseOutlet(res, this, deps);
+    res.on('close', () => {
+      if (!this.closeCode) this.closeCode = 1006;
+      this.onClosed();
+    });
+  }
+
+  /**
+   * Admits and registers the reader, then answers 200 and streams. Before the answer it throws (a Refusal, or the
+   * store's error), for the route to answer with its status.
+   */
+  async serve(hello: HelloFrame): Promise<boolean> {
+    const r = await this.open(hello, this.out, { batch: false, checked: true });
+    if (!r || this.closed) return false;
+    this.res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      'x-accel-buffering': 'no',
+    });
+    let head = `retry: ${RETRY_MS}\n\nevent: welcome\ndata: {"op":"welcome","v":1,"conn":"${this.conn}","recipient":${JSON.stringify(hello.recipient)},"epoch":${JSON.stringify(r.epoch)},"resumeFrom":${r.resumeFrom},"head":${r.head}${r.epochChanged ? ',"epochChanged":true' : ''}}\n\n`;
+    if (r.epochChanged)
+      head += `event: reset\ndata: {"oldEpoch":${JSON.stringify(hello.epoch)},"newEpoch":${JSON.stringify(r.epoch)},"lastAckedId":${hello.lastAckedId ?? 0}}\n\n`;
+    this.res.write(head);
+    this.begin(r);
+    return true;
+  }
+
+  override keepAlive(): void {
+    if (this.state !== 'live' && this.state !== 'catching-up') return;
+    if (this.out.open) this.res.write(this.ping ? ': keep-alive\n\nevent: ping\ndata: {}\n\n' : ': keep-alive\n\n');
+  }
+
+  /** Ends the stream; a `close` event first says why (a WebSocket close code), once the client was answered. */
+  close(code: number, reason: string): void {
+    if (this.closed) return;
+    this.closeCode = code;
+    const { res } = this;
+    if (res.headersSent) {
+      if (this.out.open) res.end(`event: close\ndata: ${JSON.stringify({ code, reason })}\n\n`);
+    } else if (!res.writableEnded) {
+      const status = code === CloseCode.unauthorized ? 401 : 503;
+      const body = JSON.stringify({ error: { code: status === 401 ? 'unauthorized' : 'unavailable', message: reason } });
+      res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' }).end(body);
+    }
+    this.onClosed();
+  }
+
+  fail(err: unknown): void {
+    if (this.closed) return;
+    const e = this.dpsError(err);
+    this.close(CloseCode.goingAway, `${e.code}: ${e.message}`);
+  }
+}
