@@ -172,14 +172,20 @@ export class Client extends Emitter<ClientEvents> {
     const d = this.#d;
     if (!f) return d.failed(null, conn);
     switch (f.op) {
-      case 'welcome':
+      case 'welcome': {
         d.welcome(f, conn);
         // A tab announced a position below this resume point after the hello went out: resume from it instead.
         if (this.#relay?.behind(f.epoch, f.resumeFrom)) return this.#t.restart('resync tabs');
         conn.phase = 'catching-up';
         this.#setState('catching-up');
+        const all = this.#patterns();
+        // Patterns subscribed or unsubscribed after the hello went out (requests wait for a welcome): sent now, or the
+        // server would never hear of them on this connection.
+        for (const pattern of all) if (!conn.subs.includes(pattern)) this.#t.send({ op: 'sub', pattern });
+        for (const pattern of conn.subs) if (!all.has(pattern)) this.#t.send({ op: 'unsub', pattern });
         for (const p of this.#pubs.values()) this.#t.send(p.frame);
         return;
+      }
       case 'msg':
         return d.msg(f, conn);
       case 'msgs':

@@ -18,6 +18,8 @@ export interface Conn {
   readonly ws: WebSocketLike;
   /** the socket is the SSE transport's */
   readonly sse: boolean;
+  /** the patterns its hello asked for */
+  subs: string[];
   /** opening: no welcome yet; catching-up: welcomed, replaying; live: past the server's `live` frame */
   phase: 'opening' | 'catching-up' | 'live';
   /** when its last frame arrived (a ping goes out after pingInterval of silence) */
@@ -176,7 +178,7 @@ export class Transport {
       return h.close();
     }
     this.#opened++;
-    const conn: Conn = (this.conn = { ws, sse, phase: 'opening', rxAt: 0, from: 0, at: 0 });
+    const conn: Conn = (this.conn = { ws, sse, subs: [], phase: 'opening', rxAt: 0, from: 0, at: 0 });
     let opened = false;
     ws.onopen = () => {
       opened = true;
@@ -194,6 +196,7 @@ export class Transport {
         batch: checked ? undefined : true,
         checked: checked || undefined,
       };
+      conn.subs = hello.subs;
       ws.send(JSON.stringify(hello));
       this.#armPing(conn);
     };

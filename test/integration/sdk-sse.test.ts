@@ -2,6 +2,7 @@
 import { type ClientState, createClient, memoryStorage, type WebSocketConstructor } from '@durable-pubsub/client-sdk';
 import { SseSocket } from '@durable-pubsub/client-sdk/sse';
 import { freePort } from '@durable-pubsub/server';
+import { SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { httpPublish, sleep, startTestServer, until, withServer } from '../support/env';
@@ -50,6 +51,28 @@ function sseClient(recipient: string, extra: Partial<Parameters<typeof createCli
 }
 
 const live = (c: { state: ClientState }) => until(() => c.state === 'live', 15_000, 'live');
+
+/** The pattern sets of a recipient with an open connection, as GET /v1/recipients lists them. */
+async function connectedSets(recipient: string): Promise<string[][]> {
+  const { recipients } = (await (await fetch(`${ctx.server.url}/v1/recipients`)).json()) as { recipients: any[] };
+  const r = recipients.find((x) => x.name === recipient);
+  return (r?.sets ?? []).filter((set: any) => set.connections > 0).map((set: any) => set.patterns);
+}
+
+/** `Base`, whose sockets call `onHello` once the hello has been sent. */
+function hooked(Base: WebSocketConstructor, onHello: () => void): WebSocketConstructor {
+  return new Proxy(Base, {
+    construct(target, [url]: [string]) {
+      const socket = new target(url);
+      const send = socket.send.bind(socket);
+      socket.send = (data: string) => {
+        send(data);
+        if (data.includes('"op":"hello"')) onHello();
+      };
+      return socket;
+    },
+  });
+}
 
 describe('SDK over SSE', () => {
   it('receives the catch-up, then live messages, exactly: every id once, in order, replayed ones marked', async () => {
@@ -152,6 +175,82 @@ describe('SDK over SSE', () => {
     expect([a, b, d]).toEqual([[...a1, ...a2, ...ids(mixed, 'sse.s.a')], ids(mixed, 'sse.s.b'), ids(mixed, 'sse.s.d')]);
     expect(states.length).toBe(mark + 3);
     c.close();
+  });
+
+  it('with auth on, sends the token as a bearer (a fresh one per stream); a refused token closes the client as on a WebSocket', async () => {
+    const secret = 'a-secret-of-the-sse-sdk-test-at-least-32-bytes';
+    const server = await startTestServer(ctx.redis.url, { DPS_JWT_SECRET: secret });
+    const mint = (sub: string) =>
+      new SignJWT({ dps: { sub: ['sse.t.*'], pub: ['sse.t.*'] } })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setSubject(sub)
+        .setExpirationTime('1h')
+        .sign(new TextEncoder().encode(secret));
+    let minted = 0;
+    const good = sseClient('sse-alice', {
+      url: server.wsUrl,
+      getToken: () => {
+        minted++;
+        return mint('sse-alice');
+      },
+    });
+    good.on('sse.t.a');
+    await live(good.c);
+    const id = await good.c.publish('sse.t.a', 1);
+    await expect(good.c.publish('sse.u', 1)).rejects.toMatchObject({ code: 'forbidden' });
+    good.on('sse.t.b'); // a new stream: getToken again
+    await until(() => good.states.length === 5, 10_000, 'the reconnect');
+    const id2 = await good.c.publish('sse.t.b', 2);
+    await until(() => good.seen.length === 2, 10_000, 'its messages');
+    expect([good.seen, good.states, good.errors, minted]).toEqual([
+      [id, id2],
+      ['catching-up', 'live', 'reconnecting', 'catching-up', 'live'],
+      [],
+      2,
+    ]);
+    good.c.close();
+
+    const bad = sseClient('sse-bob', { url: server.wsUrl, token: await mint('sse-alice') }); // the token of another recipient
+    bad.on('sse.t.a');
+    await until(() => bad.c.state === 'closed', 10_000, 'closed');
+    expect([bad.errors, bad.states]).toEqual([['unauthorized'], ['closed']]);
+    await server.stop();
+  });
+
+  it('tells the server of a subscribe and an unsubscribe made between the hello and its welcome (WebSocket and SSE)', async () => {
+    for (const transport of ['websocket', 'sse'] as const) {
+      const p = (x: string) => `sse.w.${transport}.${x}`;
+      const seen: string[] = [];
+      let inWindow = () => {};
+      const onHello = () => {
+        inWindow();
+        inWindow = () => {};
+      };
+      const c = createClient({
+        url: ctx.server.wsUrl,
+        recipient: `sse-window-${transport}`,
+        storage: memoryStorage(),
+        transports: [transport],
+        WebSocket: hooked(WebSocket, onHello),
+        sse: hooked(SseSocket, onHello),
+      });
+      c.subscribe(p('a'), (m) => void seen.push(m.ch));
+      const dropped = c.subscribe(p('c'), (m) => void seen.push(m.ch));
+      inWindow = () => {
+        c.subscribe(p('b'), (m) => void seen.push(m.ch));
+        dropped.unsubscribe();
+      };
+      await until(
+        async () => JSON.stringify(await connectedSets(`sse-window-${transport}`)) === JSON.stringify([[p('a'), p('b')]]),
+        10_000,
+        'the set',
+      );
+      await live(c);
+      await publish([p('a'), p('b'), p('c')], 3);
+      await until(() => seen.length === 2, 10_000, 'its messages');
+      expect([transport, seen]).toEqual([transport, [p('a'), p('b')]]);
+      c.close();
+    }
   });
 
   it('falls back to SSE at once when the WebSocket constructor throws, and when a WebSocket closes before it opens', async () => {
