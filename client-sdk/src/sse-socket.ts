@@ -3,9 +3,6 @@ import type { WebSocketLike } from './client-types';
 import type { ClientFrame, HelloFrame, PubFrame } from './protocol/types';
 import { type SseEvent, sseParser } from './sse-parser';
 
-export type { SseEvent } from './sse-parser';
-export { sseParser } from './sse-parser';
-
 // WebSocket's readyState numbers: the transport reads them.
 const CONNECTING = 0;
 const OPEN = 1;
