@@ -1,5 +1,6 @@
 // The live dashboard: one SDK client, its state, messages, counters, a rate chart, patterns, publishing, recipients.
 import { type Client, type ClientState, createClient, type Message, type Subscription } from '@durable-pubsub/client-sdk';
+import { SseSocket } from '@durable-pubsub/client-sdk/sse';
 import { RateChart } from './chart';
 import './style.css';
 
@@ -10,6 +11,13 @@ const recipient =
 if (!params.has('recipient')) localStorage.setItem('dps.demo.recipient', recipient);
 const patternsKey = `dps.demo.patterns.${recipient}`;
 let patterns: string[] = JSON.parse(localStorage.getItem(patternsKey) ?? 'null') ?? ['orders.*', 'prices.*', 'alerts.*'];
+/** "Block WebSocket": the page's WebSocket throws, as behind a proxy that blocks upgrades (kept across reloads) */
+let wsBlocked = sessionStorage.getItem('dps.demo.blockWs') === '1';
+class BlockedWebSocket {
+  constructor() {
+    throw new Error('WebSocket blocked by the dashboard toggle');
+  }
+}
 /** ?record: every id shown is also logged in sessionStorage, so a test can check across reloads */
 const record = params.has('record');
 const wsUrl = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
@@ -27,6 +35,12 @@ function showState(state: ClientState | 'offline'): void {
   const el = $('state');
   el.textContent = state;
   el.className = `badge ${state}`;
+}
+
+function showTransport(): void {
+  $('transport').textContent = client?.transport ?? '—';
+  $('block-ws').classList.toggle('on', wsBlocked);
+  $('block-ws').textContent = wsBlocked ? 'Allow WebSocket' : 'Block WebSocket';
 }
 
 function renderCounters(): void {
@@ -104,12 +118,14 @@ function unsubscribe(p: string): void {
 }
 
 function connect(): void {
-  const c = createClient({ url: wsUrl, recipient });
+  // SSE when no WebSocket opens (a proxy that blocks them, or the toggle): the same stream, over plain HTTP.
+  const c = createClient({ url: wsUrl, recipient, sse: SseSocket, WebSocket: wsBlocked ? (BlockedWebSocket as never) : undefined });
   client = c;
   catchUp = { since: performance.now(), n: 0 };
   for (const p of patterns) subs.set(p, c.subscribe(p, onMessage));
   c.on('state', ({ newState }) => {
     showState(newState);
+    showTransport();
     if (newState === 'live' && catchUp) {
       if (catchUp.n) $('caught').textContent = `caught up ${catchUp.n} messages in ${Math.round(performance.now() - catchUp.since)} ms`;
       catchUp = null;
@@ -139,6 +155,17 @@ $('offline').onclick = () => {
   else connect();
   $('offline').classList.toggle('on', goOffline);
   $('offline').textContent = goOffline ? 'Go online' : 'Go offline';
+};
+
+$('block-ws').onclick = () => {
+  wsBlocked = !wsBlocked;
+  sessionStorage.setItem('dps.demo.blockWs', wsBlocked ? '1' : '0');
+  // A new client: it resumes from the position the old one saved, over what the page now allows.
+  if (client) {
+    disconnect();
+    connect();
+  }
+  showTransport();
 };
 
 $('sub-form').onsubmit = (e) => {
@@ -201,5 +228,6 @@ async function refreshRecipients(): Promise<void> {
 
 renderPatterns();
 connect();
+showTransport();
 void refreshRecipients();
 setInterval(() => void refreshRecipients(), 2000);

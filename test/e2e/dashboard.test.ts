@@ -153,4 +153,40 @@ describe('demo dashboard', () => {
     expect(errors).toEqual([]);
     await page.close();
   });
+
+  it('"Block WebSocket" falls back to SSE and back, showing the transport, with every message once', async () => {
+    const { page, errors } = await open('dash-block');
+    const transport = (name: string) =>
+      page
+        .getByTestId('transport')
+        .filter({ hasText: new RegExp(`^${name}$`) })
+        .waitFor();
+    await transport('websocket');
+    const before = await publish(3);
+    await page.locator(`[data-testid=rows] tr[data-id="${before[2]}"]`).waitFor();
+    await page.getByTestId('block-ws').click();
+    await transport('sse');
+    await live(page);
+    const onSse = await publish(20);
+    await page.locator(`[data-testid=rows] tr[data-id="${onSse[19]}"]`).waitFor();
+    // Publishing from the page goes over HTTP while on SSE.
+    await page.getByTestId('pub-channel').fill('alerts.sse');
+    await page.getByTestId('pub-data').fill('{"over":"sse"}');
+    await page.getByTestId('publish').click();
+    const note = await page
+      .getByTestId('pub-note')
+      .filter({ hasText: /stored as id \d+/ })
+      .textContent();
+    const fromPage = Number(/(\d+)/.exec(note ?? '')?.[1]);
+    await page.locator(`[data-testid=rows] tr[data-id="${fromPage}"]`).waitFor();
+    await shot(page, '5-sse');
+    await page.getByTestId('block-ws').click();
+    await transport('websocket');
+    await live(page);
+    const after = await publish(3);
+    await page.locator(`[data-testid=rows] tr[data-id="${after[2]}"]`).waitFor();
+    expect((await rowIds(page)).reverse()).toEqual([...before, ...onSse, fromPage, ...after]);
+    expect(errors).toEqual([]);
+    await page.close();
+  });
 });
