@@ -27,6 +27,7 @@ export function helloOf(req: IncomingMessage, q: URLSearchParams, resume: string
     if (!p) throw new DpsError('bad_request', `\`${resumeName}\` must be <epoch>:<id>, as the server wrote it`);
     ({ epoch, id: lastAckedId } = p);
   }
+  if (!q.has('subs')) throw new DpsError('bad_request', '`subs` must be given: one parameter per pattern, at least one');
   const decoded = toClientFrame({
     op: 'hello',
     v: 1,
@@ -60,6 +61,7 @@ export function pollTimeoutMs(q: URLSearchParams): number {
 /** The body of POST /v1/ack: `{recipient, subs, id: "<epoch>:<id>"}`. */
 export function ackOf(body: unknown): { recipient: string; setKey: string; epoch: string; id: number } {
   const b = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
+  if (!Array.isArray(b.subs) || b.subs.length === 0) throw new DpsError('bad_request', '`subs` must be a non-empty array of patterns');
   const decoded = toClientFrame({ op: 'hello', v: 1, recipient: b.recipient, subs: b.subs });
   if (!decoded.ok) throw new DpsError('bad_request', decoded.message.replace(/^hello: /, ''));
   const position = typeof b.id === 'string' ? parsePosition(b.id) : null;

@@ -172,7 +172,9 @@ async function ack(req: IncomingMessage, res: ServerResponse, deps: HttpDeps): P
   const grant = await grantOf(req, deps);
   const a = ackOf(await jsonBody(req, deps));
   if (deps.auth.enabled && grant.subject !== a.recipient) throw new DpsError('unauthorized', 'the token is for another recipient');
-  const r = await deps.store.ack(a.recipient, a.setKey, a.id, a.epoch);
+  // Never past the head: a position beyond it would skip what is published up to it, silently (a WebSocket's ack is
+  // capped by what it was sent; an HTTP reader's by what exists).
+  const r = await deps.store.ack(a.recipient, a.setKey, Math.min(a.id, await deps.store.head()), a.epoch);
   if (r.status === 'epoch-gone')
     return json(res, 409, { error: { code: 'epoch_changed', message: 'the log was reset (new epoch): this position is gone' } });
   if (r.status === 'forgotten') return sendError(res, 404, 'not_found', 'the recipient has no such pattern set (never used, or forgotten)');

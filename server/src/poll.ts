@@ -1,11 +1,11 @@
 // GET /v1/poll: one long-poll, served by the same hand-over as a WebSocket: the catch-up at once, else the first live messages, else nothing after `timeout`.
 import type { ServerResponse } from 'node:http';
-import { type HelloFrame, MSG_FRAME_PREFIX } from '@durable-pubsub/client-sdk/protocol';
+import type { HelloFrame } from '@durable-pubsub/client-sdk/protocol';
 import { Connection, type ConnectionDeps } from './connection';
 import type { Outlet } from './handover';
+import { isGapPayload } from './sse';
 import { eachPayload } from './wire';
 
-const MSG_PREFIX = Buffer.from(MSG_FRAME_PREFIX);
 /** messages of one answer, in bytes of frames (past it the answer goes with what it has: its `next` says where it stopped) */
 export const POLL_MAX_BYTES = 1 << 20;
 const COMMA = Buffer.from(',');
@@ -38,10 +38,11 @@ class PollOutlet implements Outlet {
 
   writeFrames(bytes: Buffer): void {
     eachPayload(bytes, (p) => {
-      if (p.subarray(0, MSG_PREFIX.length).equals(MSG_PREFIX)) {
+      if (isGapPayload(p)) this.gaps.push(p.toString('utf8'));
+      else {
         this.msgs.push(p);
         this.bytes += p.length;
-      } else this.gaps.push(p.toString('utf8'));
+      }
     });
     this.poll.collected(false);
   }

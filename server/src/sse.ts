@@ -10,6 +10,7 @@ import { drained } from './pacing';
 import { eachPayload } from './wire';
 
 const MSG_PREFIX = Buffer.from(MSG_FRAME_PREFIX);
+const GAP_PREFIX = Buffer.from('{"op":"gap"');
 const END = Buffer.from('\n\n');
 const GAP_EVENT = Buffer.from('event: gap\ndata: ');
 /** what the browser waits before it reconnects on its own (its default is about 3 s) */
@@ -23,12 +24,26 @@ function oneLine(payload: Buffer): Buffer {
   return copy;
 }
 
+const startsWith = (p: Buffer, prefix: Buffer) => p.length >= prefix.length && p.compare(prefix, 0, prefix.length, 0, prefix.length) === 0;
+
+/** A gap frame the hand-over wrote itself (encodeGap's layout, always), as opposed to a stored message. */
+export function isGapPayload(p: Buffer): boolean {
+  return startsWith(p, GAP_PREFIX);
+}
+
+/**
+ * The id of a stored msg frame: read from the publish scripts' layout, or parsed from a frame stored around the server
+ * in another valid layout (replay checks every frame of an HTTP reader, so it is one valid msg frame).
+ */
+export function msgIdOf(p: Buffer): number {
+  return startsWith(p, MSG_PREFIX) ? frameId(p) : Number(JSON.parse(p.toString('utf8')).id);
+}
+
 /** The SSE events of WebSocket frames built here: `msg` events with `id: <epoch>:<id>`, and held `gap` frames. */
 export function sseEvents(bytes: Buffer, epoch: string): Buffer {
   const parts: Buffer[] = [];
   eachPayload(bytes, (p) => {
-    if (p.subarray(0, MSG_PREFIX.length).equals(MSG_PREFIX)) parts.push(Buffer.from(`id: ${epoch}:${frameId(p)}\nevent: msg\ndata: `));
-    else parts.push(GAP_EVENT);
+    parts.push(isGapPayload(p) ? GAP_EVENT : Buffer.from(`id: ${epoch}:${msgIdOf(p)}\nevent: msg\ndata: `));
     parts.push(oneLine(p), END);
   });
   return Buffer.concat(parts);
