@@ -1,8 +1,9 @@
-// `pnpm bench [--quick] [--runs N] [--only fanout,patterns,publish,replay,storm,idle] [--systems P,B,S]`
+// `pnpm bench [--quick] [--runs N] [--only fanout,patterns,publish,replay,storm,idle,sse] [--systems P,B,S]`
 // P (this project), B (a bare ws + PSUBSCRIBE bridge) and S (Socket.IO 4.8 + redis-streams-adapter with
 // connection state recovery), each started fresh on a fresh redis-server of the same build. Servers are
 // pinned to CPU 0, Redis and the load generators to CPU 1 (taskset), when the machine has two or more.
-// Prints a table per scenario (medians of the runs, ratios P/B and P/S) and writes test/bench/results/latest.json.
+// Prints a table per scenario (medians of the runs, ratios P/B and P/S; for `sse`, P's SSE against P's WebSocket) and
+// writes test/bench/results/latest.json.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -10,7 +11,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { freePort, type ManagedRedis, Store, startRedis } from '@durable-pubsub/server';
 import { commandConnection, connect } from '@durable-pubsub/server/src/redis/connect';
-import type { System } from './clients';
+import type { System, Transport } from './clients';
 import type { Spec } from './load';
 
 const { values } = parseArgs({
@@ -34,6 +35,8 @@ interface Row {
   metric: string;
   value: number;
   unit: string;
+  /** scenario `sse`: how P's readers read */
+  transport?: Transport;
 }
 const rows: Row[] = [];
 
@@ -177,8 +180,8 @@ async function runs<T>(system: System, fn: (sys: Running) => Promise<T>, env?: R
   return out;
 }
 
-function record(scenario: string, system: System | 'raw', metric: string, value: number, unit: string) {
-  rows.push({ scenario, system, metric, value, unit });
+function record(scenario: string, system: System | 'raw', metric: string, value: number, unit: string, transport?: Transport) {
+  rows.push({ scenario, system, metric, value, unit, ...(transport && { transport }) });
 }
 
 const fmt = (v: number) =>
@@ -277,19 +280,22 @@ async function publish() {
   );
 }
 
+/** A backlog of `messages` on 4 channels `rep.<n>`, published through the server's store path straight on its Redis. */
+async function fillBacklog(sys: Running, messages: number) {
+  const redis = commandConnection(sys.redis.url);
+  await connect(redis);
+  const store = new Store(redis, { namespace: 'default', retentionMaxLen: 1_000_000, idempotencyWindowSec: 60 });
+  await store.init();
+  const pad = 'x'.repeat(80);
+  for (let i = 0; i < messages; i += 2000)
+    await Promise.all(Array.from({ length: Math.min(2000, messages - i) }, (_, j) => store.publish(`rep.${(i + j) % 4}`, pad)));
+  redis.disconnect();
+}
+
 async function replay() {
   const messages = QUICK ? 20_000 : 100_000;
   const fan = QUICK ? 20 : 100;
-  const fill = async (sys: Running) => {
-    const redis = commandConnection(sys.redis.url);
-    await connect(redis);
-    const store = new Store(redis, { namespace: 'default', retentionMaxLen: 1_000_000, idempotencyWindowSec: 60 });
-    await store.init();
-    const pad = 'x'.repeat(80);
-    for (let i = 0; i < messages; i += 2000)
-      await Promise.all(Array.from({ length: Math.min(2000, messages - i) }, (_, j) => store.publish(`rep.${(i + j) % 4}`, pad)));
-    redis.disconnect();
-  };
+  const fill = (sys: Running) => fillBacklog(sys, messages);
   const one = await runs('P', async (sys) => {
     await fill(sys);
     await sleep(500);
@@ -364,6 +370,165 @@ async function idle() {
   );
 }
 
+/** One line of the SSE table: a metric over both transports, with the CPU of the server and of the load beside it. */
+interface SseLine {
+  what: string;
+  metric: string;
+  unit: string;
+  ws: number;
+  sse: number;
+  /** share of a core, WebSocket then SSE; only on a point's first line */
+  server?: [number, number];
+  load?: [number, number];
+}
+
+/**
+ * 7. P's SSE readers against its WebSocket readers, on the same scenario: fan-out (N readers of one pattern, the
+ * publish rate ramped; then the latency at half the lower maximum) and catch-up (K new readers of a backlog of M).
+ * Every measurement has a fresh server; the load process's CPU is printed beside the server's, because a figure the
+ * load limits is not the server's.
+ */
+async function sse() {
+  if (!SYSTEMS.includes('P')) return;
+  const lines: SseLine[] = [];
+  const pct = (x: number) => 100 * x;
+  const both = async <T>(fn: (transport: Transport, sys: Running) => Promise<T>) => ({
+    ws: await runs('P', (sys) => fn('ws', sys)),
+    sse: await runs('P', (sys) => fn('sse', sys)),
+  });
+  const add = (line: SseLine) => {
+    lines.push(line);
+    const metric = `${line.what}: ${line.metric}`;
+    record('sse', 'P', metric, line.ws, line.unit, 'ws');
+    record('sse', 'P', metric, line.sse, line.unit, 'sse');
+    if (line.server) {
+      record('sse', 'P', `${line.what}: server CPU`, pct(line.server[0]), '%', 'ws');
+      record('sse', 'P', `${line.what}: server CPU`, pct(line.server[1]), '%', 'sse');
+    }
+    if (line.load) {
+      record('sse', 'P', `${line.what}: load generator CPU`, pct(line.load[0]), '%', 'ws');
+      record('sse', 'P', `${line.what}: load generator CPU`, pct(line.load[1]), '%', 'sse');
+    }
+  };
+
+  type Step = { delivered: number; p50: number; p99: number; cpuUsPerDelivery: number; serverCpu: number; loadCpu: number };
+  const fanouts = QUICK
+    ? [{ sockets: 200, rates: [100, 500, 2000] }]
+    : [
+        { sockets: 1000, rates: [100, 200, 400, 700, 1000, 1500, 2000, 3000] },
+        { sockets: 5000, rates: [20, 40, 80, 140, 200, 300, 400, 600] },
+      ];
+  const stepMs = QUICK ? 700 : 2000;
+  for (const { sockets, rates } of fanouts) {
+    const what = `fan-out, ${sockets.toLocaleString('en-US')} readers`;
+    const steps = await both(async (transport, sys) => {
+      const r = await load<{ steps: Step[] }>({ mode: 'ramp', shape: 'fanout', system: 'P', transport, sockets, rates, stepMs }, sys);
+      return r.steps;
+    });
+    const best = (xs: Step[]) => xs.reduce((a, b) => (b.delivered > a.delivered ? b : a));
+    const ramp = { ws: steps.ws.map(best), sse: steps.sse.map(best) };
+    const at = (xs: Step[], f: (s: Step) => number) => median(xs.map(f));
+    const max = { ws: at(ramp.ws, (s) => s.delivered), sse: at(ramp.sse, (s) => s.delivered) };
+    add({
+      what,
+      metric: 'max delivered',
+      unit: 'msg/s',
+      ...max,
+      server: [at(ramp.ws, (s) => s.serverCpu), at(ramp.sse, (s) => s.serverCpu)],
+      load: [at(ramp.ws, (s) => s.loadCpu), at(ramp.sse, (s) => s.loadCpu)],
+    });
+    add({
+      what,
+      metric: 'server CPU per delivery at max',
+      unit: 'µs',
+      ws: at(ramp.ws, (s) => s.cpuUsPerDelivery),
+      sse: at(ramp.sse, (s) => s.cpuUsPerDelivery),
+    });
+    // Latency where both keep up: half of the lower maximum, measured on its own. The quick run reads it off the
+    // ramp's first step instead (two fresh servers fewer).
+    const rate = QUICK ? (rates[0] as number) : Math.max(1, Math.round((0.5 * Math.min(max.ws, max.sse)) / sockets));
+    const steady = QUICK
+      ? { ws: steps.ws.map((xs) => xs[0] as Step), sse: steps.sse.map((xs) => xs[0] as Step) }
+      : await both(async (transport, sys) => {
+          const r = await load<{ steps: Step[] }>(
+            { mode: 'ramp', shape: 'fanout', system: 'P', transport, sockets, rates: [rate], stepMs: 3000 },
+            sys,
+          );
+          return r.steps[0] as Step;
+        });
+    const label = `${what}, ${rate} pub/s`;
+    add({
+      what: label,
+      metric: 'p50 latency',
+      unit: 'ms',
+      ws: at(steady.ws, (s) => s.p50),
+      sse: at(steady.sse, (s) => s.p50),
+      server: [at(steady.ws, (s) => s.serverCpu), at(steady.sse, (s) => s.serverCpu)],
+      load: [at(steady.ws, (s) => s.loadCpu), at(steady.sse, (s) => s.loadCpu)],
+    });
+    add({ what: label, metric: 'p99 latency', unit: 'ms', ws: at(steady.ws, (s) => s.p99), sse: at(steady.sse, (s) => s.p99) });
+    add({
+      what: label,
+      metric: 'server CPU per delivery',
+      unit: 'µs',
+      ws: at(steady.ws, (s) => s.cpuUsPerDelivery),
+      sse: at(steady.sse, (s) => s.cpuUsPerDelivery),
+    });
+  }
+
+  const messages = QUICK ? 20_000 : 100_000;
+  type Replayed = { msgPerSec: number; liveP50: number; liveMax: number; serverCpu: number; loadCpu: number; growthMb: number };
+  for (const readers of QUICK ? [20] : [1, 100]) {
+    const what = `catch-up, ${readers} × ${messages.toLocaleString('en-US')}`;
+    const r = await both(async (transport, sys) => {
+      await fillBacklog(sys, messages);
+      await sleep(500);
+      const before = rssKb(sys.pid);
+      const out = await load<Omit<Replayed, 'growthMb'>>({ mode: 'replay', system: 'P', transport, sockets: readers, messages }, sys);
+      return { ...out, growthMb: (hwmKb(sys.pid) - before) / 1024 };
+    });
+    const at = (xs: Replayed[], f: (x: Replayed) => number) => median(xs.map(f));
+    add({
+      what,
+      metric: readers > 1 ? 'msg/s (total)' : 'msg/s',
+      unit: 'msg/s',
+      ws: at(r.ws, (x) => x.msgPerSec),
+      sse: at(r.sse, (x) => x.msgPerSec),
+      server: [at(r.ws, (x) => x.serverCpu), at(r.sse, (x) => x.serverCpu)],
+      load: [at(r.ws, (x) => x.loadCpu), at(r.sse, (x) => x.loadCpu)],
+    });
+    if (readers > 1)
+      add({ what, metric: 'time to live, median reader', unit: 'ms', ws: at(r.ws, (x) => x.liveP50), sse: at(r.sse, (x) => x.liveP50) });
+    add({
+      what,
+      metric: readers > 1 ? 'time to live, last reader' : 'time to live',
+      unit: 'ms',
+      ws: at(r.ws, (x) => x.liveMax),
+      sse: at(r.sse, (x) => x.liveMax),
+    });
+    add({ what, metric: 'server peak RSS growth', unit: 'MB', ws: at(r.ws, (x) => x.growthMb), sse: at(r.sse, (x) => x.growthMb) });
+  }
+
+  console.log(`\n7. SSE against the WebSocket, both P (GET /v1/sse vs /ws; readers ack as the SDK does; CPU: % of a core, WS / SSE)`);
+  const head = ['scenario', 'metric', 'unit', 'WS', 'SSE', 'SSE/WS', 'server CPU', 'load CPU'];
+  const cpu = (x?: [number, number]) => (x ? `${Math.round(pct(x[0]))} / ${Math.round(pct(x[1]))} %` : '');
+  const cells = lines.map((l, i) => [
+    l.what === lines[i - 1]?.what ? '' : l.what,
+    l.metric,
+    l.unit,
+    fmt(l.ws),
+    fmt(l.sse),
+    fmt(l.sse / l.ws),
+    cpu(l.server),
+    cpu(l.load),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] as string).length)));
+  const show = (c: string[]) =>
+    `  ${c.map((x, i) => (i < 3 ? x.padEnd(widths[i] as number) : x.padStart(widths[i] as number))).join('  ')}`;
+  console.log(show(head));
+  for (const c of cells) console.log(show(c));
+}
+
 const redisVersion = spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).stdout.trim();
 const machine = {
   cpu: cpus()[0]?.model ?? 'unknown',
@@ -404,6 +569,7 @@ for (const [name, fn] of [
   ['replay', replay],
   ['storm', storm],
   ['idle', idle],
+  ['sse', sse],
 ] as const)
   if (want(name)) {
     await fn();

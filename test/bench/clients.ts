@@ -1,14 +1,20 @@
 // How the load generator talks to each system of `pnpm bench`: subscribe sockets and publish.
 // P speaks PROTOCOL.md (raw frames, cumulative acks batched like the SDK's); B its one-line
-// sub frame; S through socket.io-client. Every message carries `t`, its publish time on one clock.
+// sub frame; S through socket.io-client; P over SSE as the SDK's SSE transport reads it (GET /v1/sse, acks as
+// POST /v1/ack). Every message carries `t`, its publish time on one clock.
+import http from 'node:http';
 import { Store } from '@durable-pubsub/server';
 import { frameId } from '@durable-pubsub/server/src/bridge';
 import { commandConnection, connect } from '@durable-pubsub/server/src/redis/connect';
 import { Redis } from 'ioredis';
 import { io, type Socket } from 'socket.io-client';
+import { openFastSse, SseEvent } from './fast-sse';
 import { type FastWs, openFastWs, startsWith } from './fast-ws';
 
 export type System = 'P' | 'B' | 'S';
+
+/** How P's readers read: a WebSocket, or an SSE stream (GET /v1/sse). */
+export type Transport = 'ws' | 'sse';
 
 /** Milliseconds on a clock shared by every process of the machine. */
 export const now = () => performance.timeOrigin + performance.now();
@@ -27,6 +33,10 @@ export interface Subscription {
   close(): void;
 }
 
+/** Cumulative acks as the SDK sends them: 250 ms after the first unacked message, or at 1,000. */
+const ACK_MS = 250;
+const ACK_EVERY = 1000;
+
 /** How the frames the load looks for begin. */
 export const MSG = Buffer.from('{"op":"msg"');
 export const LIVE = Buffer.from('{"op":"live"');
@@ -42,7 +52,9 @@ export function subscribe(
   patterns: string[],
   name: string,
   onMessage: (m: Delivered) => void,
+  transport: Transport = 'ws',
 ): Promise<Subscription> {
+  if (system === 'P' && transport === 'sse') return subscribeSse(base, patterns, name, onMessage);
   if (system === 'S') {
     return new Promise((resolve, reject) => {
       const s: Socket = io(base, { transports: ['websocket'], forceNew: true, reconnection: false });
@@ -80,8 +92,8 @@ export function subscribe(
         onMessage(view);
         // Cumulative acks as the SDK sends them: 250 ms after the first unacked message, or at 1,000.
         lastId = frameId(buf, start, end);
-        if (++unacked >= 1000) ack();
-        else ackTimer ??= setTimeout(ack, 250);
+        if (++unacked >= ACK_EVERY) ack();
+        else ackTimer ??= setTimeout(ack, ACK_MS);
       } else if (startsWith(buf, start, end, LIVE)) live();
     };
     let ws: FastWs;
@@ -96,6 +108,91 @@ export function subscribe(
         });
       if (system === 'P') ws.send(JSON.stringify({ op: 'hello', v: 1, recipient: name, subs: patterns, from: 'head' }));
       else for (const p of patterns) ws.send(JSON.stringify({ sub: p }));
+    }, reject);
+  });
+}
+
+// Acks over HTTP share keep-alive connections (a browser would hold one beside its stream).
+const ackAgent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+
+/** The query of GET /v1/sse for a reader of `patterns`. */
+export function sseUrl(base: string, recipient: string, patterns: string[], from: 'head' | 'earliest'): string {
+  const q = new URLSearchParams({ recipient, from });
+  for (const p of patterns) q.append('subs', p);
+  return `${base}/v1/sse?${q}`;
+}
+
+/**
+ * P over SSE: one stream, resolved once live; acks as the SDK's SSE transport sends them (POST /v1/ack with the
+ * stream's epoch), cumulative and on the WebSocket's cadence, one request in flight per reader.
+ */
+function subscribeSse(base: string, patterns: string[], name: string, onMessage: (m: Delivered) => void): Promise<Subscription> {
+  const view: { buf: Buffer; start: number; end: number } = { buf: Buffer.alloc(0), start: 0, end: 0 };
+  let unacked = 0;
+  let lastId = 0;
+  let ackedId = 0;
+  let inFlight = false;
+  let closed = false;
+  let ackTimer: NodeJS.Timeout | undefined;
+  let epoch = () => '';
+  const u = new URL(base);
+  const ackTo = {
+    host: u.hostname,
+    port: u.port,
+    path: '/v1/ack',
+    method: 'POST',
+    agent: ackAgent,
+    headers: { 'content-type': 'application/json' },
+  };
+  const ack = () => {
+    clearTimeout(ackTimer);
+    ackTimer = undefined;
+    unacked = 0;
+    if (inFlight || closed || lastId <= ackedId) return;
+    inFlight = true;
+    const id = lastId;
+    const body = JSON.stringify({ recipient: name, subs: patterns, id: `${epoch()}:${id}` });
+    const req = http.request(ackTo, (res) => {
+      res.resume();
+      res.on('end', () => {
+        inFlight = false;
+        ackedId = id;
+        // What came meanwhile goes in the next ack.
+        if (lastId > ackedId && !closed) ackTimer ??= setTimeout(ack, ACK_MS);
+      });
+    });
+    req.on('error', () => {
+      inFlight = false;
+    });
+    req.end(body);
+  };
+  return new Promise((resolve, reject) => {
+    // The live event may come in the answer's first read, before the stream is handed over.
+    let wentLive = false;
+    let live: () => void = () => {
+      wentLive = true;
+    };
+    openFastSse(sseUrl(base, name, patterns, 'head'), (event, id, buf, start, end) => {
+      if (event === SseEvent.msg) {
+        view.buf = buf;
+        view.start = start;
+        view.end = end;
+        onMessage(view);
+        lastId = id;
+        if (++unacked >= ACK_EVERY) ack();
+        else ackTimer ??= setTimeout(ack, ACK_MS);
+      } else if (event === SseEvent.live) live();
+    }).then((stream) => {
+      epoch = () => stream.epoch;
+      live = () =>
+        resolve({
+          close: () => {
+            closed = true;
+            clearTimeout(ackTimer);
+            stream.close();
+          },
+        });
+      if (wentLive) live();
     }, reject);
   });
 }

@@ -7,12 +7,15 @@ import { Redis } from 'ioredis';
 import { io, type Socket } from 'socket.io-client';
 import WebSocket from 'ws';
 import { bundle } from '../support/bundle';
-import { LIVE, MSG, now, publisher, type Subscription, type System, sentAt, subscribe } from './clients';
+import { LIVE, MSG, now, publisher, type Subscription, type System, sentAt, sseUrl, subscribe, type Transport } from './clients';
+import { openFastSse, SseEvent } from './fast-sse';
 import { openFastWs, startsWith } from './fast-ws';
 
 export interface Spec {
   mode: 'ramp' | 'publish' | 'storm' | 'idle' | 'replay';
   system: System;
+  /** ramp and replay: how P's readers read (default a WebSocket) */
+  transport?: Transport;
   base: string;
   redisUrl: string;
   serverPid: number;
@@ -63,12 +66,19 @@ async function ramp() {
   let delivered = 0;
   let lat: number[] = [];
   const subs = await openMany(spec.sockets, (i) =>
-    subscribe(spec.system, spec.base, patternsFor(spec.system, shape, i), `bench-${i}`, (m) => {
-      delivered++;
-      // One delivery in 64 is timed (>= 3,000 samples a step): reading the time out of every eighth frame
-      // was ~10 % of the load process's CPU at the fan-out maximum.
-      if ((delivered & 63) === 0) lat.push(now() - sentAt(m));
-    }),
+    subscribe(
+      spec.system,
+      spec.base,
+      patternsFor(spec.system, shape, i),
+      `bench-${i}`,
+      (m) => {
+        delivered++;
+        // One delivery in 64 is timed (>= 3,000 samples a step): reading the time out of every eighth frame
+        // was ~10 % of the load process's CPU at the fan-out maximum.
+        if ((delivered & 63) === 0) lat.push(now() - sentAt(m));
+      },
+      spec.transport,
+    ),
   );
   const pub = await publisher(spec.system, spec.base, spec.redisUrl);
   const steps: {
@@ -79,6 +89,7 @@ async function ramp() {
     p50: number;
     p99: number;
     cpuUsPerDelivery: number;
+    serverCpu: number;
     loadCpu: number;
   }[] = [];
   const perPublish = shape === 'fanout' ? spec.sockets : 1;
@@ -127,6 +138,8 @@ async function ramp() {
       p50: percentile(lat, 0.5),
       p99: percentile(lat, 0.99),
       cpuUsPerDelivery: inStep ? ((c1 - c0) * 10_000) / inStep : Number.NaN,
+      /** share of a core the server used */
+      serverCpu: (c1 - c0) / 100 / elapsed,
       /** share of a core this load process used: near 1, its own limit is in the numbers */
       loadCpu: (own.user + own.system) / 1e6 / elapsed,
     });
@@ -361,32 +374,73 @@ async function idle() {
   return {};
 }
 
-/** P only: `sockets` new recipients read a backlog from the start at once. */
+/** One new recipient reads the backlog from the start; resolves once it is live, having counted `want` messages. */
+function readBacklog(i: number, want: number): Promise<void> {
+  let got = 0;
+  const check = () => {
+    if (got !== want) throw new Error(`replayed ${got} of ${want}`);
+  };
+  if (spec.transport === 'sse')
+    return new Promise((resolve, reject) => {
+      // The stream's first read may hold everything up to `live` (a short backlog), before the stream is handed over.
+      let stream: { close(): void } | undefined;
+      let live = false;
+      openFastSse(sseUrl(spec.base, `replay-${i}`, ['rep.*'], 'earliest'), (event) => {
+        if (event === SseEvent.msg) got++;
+        else if (event === SseEvent.live) {
+          check();
+          live = true;
+          stream?.close();
+          resolve();
+        }
+      }).then((s) => {
+        stream = s;
+        if (live) s.close();
+      }, reject);
+    });
+  return new Promise((resolve, reject) => {
+    // Nothing comes before the hello: the socket is there when `live` does.
+    let ws: { close(): void } | undefined;
+    openFastWs(`${spec.base.replace('http', 'ws')}/ws`, (buf, start, end) => {
+      if (startsWith(buf, start, end, MSG)) got++;
+      else if (startsWith(buf, start, end, LIVE)) {
+        check();
+        ws?.close();
+        resolve();
+      }
+    }).then((w) => {
+      ws = w;
+      w.send(JSON.stringify({ op: 'hello', v: 1, recipient: `replay-${i}`, subs: ['rep.*'], from: 'earliest' }));
+    }, reject);
+  });
+}
+
+/** P only: `sockets` new recipients read a backlog from the start at once (over `transport`); each one's time to live. */
 async function replay() {
   const n = spec.sockets;
   const want = spec.messages ?? 100_000;
+  const c0 = cpuTicks(spec.serverPid);
+  const own0 = process.cpuUsage();
   const t0 = performance.now();
+  const toLive: number[] = [];
   await Promise.all(
     Array.from({ length: n }, async (_, i) => {
-      let got = 0;
-      let done: () => void;
-      const finished = new Promise<void>((r) => {
-        done = r;
-      });
-      const ws = await openFastWs(`${spec.base.replace('http', 'ws')}/ws`, (buf, start, end) => {
-        if (startsWith(buf, start, end, MSG)) got++;
-        else if (startsWith(buf, start, end, LIVE)) {
-          if (got !== want) throw new Error(`replayed ${got} of ${want}`);
-          done();
-        }
-      });
-      ws.send(JSON.stringify({ op: 'hello', v: 1, recipient: `replay-${i}`, subs: ['rep.*'], from: 'earliest' }));
-      await finished;
-      ws.close();
+      await readBacklog(i, want);
+      toLive.push(performance.now() - t0);
     }),
   );
-  const s = (performance.now() - t0) / 1000;
-  return { seconds: s, msgPerSec: Math.round((n * want) / s) };
+  const elapsed = (performance.now() - t0) / 1000;
+  const own = process.cpuUsage(own0);
+  toLive.sort((a, b) => a - b);
+  return {
+    seconds: elapsed,
+    msgPerSec: Math.round((n * want) / elapsed),
+    /** ms from the start until each reader was live */
+    liveP50: percentile(toLive, 0.5),
+    liveMax: toLive[toLive.length - 1] as number,
+    serverCpu: (cpuTicks(spec.serverPid) - c0) / 100 / elapsed,
+    loadCpu: (own.user + own.system) / 1e6 / elapsed,
+  };
 }
 
 const modes = { ramp, publish: publishRates, storm, idle, replay };
