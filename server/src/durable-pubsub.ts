@@ -10,6 +10,7 @@ import { type Config, ConfigError, loadConfig } from './config';
 import type { Connection } from './connection';
 import { BurstCorker } from './cork';
 import { DpsError } from './errors';
+import { FrameChecks } from './handover';
 import { httpHandler } from './http';
 import { originAllowed } from './http-read';
 import { Janitor } from './janitor';
@@ -211,6 +212,7 @@ export async function durablePubsub(opts: DurablePubsubOptions): Promise<Durable
     corker: new BurstCorker(),
     readAhead: new ReadAhead(),
     msgs: new MsgsCache(),
+    checks: new FrameChecks(),
     states,
     connectionsOf: (recipient: string) => {
       let n = 0;

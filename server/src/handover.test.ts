@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HandOver, type HandOverHost, type Outlet } from './handover';
+import { FrameChecks, HandOver, type HandOverHost, type Outlet } from './handover';
 import { Interest } from './interest';
 import { type ManagedRedis, startRedis } from './redis/managed';
 import { defineScripts } from './redis/scripts';
@@ -140,10 +140,15 @@ function setup(opts: { patterns?: string[]; catchUpBuffer?: number; replayPage?:
   const stats = { deliveredLive: 0, replayed: 0, gaps: 0, slowFallbacks: 0 };
   const readAhead = new ReadAhead();
   const config = { catchUpBuffer: opts.catchUpBuffer ?? 100, replayPage: opts.replayPage ?? 100, sendHighWater: HIGH_WATER };
-  const stream = new HandOver({ store: gated, bridge, config, stats, readAhead, msgs: new MsgsCache() }, host, socket, {
-    batch: opts.batch ?? false,
-    checked: opts.checked ?? false,
-  });
+  const stream = new HandOver(
+    { store: gated, bridge, config, stats, readAhead, msgs: new MsgsCache(), checks: new FrameChecks() },
+    host,
+    socket,
+    {
+      batch: opts.batch ?? false,
+      checked: opts.checked ?? false,
+    },
+  );
   /** Stores a message; its live frame, as the bridge would offer it, is returned (not offered yet). */
   const publish = async (ch: string, data: unknown = 0) => {
     const { id } = await store.publish(ch, data as never);

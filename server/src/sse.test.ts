@@ -1,7 +1,7 @@
 // WebSocket frames built once (wire.ts) become SSE events: msg events with <epoch>:<id> ids, held gaps, one line of data each.
 import { encodeGap, encodeMsg } from '@durable-pubsub/client-sdk/protocol';
 import { describe, expect, it } from 'vitest';
-import { SseCache, sseEvents } from './sse';
+import { httpChunk, SseCache, sseEvents } from './sse';
 import { eachPayload, textFrame, textFrames } from './wire';
 
 describe('sse events', () => {
@@ -30,11 +30,14 @@ describe('sse events', () => {
     expect(JSON.parse(data.slice(6))).toEqual(JSON.parse(stored));
   });
 
-  it('builds a live frame once per epoch for every stream', () => {
+  it('builds the body chunk of the same bytes once per epoch, whichever view of them is written', () => {
     const cache = new SseCache();
     const wire = textFrame(Buffer.from(encodeMsg(1, 'a', 1, 1)));
-    const first = cache.events(wire, 'E');
-    expect(cache.events(wire, 'E')).toBe(first);
-    expect(cache.events(wire, 'F').toString()).toContain('id: F:1\n');
+    const first = cache.chunk(wire, 'E');
+    const events = sseEvents(wire, 'E');
+    expect(first.toString()).toBe(`${events.length.toString(16)}\r\n${events}\r\n`);
+    expect(cache.chunk(Buffer.from(wire.buffer, wire.byteOffset, wire.length), 'E')).toBe(first);
+    expect(cache.chunk(wire, 'F').toString()).toContain('id: F:1\n');
+    expect(httpChunk(Buffer.alloc(300)).subarray(0, 5).toString()).toBe('12c\r\n');
   });
 });
