@@ -63,14 +63,19 @@ export function httpChunk(body: Buffer): Buffer {
  */
 export class SseCache {
   private readonly built = new WeakMap<ArrayBufferLike, Map<string, Buffer>>();
+  /** by the frame object first: a live message is one buffer for all its streams (no key to build per delivery) */
+  private readonly byFrame = new WeakMap<Buffer, { epoch: string; chunk: Buffer }>();
 
   chunk(wire: Buffer, epoch: string): Buffer {
+    const same = this.byFrame.get(wire);
+    if (same?.epoch === epoch) return same.chunk;
     let built = this.built.get(wire.buffer);
     if (!built) this.built.set(wire.buffer, (built = new Map()));
     const key = `${wire.byteOffset} ${wire.length} ${epoch}`;
-    let out = built.get(key);
-    if (!out) built.set(key, (out = httpChunk(sseEvents(wire, epoch))));
-    return out;
+    let chunk = built.get(key);
+    if (!chunk) built.set(key, (chunk = httpChunk(sseEvents(wire, epoch))));
+    this.byFrame.set(wire, { epoch, chunk });
+    return chunk;
   }
 }
 
