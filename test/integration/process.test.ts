@@ -11,6 +11,7 @@ import { RawClient } from '../support/raw-client';
 const TSX_CLI = new URL('../../node_modules/tsx/dist/cli.mjs', import.meta.url).pathname;
 const MAIN = new URL('../../server/src/main.ts', import.meta.url).pathname;
 const dirs: string[] = [];
+const groups: number[] = [];
 
 function tmp(): string {
   const d = mkdtempSync(join(tmpdir(), 'dps-proc-'));
@@ -19,7 +20,13 @@ function tmp(): string {
 }
 
 function runServer(env: Record<string, string>): { child: ChildProcess; output: () => string; exit: Promise<number | null> } {
-  const child = spawn(process.execPath, [TSX_CLI, MAIN], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Its own process group, so that a failed test can stop all of it: tsx, the server (its workers) and its redis-server.
+  const child = spawn(process.execPath, [TSX_CLI, MAIN], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  groups.push(child.pid as number);
   let out = '';
   child.stdout?.on('data', (d) => {
     out += d;
@@ -34,6 +41,10 @@ function runServer(env: Record<string, string>): { child: ChildProcess; output: 
 const alive = processAlive;
 
 afterAll(() => {
+  for (const g of groups)
+    try {
+      process.kill(-g, 'SIGKILL');
+    } catch {} // ended, as it should have
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
