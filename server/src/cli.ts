@@ -13,7 +13,7 @@ import type { SetStats } from './subscriptions';
 const USAGE = `usage: durable-pubsub <command> [options]
 
 commands:
-  serve                        run the server in the foreground (configured by the environment)
+  serve [--workers N]          run the server in the foreground (configured by the environment), in N processes
   publish <channel> <json>     publish one message through a server (--key K for idempotency)
   tail <pattern>...            print messages as JSON lines, resuming like the SDK
                                (--recipient R to resume a named recipient, --from earliest|head, --count N)
@@ -32,7 +32,7 @@ exit codes: 0 done, 1 failed (server or Redis unreachable, request refused), 2 u
 
 const HELP: Record<string, string> = {
   serve:
-    'usage: durable-pubsub serve\n\nRuns the server in the foreground, configured by the environment (PORT, REDIS_URL, DPS_*; see the README).',
+    'usage: durable-pubsub serve [--workers N]\n\nRuns the server in the foreground, configured by the environment (PORT, REDIS_URL, DPS_*; see the README).\nWith --workers N (default: $DPS_WORKERS, else one per core) a primary process keeps N worker processes serving\none port; 1: a single process.',
   publish:
     'usage: durable-pubsub publish <channel> <json> [--key K] [--url URL]\n\nPublishes one message; prints its id (and "dup" when the key was seen before).',
   tail: 'usage: durable-pubsub tail <pattern>... [--recipient R] [--from earliest|head] [--count N] [--url URL]\n\nPrints each message as a JSON line {id, ch, data, ts} and acks it. With --recipient, a later tail resumes\nwhere this one stopped; without, a throwaway recipient starts at the head (or the earliest message).\nGaps and resets go to stderr. Stops after N messages with --count, or on Ctrl-C.',
@@ -150,6 +150,7 @@ async function main(argv: string[]): Promise<number> {
       messages: { type: 'string' },
       stats: { type: 'string' },
       channel: { type: 'string' },
+      workers: { type: 'string' },
     },
   });
   if (v.help) {
@@ -161,7 +162,8 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'serve': {
       const { serve } = await import('./serve');
-      await serve();
+      if (v.workers !== undefined && !/^[1-9]\d*$/.test(v.workers)) throw new UsageError('--workers must be a positive integer');
+      await serve(v.workers === undefined ? process.env : { ...process.env, DPS_WORKERS: v.workers });
       return new Promise(() => {}); // runs until a signal stops the process
     }
     case 'publish': {

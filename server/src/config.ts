@@ -1,4 +1,5 @@
 // Server configuration: PROTOCOL.md's environment variables with their defaults, plus internal tunables.
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { isValidNamespace } from './redis/keys';
 
@@ -51,6 +52,8 @@ export interface Config {
   /** ms after which a Redis connection that does not answer is down; a publish is answered within it */
   redisTimeoutMs: number;
   demo: boolean;
+  /** server processes of `serve` sharing the port (node:cluster); 1: one process, no cluster */
+  workers: number;
 }
 
 export class ConfigError extends Error {
@@ -138,6 +141,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     redisTimeoutMs: int(env, 'DPS_REDIS_TIMEOUT', 5000, 500),
     sseKeepAliveMs: int(env, 'DPS_SSE_KEEPALIVE', 15000, 100),
     demo: env.DPS_DEMO === '1' || env.DPS_DEMO === 'true',
+    workers: int(env, 'DPS_WORKERS', availableParallelism(), 1),
     ...overrides,
   };
   return config;

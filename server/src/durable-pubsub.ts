@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { CloseCode, type HelloFrame, type Json, toClientFrame } from '@durable-pubsub/client-sdk/protocol';
+import type { Registry } from 'prom-client';
 import { WebSocketServer } from 'ws';
 import { createAuthenticator } from './auth';
 import { Bridge } from './bridge';
@@ -28,7 +29,8 @@ import { Store } from './store';
 import { MsgsCache } from './wire';
 
 /** Every setting of the server (each DPS_* variable as its camelCase field of Config), and where Redis is. */
-export interface DurablePubsubOptions extends Partial<Omit<Config, 'redisUrl' | 'port' | 'host' | 'dataDir' | 'redisFsync' | 'demo'>> {
+export interface DurablePubsubOptions
+  extends Partial<Omit<Config, 'redisUrl' | 'port' | 'host' | 'dataDir' | 'redisFsync' | 'demo' | 'workers'>> {
   /** redis://, rediss://, redis+sentinel:// or redis+cluster:// */
   redisUrl: string;
   /** a logger, or the level of pino's JSON lines on stdout (default: info) */
@@ -37,6 +39,18 @@ export interface DurablePubsubOptions extends Partial<Omit<Config, 'redisUrl' | 
   staticDir?: string;
   /** this process owns the Redis server and stops it right after: the log is marked cleanly flushed on close */
   ownsRedis?: boolean;
+  /** the other processes serving the same port (`serve --workers`): /metrics and /v1/recipients answer for all */
+  peers?: Peers;
+}
+
+/** Server processes of one machine that share a port: what /metrics and /v1/recipients' `connections` gather. */
+export interface Peers {
+  /** Given this instance's own metrics and connections once, for the others to ask for. */
+  attach(local: { registry: Registry; connections(): Map<string, number> }): void;
+  /** Prometheus text of every process, this one included. */
+  metrics(): Promise<string>;
+  /** Open connections per (recipient, pattern set) on every process, by `subMember`. */
+  connections(): Promise<Map<string, number>>;
 }
 
 export interface PublishOptions {
@@ -73,12 +87,21 @@ const SHUTDOWN_ACK_WAIT_MS = 3000;
 
 /** A process's Config as one instance's options: what concerns the process (its port, its managed Redis, the demo) left out. */
 export function instanceSettings(config: Config): Omit<DurablePubsubOptions, 'redisUrl'> {
-  const { port: _port, host: _host, dataDir: _dir, redisFsync: _fsync, demo: _demo, redisUrl: _url, ...settings } = config;
+  const {
+    port: _port,
+    host: _host,
+    dataDir: _dir,
+    redisFsync: _fsync,
+    demo: _demo,
+    redisUrl: _url,
+    workers: _workers,
+    ...settings
+  } = config;
   return settings;
 }
 
 function configOf(opts: DurablePubsubOptions): Config {
-  const { log: _log, staticDir: _static, ownsRedis: _owns, ...settings } = opts;
+  const { log: _log, staticDir: _static, ownsRedis: _owns, peers: _peers, ...settings } = opts;
   // Defaults, then the options: the environment is the caller's business (serve reads it).
   const config = loadConfig({}, settings);
   if (!isValidNamespace(config.namespace)) throw new ConfigError('namespace must be 1-64 characters of A-Z a-z 0-9 _ . -');
@@ -185,14 +208,16 @@ export async function durablePubsub(opts: DurablePubsubOptions): Promise<Durable
       return all.sort((a, b) => b.lag - a.lag).slice(0, config.metricsLagTop);
     },
   });
+  const { peers } = opts;
+  peers?.attach({ registry, connections });
   const routes = httpHandler({
     store,
     bridge,
     config,
     log,
     staticDir: opts.staticDir,
-    connections,
-    registry,
+    connections: peers ? () => peers.connections() : connections,
+    registry: peers ? { contentType: registry.contentType, metrics: () => peers.metrics() } : registry,
     auth,
     redisUp: (link) => liveness.up(link),
     readers: {

@@ -19,9 +19,10 @@ export interface HttpDeps {
   log: Logger;
   /** a built web app served at / (the demo dashboard) */
   staticDir?: string;
-  /** open connections per (recipient, pattern set) on this node, by `subMember` */
-  connections(): Map<string, number>;
-  registry: Registry;
+  /** open connections per (recipient, pattern set) on this node (all its worker processes), by `subMember` */
+  connections(): Map<string, number> | Promise<Map<string, number>>;
+  /** this process's metrics, or every worker process's */
+  registry: Pick<Registry, 'metrics' | 'contentType'>;
   auth: Authenticator;
   /** each Redis connection is connected and answered its heartbeat within DPS_REDIS_TIMEOUT */
   redisUp(link: Link): boolean;
@@ -223,7 +224,7 @@ export function httpHandler(deps: HttpDeps) {
       if (path === '/v1/channels' && req.method === 'GET') return json(res, 200, { channels: await deps.store.channelStats() });
       if (path === '/readyz') return ready(res, deps);
       if (path === '/v1/recipients' && req.method === 'GET')
-        return json(res, 200, { recipients: await deps.store.subscriptions.stats(await deps.store.channels(), deps.connections()) });
+        return json(res, 200, { recipients: await deps.store.subscriptions.stats(await deps.store.channels(), await deps.connections()) });
       const forget = /^\/v1\/recipients\/([^/]+)$/.exec(path ?? '');
       if (forget && req.method === 'DELETE') {
         const removed = await deps.store.subscriptions.forget(decodeURIComponent(forget[1] as string));

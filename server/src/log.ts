@@ -13,9 +13,10 @@ export interface Logger {
 
 const REDACT = ['token', 'authorization', '*.token', '*.authorization', 'headers.authorization'];
 
-export function createLogger(level: Level = 'info', isTerminal = process.stdout.isTTY === true): Logger {
+/** `fields` go on every line (a worker process's id). */
+export function createLogger(level: Level = 'info', isTerminal = process.stdout.isTTY === true, fields?: Record<string, unknown>): Logger {
   const p = pino(
-    { level, base: null, redact: { paths: REDACT, censor: '[redacted]' } },
+    { level, base: fields ?? null, redact: { paths: REDACT, censor: '[redacted]' } },
     isTerminal
       ? pretty({ colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname', sync: true })
       : pino.destination({ sync: true }),

@@ -117,6 +117,8 @@ export function createMetrics(src: MetricsSources & { stats: ReturnType<typeof c
     help: 'Messages after the acked position on matching channels, for the recipients furthest behind (DPS_METRICS_LAG_TOP).',
     labelNames: ['recipient'],
     registers: [registry],
+    // Every worker process reads the same lags from Redis: across them, one value, not a sum.
+    aggregator: 'max',
     async collect() {
       this.reset();
       for (const r of await src.topLag().catch(() => [])) this.set({ recipient: r.name }, r.lag);

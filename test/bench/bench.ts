@@ -73,6 +73,8 @@ async function start(system: System, env: Record<string, string> = {}): Promise<
       PORT: String(port),
       REDIS_URL: redis.url,
       DPS_LOG_LEVEL: 'error',
+      // One process (its pid's RSS and CPU are what is measured); B and S are one process too.
+      DPS_WORKERS: '1',
       DPS_MAX_FRAMES_PER_SEC: '10000000',
       DPS_RETENTION_MAX_LEN: '1000000',
       ...env,

@@ -61,7 +61,14 @@ async function main(): Promise<void> {
   const port = await freePort();
   // `node --import tsx` (not the tsx CLI, which runs the script in a child of its own): this pid is the server.
   const server: ChildProcess = spawn(process.execPath, ['--import', 'tsx', MAIN], {
-    env: { ...process.env, PORT: String(port), REDIS_URL: redis.url, DPS_LOG_LEVEL: 'error', DPS_RETENTION_MAX_LEN: String(N + 1) },
+    env: {
+      ...process.env,
+      PORT: String(port),
+      REDIS_URL: redis.url,
+      DPS_LOG_LEVEL: 'error',
+      DPS_RETENTION_MAX_LEN: String(N + 1),
+      DPS_WORKERS: '1', // its pid's RSS is what is measured
+    },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   const pid = server.pid as number;

@@ -38,6 +38,8 @@ describe('pnpm start', () => {
     await until(() => /Demo dashboard: (http:\S+)/.test(out), 60_000, 'the printed URL');
     const url = /Demo dashboard: (http:\S+)/.exec(out)?.[1] as string;
     expect(url).toBe(`http://127.0.0.1:${port}/`);
+    // One worker process per core (DPS_WORKERS unset), and still the one URL.
+    expect(out.match(/Demo dashboard:/g)?.length).toBe(1);
 
     const browser = await launchChromium();
     const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
@@ -71,6 +73,8 @@ describe('pnpm start', () => {
     process.kill(-(child.pid as number), 'SIGTERM');
     await exited;
     await until(() => !processAlive(redisPid), 10_000, 'redis-server to stop');
+    const workers = [...out.matchAll(/"pid":(\d+)[^\n]*"msg":"worker is serving"/g)].map((m) => Number(m[1]));
+    await until(() => !workers.some(processAlive), 10_000, 'the workers to stop');
     expect(out).toContain('"msg":"stopping"');
   });
 });

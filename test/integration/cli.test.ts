@@ -36,6 +36,8 @@ describe('durable-pubsub CLI', () => {
     const bad = await dps(['publish', 'c', '{not json']);
     expect([bad.code, bad.stderr.trim()]).toEqual([2, 'durable-pubsub: <json> is not valid JSON: {not json']);
     expect((await dps(['trim'], { REDIS_URL: '' })).code).toBe(2);
+    const workers = await dps(['serve', '--workers', '0']);
+    expect([workers.code, workers.stderr]).toEqual([2, 'durable-pubsub: --workers must be a positive integer\n']);
   });
 
   it('serve runs the server in the foreground until SIGTERM', async () => {

@@ -161,7 +161,8 @@ export async function serverProcess(redisUrl: string, env: Record<string, string
     child: undefined as unknown as ChildProcess,
     async start() {
       sp.child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
-        env: { ...process.env, PORT: String(port), REDIS_URL: redisUrl, DPS_LOG_LEVEL: 'error', ...env },
+        // One process, as a node that can be killed: `serve --workers` has its own test (workers.test.ts).
+        env: { ...process.env, PORT: String(port), REDIS_URL: redisUrl, DPS_LOG_LEVEL: 'error', DPS_WORKERS: '1', ...env },
         stdio: ['ignore', 'inherit', 'inherit'],
       });
       await until(
