@@ -18,8 +18,11 @@ export interface Outlet {
   burst(): void;
   cork(): void;
   uncork(): void;
-  /** resolves once the send buffer is below its high-water mark (or the reader stalled and the connection closes) */
-  writable(): Promise<void>;
+  /**
+   * Resolves once the send buffer is below its high-water mark, or `highWater` when given (a catch-up's share of the
+   * server's budget), or the reader stalled and the connection closes.
+   */
+  writable(highWater?: number): Promise<void>;
 }
 
 /** The connection the hand-over serves: its state, and what it reads. */
@@ -215,7 +218,7 @@ export class HandOver {
       for (let page = await pass.nextPage(); page; page = await pass.nextPage()) {
         if (this.closed) break;
         this.sendPage(page);
-        await this.out.writable();
+        await this.out.writable(readAhead.highWater(config.sendHighWater));
       }
       return pass.head;
     } finally {

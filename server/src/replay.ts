@@ -47,14 +47,39 @@ interface Cursor {
 const nextId = (c: Cursor) => c.ids[c.pos] as number;
 
 /**
- * Messages all replay passes of a server may hold read ahead, together: a
- * pass's chunks shrink while many run at once (100 clients replaying a large
- * backlog held ~8,000 frames each and took the server's RSS up by ~650 MB).
+ * What all catch-ups of a server may hold at once, in bytes, shared by the passes running now: what they read ahead
+ * of sending, and what waits in their sockets' send buffers. A pass's chunks and its send buffer's high-water mark
+ * shrink while many run (100 readers of a 100,000-message backlog, each with 64,000 / 100 frames ahead and a 1 MiB
+ * send buffer, took the server's RSS up by ~270 MB).
  */
 export class ReadAhead {
   /** passes running now */
   active = 0;
-  constructor(readonly budget = 64_000) {}
+  /** bytes per stored frame, a running average of the chunks read (a guess until the first) */
+  frameBytes = 256;
+  constructor(
+    /** read ahead by all passes together */
+    readonly budget = 8 << 20,
+    /** waiting in the send buffers of all catching-up connections together */
+    readonly sendBudget = 32 << 20,
+    /** a catching-up connection's high-water mark is never below this (a page must fit, or replay crawls) */
+    readonly minHighWater = 64 << 10,
+  ) {}
+
+  /** Frames a new pass may read ahead over all its channels. */
+  frames(): number {
+    return this.budget / Math.max(1, this.active) / this.frameBytes;
+  }
+
+  /** The high-water mark of a catching-up connection's send buffer: its share of the send budget, up to `max`. */
+  highWater(max: number): number {
+    return Math.min(max, Math.max(this.minHighWater, this.sendBudget / Math.max(1, this.active)));
+  }
+
+  /** A chunk of `frames` frames, `bytes` long, was read. */
+  observe(bytes: number, frames: number): void {
+    if (frames) this.frameBytes += (bytes / frames - this.frameBytes) / 8;
+  }
 }
 
 /**
@@ -93,7 +118,7 @@ export class ReplayPass {
     }
     this.readAhead.active++;
     this.counted = true;
-    const perChannel = Math.min(this.pageSize * 4, this.readAhead.budget / this.readAhead.active) / Math.max(1, cursors.length);
+    const perChannel = Math.min(this.pageSize * 4, this.readAhead.frames()) / Math.max(1, cursors.length);
     // A power of two, so that passes started from one point at about the same time ask the same reads (shared).
     this.chunk = Math.max(16, Math.min(this.pageSize, 2 ** Math.round(Math.log2(Math.max(1, perChannel)))));
     this.drained = cursors;
@@ -119,6 +144,9 @@ export class ReplayPass {
     c.frames = chunk.frames;
     c.pos = 0;
     c.more = chunk.ids.length === this.chunk;
+    let bytes = 0;
+    for (const f of chunk.frames) bytes += f.length;
+    this.readAhead.observe(bytes, chunk.frames.length);
     if (chunk.ids.length) c.readTo = chunk.ids[chunk.ids.length - 1] as number;
     if (chunk.watermark > Math.max(c.gapUpTo, c.nextFrom)) {
       // Ids up to the head only: later ones are this pass's live buffer's business. Everything after the pass's
