@@ -2,7 +2,7 @@
 /** how long a read is reused */
 const REUSE_MS = 2000;
 /** bytes of frames held at most: past it, reads are not kept */
-const MAX_BYTES = 16 << 20;
+const MAX_BYTES = 8 << 20;
 /** bytes counted per frame for a read not yet answered */
 const PENDING_FRAME_BYTES = 256;
 
