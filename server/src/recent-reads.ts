@@ -10,6 +10,9 @@ const PENDING_FRAME_BYTES = 256;
 export interface Read {
   ids: number[];
   frames: Buffer[];
+  /** ids [from, to) are the answer (default: all) */
+  from?: number;
+  to?: number;
 }
 
 interface Entry<T> {
@@ -140,7 +143,7 @@ export class RecentReads<T extends Read> {
   }
 }
 
-/** ids [from, to) of a read, with the rest of it (the watermark) as it was. */
+/** ids [from, to) of a read, with the rest of it (the watermark) as it was: a window, not a copy for each reader. */
 function slice<T extends Read>(v: T, from: number, to: number): T {
-  return from === 0 && to >= v.ids.length ? v : { ...v, ids: v.ids.slice(from, to), frames: v.frames.slice(from, to) };
+  return from === 0 && to >= v.ids.length ? v : { ...v, from, to: Math.min(to, v.ids.length) };
 }

@@ -31,6 +31,9 @@ interface Cursor {
   floor: number;
   ids: number[];
   frames: Buffer[];
+  /** the chunk is ids [start, end) of its read (a window of a read shared with other passes) */
+  start: number;
+  end: number;
   pos: number;
   /** highest id read from the store so far (consumed or not) */
   readTo: number;
@@ -114,7 +117,20 @@ export class ReplayPass {
     for (const ch of channels) {
       const floor = this.filter.channelFloor(ch);
       if (floor === null) continue;
-      cursors.push({ ch, floor, ids: [], frames: [], pos: 0, readTo: this.from, more: true, next: null, nextFrom: this.from, gapUpTo: 0 });
+      cursors.push({
+        ch,
+        floor,
+        ids: [],
+        frames: [],
+        start: 0,
+        end: 0,
+        pos: 0,
+        readTo: this.from,
+        more: true,
+        next: null,
+        nextFrom: this.from,
+        gapUpTo: 0,
+      });
     }
     this.readAhead.active++;
     this.counted = true;
@@ -142,12 +158,13 @@ export class ReplayPass {
     c.next = null;
     c.ids = chunk.ids;
     c.frames = chunk.frames;
-    c.pos = 0;
-    c.more = chunk.ids.length === this.chunk;
+    c.start = c.pos = chunk.from ?? 0;
+    c.end = chunk.to ?? chunk.ids.length;
+    c.more = c.end - c.start === this.chunk;
     let bytes = 0;
-    for (const f of chunk.frames) bytes += f.length;
-    this.readAhead.observe(bytes, chunk.frames.length);
-    if (chunk.ids.length) c.readTo = chunk.ids[chunk.ids.length - 1] as number;
+    for (let i = c.start; i < c.end; i++) bytes += (chunk.frames[i] as Buffer).length;
+    this.readAhead.observe(bytes, c.end - c.start);
+    if (c.end > c.start) c.readTo = chunk.ids[c.end - 1] as number;
     if (chunk.watermark > Math.max(c.gapUpTo, c.nextFrom)) {
       // Ids up to the head only: later ones are this pass's live buffer's business. Everything after the pass's
       // start was wanted by this connection, whoever acked it since (another device of the same set, a set that
@@ -169,7 +186,7 @@ export class ReplayPass {
         this.drained = [];
         for (const c of drained) if (!c.next) this.request(c);
         await Promise.all(drained.map((c) => this.refill(c)));
-        for (const c of drained) if (c.pos < c.ids.length) this.push(c);
+        for (const c of drained) if (c.pos < c.end) this.push(c);
         out.push(...this.pendingGaps);
         this.pendingGaps = [];
         continue;
@@ -179,8 +196,8 @@ export class ReplayPass {
       const id = nextId(c);
       if (id > c.floor) out.push({ id, ch: c.ch, frame: c.frames[c.pos] as Buffer });
       c.pos++;
-      if (c.more && !c.next && c.pos * 2 >= c.ids.length) this.request(c);
-      if (c.pos < c.ids.length) this.siftDown(0);
+      if (c.more && !c.next && (c.pos - c.start) * 2 >= c.end - c.start) this.request(c);
+      if (c.pos < c.end) this.siftDown(0);
       else {
         this.pop();
         if (c.more) this.drained.push(c);

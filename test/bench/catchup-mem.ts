@@ -3,13 +3,20 @@
 // usage: node --expose-gc --import tsx test/bench/catchup-mem.ts [--readers 100] [--messages 100000]
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { freePort, loadConfig, Store, silentLogger, startApp, startRedis } from '@durable-pubsub/server';
 import { commandConnection, connect } from '@durable-pubsub/server/src/redis/connect';
 
-const { values } = parseArgs({ options: { readers: { type: 'string', default: '100' }, messages: { type: 'string', default: '100000' } } });
+const { values } = parseArgs({
+  options: {
+    readers: { type: 'string', default: '100' },
+    messages: { type: 'string', default: '100000' },
+    'heap-sites': { type: 'boolean', default: false },
+  },
+});
 const READERS = Number(values.readers);
 const N = Number(values.messages);
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
@@ -36,6 +43,12 @@ async function main(): Promise<void> {
   gc();
   const m0 = process.memoryUsage();
   const peak = { rss: m0.rss, heapUsed: m0.heapUsed, external: m0.external, arrayBuffers: m0.arrayBuffers };
+  // --heap-sites: where the memory that outlives the young generation was allocated (promoted, collected by a full GC).
+  const inspector = values['heap-sites'] ? new Session() : undefined;
+  if (inspector) {
+    inspector.connect();
+    await inspector.post('HeapProfiler.startSampling', { samplingInterval: 8192, includeObjectsCollectedByMajorGC: true });
+  }
   const sampler = setInterval(() => {
     const m = process.memoryUsage();
     for (const k of Object.keys(peak) as (keyof typeof peak)[]) peak[k] = Math.max(peak[k], m[k]);
@@ -56,6 +69,19 @@ async function main(): Promise<void> {
   child.stdout.on('data', (d) => (out += d));
   await new Promise((r) => child.once('exit', r));
   clearInterval(sampler);
+  if (inspector) {
+    type Node = { callFrame: { functionName: string; url: string; lineNumber: number }; selfSize: number; children: Node[] };
+    const { profile } = (await inspector.post('HeapProfiler.stopSampling')) as { profile: { head: Node } };
+    const sites = new Map<string, number>();
+    const walk = (n: Node, path: string[]) => {
+      const f = n.callFrame;
+      const here = [...path, `${f.functionName || '(anon)'} ${f.url.split('/').slice(-2).join('/')}:${f.lineNumber + 1}`].slice(-3);
+      if (n.selfSize) sites.set(here.join(' < '), (sites.get(here.join(' < ')) ?? 0) + n.selfSize);
+      for (const c of n.children) walk(c, here);
+    };
+    walk(profile.head, []);
+    for (const [site, size] of [...sites].sort((a, b) => b[1] - a[1]).slice(0, 15)) console.log(`${mb(size).padStart(8)} MB  ${site}`);
+  }
   const r = JSON.parse(out.trim().split('\n').pop() as string);
   gc();
   const m1 = process.memoryUsage();
