@@ -153,7 +153,8 @@ function setup(opts: { patterns?: string[]; catchUpBuffer?: number; replayPage?:
   const publish = async (ch: string, data: unknown = 0) => {
     const { id } = await store.publish(ch, data as never);
     const chunk = await store.readChunk(ch, id - 1, id, 1);
-    return { id, ch, offer: () => stream.offerLive(id, ch, chunk.frames[0] as Buffer) };
+    // A read kept may answer it: its frame is at the window's start.
+    return { id, ch, offer: () => stream.offerLive(id, ch, chunk.frames[chunk.from ?? 0] as Buffer) };
   };
   const publishMany = async (ch: string, n: number) => {
     const out = [];

@@ -18,8 +18,11 @@ export interface Outlet {
   burst(): void;
   cork(): void;
   uncork(): void;
-  /** resolves once the send buffer is below its high-water mark (or the reader stalled and the connection closes) */
-  writable(): Promise<void>;
+  /**
+   * Resolves once the send buffer is below its high-water mark, or `highWater` when given (a catch-up's share of the
+   * server's budget), or the reader stalled and the connection closes.
+   */
+  writable(highWater?: number): Promise<void>;
 }
 
 /** The connection the hand-over serves: its state, and what it reads. */
@@ -212,15 +215,19 @@ export class HandOver {
     const pass = new ReplayPass(store, this.host.interest, this.lastSent, config.replayPage, readAhead);
     try {
       await pass.start();
-      for (let page = await pass.nextPage(); page; page = await pass.nextPage()) {
-        if (this.closed) break;
-        this.sendPage(page);
-        await this.out.writable();
-      }
+      while (await this.sendNextPage(pass)) await this.out.writable(readAhead.highWater(config.sendHighWater));
       return pass.head;
     } finally {
       pass.end();
     }
+  }
+
+  /** Sends the pass's next page; false once the pass is done (or the connection closed). The page is not held while the socket drains. */
+  private async sendNextPage(pass: ReplayPass): Promise<boolean> {
+    const page = await pass.nextPage();
+    if (!page || this.closed) return false;
+    this.sendPage(page);
+    return true;
   }
 
   private sendPage(page: ReplayItem[]): void {

@@ -14,6 +14,9 @@ export interface Chunk {
    * buffer, back to back, so that every client replaying this read writes the same bytes (wire.ts).
    */
   frames: Buffer[];
+  /** ids [from, to) are this chunk's (default: all): a window of a read kept, shared with other passes (recent-reads.ts) */
+  from?: number;
+  to?: number;
 }
 
 /** What reads share with the rest of the store. */

@@ -31,6 +31,9 @@ interface Cursor {
   floor: number;
   ids: number[];
   frames: Buffer[];
+  /** the chunk is ids [start, end) of its read (a window of a read shared with other passes) */
+  start: number;
+  end: number;
   pos: number;
   /** highest id read from the store so far (consumed or not) */
   readTo: number;
@@ -47,14 +50,39 @@ interface Cursor {
 const nextId = (c: Cursor) => c.ids[c.pos] as number;
 
 /**
- * Messages all replay passes of a server may hold read ahead, together: a
- * pass's chunks shrink while many run at once (100 clients replaying a large
- * backlog held ~8,000 frames each and took the server's RSS up by ~650 MB).
+ * What all catch-ups of a server may hold at once, in bytes, shared by the passes running now: what they read ahead
+ * of sending, and what waits in their sockets' send buffers. A pass's chunks and its send buffer's high-water mark
+ * shrink while many run (100 readers of a 100,000-message backlog, each with 64,000 / 100 frames ahead and a 1 MiB
+ * send buffer, took the server's RSS up by ~270 MB).
  */
 export class ReadAhead {
   /** passes running now */
   active = 0;
-  constructor(readonly budget = 64_000) {}
+  /** bytes per stored frame, a running average of the chunks read (a guess until the first) */
+  frameBytes = 256;
+  constructor(
+    /** read ahead by all passes together */
+    readonly budget = 8 << 20,
+    /** waiting in the send buffers of all catching-up connections together */
+    readonly sendBudget = 32 << 20,
+    /** a catching-up connection's high-water mark is never below this (a page must fit, or replay crawls) */
+    readonly minHighWater = 64 << 10,
+  ) {}
+
+  /** Frames a new pass may read ahead over all its channels. */
+  frames(): number {
+    return this.budget / Math.max(1, this.active) / this.frameBytes;
+  }
+
+  /** The high-water mark of a catching-up connection's send buffer: its share of the send budget, up to `max`. */
+  highWater(max: number): number {
+    return Math.min(max, Math.max(this.minHighWater, this.sendBudget / Math.max(1, this.active)));
+  }
+
+  /** A chunk of `frames` frames, `bytes` long, was read. */
+  observe(bytes: number, frames: number): void {
+    if (frames) this.frameBytes += (bytes / frames - this.frameBytes) / 8;
+  }
 }
 
 /**
@@ -89,11 +117,24 @@ export class ReplayPass {
     for (const ch of channels) {
       const floor = this.filter.channelFloor(ch);
       if (floor === null) continue;
-      cursors.push({ ch, floor, ids: [], frames: [], pos: 0, readTo: this.from, more: true, next: null, nextFrom: this.from, gapUpTo: 0 });
+      cursors.push({
+        ch,
+        floor,
+        ids: [],
+        frames: [],
+        start: 0,
+        end: 0,
+        pos: 0,
+        readTo: this.from,
+        more: true,
+        next: null,
+        nextFrom: this.from,
+        gapUpTo: 0,
+      });
     }
     this.readAhead.active++;
     this.counted = true;
-    const perChannel = Math.min(this.pageSize * 4, this.readAhead.budget / this.readAhead.active) / Math.max(1, cursors.length);
+    const perChannel = Math.min(this.pageSize * 4, this.readAhead.frames()) / Math.max(1, cursors.length);
     // A power of two, so that passes started from one point at about the same time ask the same reads (shared).
     this.chunk = Math.max(16, Math.min(this.pageSize, 2 ** Math.round(Math.log2(Math.max(1, perChannel)))));
     this.drained = cursors;
@@ -117,9 +158,13 @@ export class ReplayPass {
     c.next = null;
     c.ids = chunk.ids;
     c.frames = chunk.frames;
-    c.pos = 0;
-    c.more = chunk.ids.length === this.chunk;
-    if (chunk.ids.length) c.readTo = chunk.ids[chunk.ids.length - 1] as number;
+    c.start = c.pos = chunk.from ?? 0;
+    c.end = chunk.to ?? chunk.ids.length;
+    c.more = c.end - c.start === this.chunk;
+    let bytes = 0;
+    for (let i = c.start; i < c.end; i++) bytes += (chunk.frames[i] as Buffer).length;
+    this.readAhead.observe(bytes, c.end - c.start);
+    if (c.end > c.start) c.readTo = chunk.ids[c.end - 1] as number;
     if (chunk.watermark > Math.max(c.gapUpTo, c.nextFrom)) {
       // Ids up to the head only: later ones are this pass's live buffer's business. Everything after the pass's
       // start was wanted by this connection, whoever acked it since (another device of the same set, a set that
@@ -141,7 +186,7 @@ export class ReplayPass {
         this.drained = [];
         for (const c of drained) if (!c.next) this.request(c);
         await Promise.all(drained.map((c) => this.refill(c)));
-        for (const c of drained) if (c.pos < c.ids.length) this.push(c);
+        for (const c of drained) if (c.pos < c.end) this.push(c);
         out.push(...this.pendingGaps);
         this.pendingGaps = [];
         continue;
@@ -151,8 +196,8 @@ export class ReplayPass {
       const id = nextId(c);
       if (id > c.floor) out.push({ id, ch: c.ch, frame: c.frames[c.pos] as Buffer });
       c.pos++;
-      if (c.more && !c.next && c.pos * 2 >= c.ids.length) this.request(c);
-      if (c.pos < c.ids.length) this.siftDown(0);
+      if (c.more && !c.next && (c.pos - c.start) * 2 >= c.end - c.start) this.request(c);
+      if (c.pos < c.end) this.siftDown(0);
       else {
         this.pop();
         if (c.more) this.drained.push(c);

@@ -150,14 +150,14 @@ class SseOutlet implements Outlet {
     this.socket?.uncork();
   }
 
-  writable(): Promise<void> {
+  writable(highWater = this.deps.config.sendHighWater): Promise<void> {
     const { res } = this;
     const { config, stats } = this.deps;
-    if (!this.open || res.writableLength <= config.sendHighWater) return Promise.resolve();
+    if (!this.open || res.writableLength <= highWater) return Promise.resolve();
     return drained(
       { buffered: () => res.writableLength, socket: res.socket, closes: res },
       {
-        highWater: config.sendHighWater,
+        highWater,
         timeoutMs: config.slowConsumerTimeoutMs,
         stopped: () => !this.open,
         onStalled: () => {

@@ -78,13 +78,13 @@ export class WsOutlet implements Outlet {
   }
 
   /** Resolves once the send buffer is below the high-water mark (replay is paced by the reader). */
-  writable(): Promise<void> {
-    if (!this.open || this.ws.bufferedAmount <= this.o.highWater) return Promise.resolve();
+  writable(highWater = this.o.highWater): Promise<void> {
+    if (!this.open || this.ws.bufferedAmount <= highWater) return Promise.resolve();
     const ws = this.ws;
     return drained(
       { buffered: () => ws.bufferedAmount, socket: this.socket, closes: ws },
       {
-        highWater: this.o.highWater,
+        highWater,
         timeoutMs: this.o.stallMs,
         stopped: () => !this.open,
         onStalled: () => {
