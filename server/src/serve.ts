@@ -4,7 +4,7 @@ import { type Config, ConfigError, loadConfig } from './config';
 import { startDemoFeed } from './demo-feed';
 import { createLogger, type Level } from './log';
 import { runPrimary } from './primary';
-import { announce, ownRedis, startServing } from './serving';
+import { announce, onStopSignal, ownRedis, startServing } from './serving';
 import { runWorker } from './worker';
 
 /** DPS_WORKERS (or `serve --workers`) above 1: a primary and that many worker processes on one port; else one process. */
@@ -29,16 +29,10 @@ export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void>
   const stopFeed = config.demo ? startDemoFeed(dps) : () => {};
   announce(config, log, port);
 
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
+  onStopSignal(async (signal) => {
     log.info('stopping', { signal });
     stopFeed();
     await dps.close();
     await managed?.stop();
-    process.exit(0);
-  };
-  process.on('SIGINT', () => void shutdown('SIGINT'));
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  });
 }

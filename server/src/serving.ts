@@ -51,3 +51,15 @@ export function announce(config: Config, log: Logger, port: number, fields: Reco
   log.info('durable-pubsub is listening', { url, ws: `ws://${shown}:${port}${config.wsPath}`, namespace: config.namespace, ...fields });
   if (config.demo) process.stdout.write(`\n  Demo dashboard: ${url}/\n\n`);
 }
+
+/** Stops once, on the first SIGINT or SIGTERM (Ctrl-C in a terminal signals every process of the group), then exits 0. */
+export function onStopSignal(stop: (signal: string) => Promise<void>): void {
+  let stopping = false;
+  const handle = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    void stop(signal).then(() => process.exit(0));
+  };
+  process.on('SIGINT', () => handle('SIGINT'));
+  process.on('SIGTERM', () => handle('SIGTERM'));
+}

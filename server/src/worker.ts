@@ -7,7 +7,7 @@ import type { Peers } from './durable-pubsub';
 import { DpsError } from './errors';
 import { type Gatherable, type Gathered, isWorkerMessage, type WorkerMessage } from './gather';
 import { createLogger, type Level } from './log';
-import { startServing } from './serving';
+import { onStopSignal, startServing } from './serving';
 
 const send = (m: WorkerMessage) => process.send?.(m);
 
@@ -74,16 +74,10 @@ export async function runWorker(config: Config, level: Level): Promise<void> {
   log.info('worker is serving', { port });
   send({ dps: 'listening', port });
 
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
+  // The primary sends SIGTERM to each worker.
+  onStopSignal(async (signal) => {
     log.info('worker stopping', { signal });
     stopFeed();
     await dps.close();
-    process.exit(0);
-  };
-  // The primary sends SIGTERM to each worker; Ctrl-C in a terminal signals them all at once.
-  process.on('SIGINT', () => void shutdown('SIGINT'));
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  });
 }
