@@ -1,9 +1,10 @@
-// `pnpm bench [--quick] [--runs N] [--only fanout,patterns,publish,replay,storm,idle,sse] [--systems P,B,S]`
+// `pnpm bench [--quick] [--runs N] [--only fanout,patterns,publish,replay,storm,idle,sse,http] [--systems P,B,S]`
 // P (this project), B (a bare ws + PSUBSCRIBE bridge) and S (Socket.IO 4.8 + redis-streams-adapter with
 // connection state recovery), each started fresh on a fresh redis-server of the same build. Servers are
 // pinned to CPU 0, Redis and the load generators to CPU 1 (taskset), when the machine has two or more.
-// Prints a table per scenario (medians of the runs, ratios P/B and P/S; for `sse`, P's SSE against P's WebSocket) and
-// writes test/bench/results/latest.json.
+// Prints a table per scenario (medians of the runs, ratios P/B and P/S; for `sse`, P's SSE against P's WebSocket; for
+// `http`, P's POST /v1/publish under autocannon against H, a bare node:http JSON server) and writes
+// test/bench/results/latest.json.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -12,6 +13,7 @@ import { parseArgs } from 'node:util';
 import { freePort, type ManagedRedis, Store, startRedis } from '@durable-pubsub/server';
 import { commandConnection, connect } from '@durable-pubsub/server/src/redis/connect';
 import type { System, Transport } from './clients';
+import type { HttpResult, HttpSpec } from './http-load';
 import type { Spec } from './load';
 
 const { values } = parseArgs({
@@ -31,13 +33,17 @@ const pin = (cpu: number, cmd: string[]) => (PINNING ? ['taskset', '-c', String(
 
 interface Row {
   scenario: string;
-  system: System | 'raw';
+  /** H: the bare node:http server of scenario `http` */
+  system: System | 'raw' | 'H';
   metric: string;
   value: number;
   unit: string;
   /** scenario `sse`: how P's readers read */
   transport?: Transport;
+  /** scenario `http`: P's Redis's appendfsync (append-only on) */
+  fsync?: Fsync;
 }
+type Fsync = 'always' | 'everysec';
 const rows: Row[] = [];
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -56,13 +62,18 @@ interface Running {
   stop(): Promise<void>;
 }
 
-/** A fresh Redis (pinned with the load) and a fresh system (pinned alone). */
-async function start(system: System, env: Record<string, string> = {}): Promise<Running> {
+/** A fresh Redis (pinned with the load) and a fresh system (pinned alone). Redis persists nothing unless `fsync`. */
+async function start(system: System | 'H', env: Record<string, string> = {}, fsync?: Fsync): Promise<Running> {
   const dataDir = mkdtempSync(join(tmpdir(), 'dps-bench-'));
-  const redis = await startRedis({ dataDir, appendonly: false });
+  const redis = await startRedis({ dataDir, ...(fsync ? { appendfsync: fsync } : { appendonly: false }) });
   if (PINNING) spawnSync('taskset', ['-cp', '1', String(redis.child.pid)]);
   const port = await freePort();
-  const entry = { P: 'server/src/main.ts', B: 'test/bench/systems/bare.ts', S: 'test/bench/systems/sio.ts' }[system];
+  const entry = {
+    P: 'server/src/main.ts',
+    B: 'test/bench/systems/bare.ts',
+    S: 'test/bench/systems/sio.ts',
+    H: 'test/bench/systems/bare-http.ts',
+  }[system];
   // DPS_BENCH_PROF=<dir>: P and B write a CPU profile there (`node --cpu-prof`) when they stop.
   const prof = system !== 'S' && process.env.DPS_BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.DPS_BENCH_PROF}`] : [];
   const cmd = pin(0, [process.execPath, ...prof, '--import', 'tsx', join(ROOT, entry)]);
@@ -169,10 +180,10 @@ function load<T>(
 }
 
 /** Median over RUNS fresh runs of `fn`. */
-async function runs<T>(system: System, fn: (sys: Running) => Promise<T>, env?: Record<string, string>): Promise<T[]> {
+async function runs<T>(system: System | 'H', fn: (sys: Running) => Promise<T>, env?: Record<string, string>, fsync?: Fsync): Promise<T[]> {
   const out: T[] = [];
   for (let r = 0; r < RUNS; r++) {
-    const sys = await start(system, env);
+    const sys = await start(system, env, fsync);
     try {
       out.push(await fn(sys));
     } finally {
@@ -182,8 +193,16 @@ async function runs<T>(system: System, fn: (sys: Running) => Promise<T>, env?: R
   return out;
 }
 
-function record(scenario: string, system: System | 'raw', metric: string, value: number, unit: string, transport?: Transport) {
-  rows.push({ scenario, system, metric, value, unit, ...(transport && { transport }) });
+function record(
+  scenario: string,
+  system: Row['system'],
+  metric: string,
+  value: number,
+  unit: string,
+  transport?: Transport,
+  fsync?: Fsync,
+) {
+  rows.push({ scenario, system, metric, value, unit, ...(transport && { transport }), ...(fsync && { fsync }) });
 }
 
 const fmt = (v: number) =>
@@ -267,11 +286,8 @@ async function patterns() {
 async function publish() {
   const messages = QUICK ? 20_000 : 200_000;
   const results = await runs('P', (sys) => load<Record<string, number>>({ mode: 'publish', system: 'P', sockets: 0, messages }, sys));
-  for (const [k, label] of [
-    ['httpBatch', 'HTTP batch of 100 (32 in flight)'],
-    ['wsPub', 'WS pub (5,000 in flight)'],
-    ['httpSingle', 'HTTP single (64 in flight)'],
-  ] as const) {
+  // HTTP publishing is scenario `http` (an external load generator: this process's own HTTP client was its limit).
+  for (const [k, label] of [['wsPub', 'WS pub (5,000 in flight)']] as const) {
     const v = median(results.map((r) => r[k] as number));
     record('publish', 'P', label, v, 'msg/s');
     record('publish', 'raw', label, median(results.map((r) => r.rawPublish as number)), 'msg/s');
@@ -537,6 +553,106 @@ async function sse() {
   for (const c of cells) console.log(show(c));
 }
 
+/** Runs autocannon (test/bench/http-load.ts, pinned with Redis) against `sys`; resolves with its JSON line. */
+function httpLoad(spec: Omit<HttpSpec, 'url' | 'serverPid' | 'redisPid'>, sys: Running, withRedis: boolean): Promise<HttpResult> {
+  const full: HttpSpec = {
+    ...spec,
+    url: `${sys.base}/v1/publish`,
+    serverPid: sys.pid,
+    ...(withRedis && { redisPid: sys.redis.child.pid as number }),
+  };
+  const cmd = pin(1, [process.execPath, '--import', 'tsx', join(ROOT, 'test/bench/http-load.ts'), JSON.stringify(full)]);
+  const child = spawn(cmd[0] as string, cmd.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d) => {
+    out += d;
+  });
+  return new Promise((resolve, reject) =>
+    child.on('exit', (code) =>
+      code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop() as string)) : reject(new Error(`http load exited with ${code}`)),
+    ),
+  );
+}
+
+/**
+ * 8. HTTP publishing under an external load generator (autocannon: 64 keep-alive connections, pipelining 1): P's
+ * POST /v1/publish, with Redis append-only at `appendfsync always` and at `everysec`, against H (a bare node:http
+ * server that only parses and checks the JSON) in the same run. Per body: the maximum, then p50/p99 at half of it.
+ */
+async function http() {
+  if (!SYSTEMS.includes('P')) return;
+  const pad = 'x'.repeat(60);
+  const BATCH = 100;
+  const bodies = [
+    { name: 'single', body: JSON.stringify({ ch: 'dur.y', data: { t: 0, pad } }), messages: 1 },
+    {
+      name: `batch of ${BATCH}`,
+      body: JSON.stringify({ messages: Array.from({ length: BATCH }, () => ({ ch: 'dur.x', data: { t: 0, pad } })) }),
+      messages: BATCH,
+    },
+  ];
+  const spec = { connections: 64, bodies, ...(QUICK ? { warmSec: 1, maxSec: 1, halfSec: 1 } : { warmSec: 2, maxSec: 5, halfSec: 5 }) };
+  const systems = [
+    { col: 'P always', system: 'P', fsync: 'always' },
+    { col: 'P everysec', system: 'P', fsync: 'everysec' },
+    { col: 'H', system: 'H' },
+  ] as const;
+  type Cell = Record<string, number>;
+  /** body name → metric → column → value */
+  const cells = new Map<string, Map<string, { unit: string; v: Cell }>>();
+  const put = (body: string, metric: string, unit: string, col: string, v: number) => {
+    const m = cells.get(body) ?? new Map();
+    cells.set(body, m);
+    const line = m.get(metric) ?? { unit, v: {} };
+    m.set(metric, line);
+    line.v[col] = v;
+  };
+  for (const s of systems) {
+    const fsync = 'fsync' in s ? s.fsync : undefined;
+    const results = await runs(s.system, (sys) => httpLoad(spec, sys, s.system === 'P'), { DPS_REDIS_FSYNC: fsync ?? 'always' }, fsync);
+    for (const { name } of bodies) {
+      const at = (f: (r: HttpResult[string]) => number) => median(results.map((r) => f(r[name] as HttpResult[string])));
+      const half = at((r) => r.half.rate);
+      const lines: [string, string, number][] = [
+        ['max requests', 'req/s', at((r) => r.max.reqPerSec)],
+        ['max messages', 'msg/s', at((r) => r.max.msgPerSec)],
+        ['server CPU at max', '%', at((r) => 100 * r.max.serverCpu)],
+        // What the shared machine cannot take away: the server's CPU time per message (its core may not be its own).
+        ['server CPU per message at max', 'µs', at((r) => (1e6 * r.max.serverCpu) / r.max.msgPerSec)],
+        ['load CPU at max', '%', at((r) => 100 * r.max.loadCpu)],
+        ['Redis CPU at max', '%', at((r) => 100 * r.max.redisCpu)],
+        ['half rate', 'req/s', half],
+        ['p50 latency at half rate', 'ms', at((r) => r.half.p50)],
+        ['p99 latency at half rate', 'ms', at((r) => r.half.p99)],
+        ['server CPU at half rate', '%', at((r) => 100 * r.half.serverCpu)],
+        ['load CPU at half rate', '%', at((r) => 100 * r.half.loadCpu)],
+      ];
+      for (const [metric, unit, v] of lines) {
+        if (s.system === 'H' && metric.startsWith('Redis')) continue;
+        record('http', s.system, `HTTP ${name}: ${metric}`, v, unit, undefined, fsync);
+        put(name, metric, unit, s.col, v);
+      }
+    }
+  }
+  console.log(
+    `\n8. HTTP publishing, autocannon (64 connections, pipelining 1; ~100 B messages): P's POST /v1/publish (Redis append-only, appendfsync always / everysec) against H, a bare node:http JSON server (CPU: % of a core)`,
+  );
+  const head = ['body', 'metric', 'unit', 'P always', 'P everysec', 'H', 'P/H always', 'P/H everysec'];
+  const table: string[][] = [];
+  for (const [body, m] of cells)
+    for (const [metric, { unit, v }] of m) {
+      const ratio = (!metric.includes('CPU') || metric.includes('per message')) && !metric.startsWith('half');
+      const [a, e, h] = [v['P always'], v['P everysec'], v.H].map((x) => x ?? Number.NaN) as [number, number, number];
+      const first = metric === 'max requests';
+      table.push([first ? body : '', metric, unit, fmt(a), fmt(e), fmt(h), ratio ? fmt(a / h) : '', ratio ? fmt(e / h) : '']);
+    }
+  const widths = head.map((h, i) => Math.max(h.length, ...table.map((c) => (c[i] as string).length)));
+  const show = (c: string[]) =>
+    `  ${c.map((x, i) => (i < 3 ? x.padEnd(widths[i] as number) : x.padStart(widths[i] as number))).join('  ')}`;
+  console.log(show(head));
+  for (const c of table) console.log(show(c));
+}
+
 const redisVersion = spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).stdout.trim();
 const machine = {
   cpu: cpus()[0]?.model ?? 'unknown',
@@ -560,7 +676,7 @@ const file = join(dir, QUICK ? 'quick.json' : 'latest.json');
 let kept: (Row & { date?: string })[] = [];
 if ((ONLY || values.systems) && existsSync(file))
   kept = (JSON.parse(readFileSync(file, 'utf8')) as { rows: (Row & { date?: string })[] }).rows.filter(
-    (r) => !want(r.scenario) || !(SYSTEMS as string[]).includes(r.system === 'raw' ? 'P' : r.system),
+    (r) => !want(r.scenario) || !(SYSTEMS as string[]).includes(r.system === 'raw' || r.system === 'H' ? 'P' : r.system),
   );
 const save = () => {
   const date = new Date().toISOString();
@@ -578,6 +694,7 @@ for (const [name, fn] of [
   ['storm', storm],
   ['idle', idle],
   ['sse', sse],
+  ['http', http],
 ] as const)
   if (want(name)) {
     await fn();

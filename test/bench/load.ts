@@ -1,7 +1,6 @@
 // The load generator of `pnpm bench`, one process per run (pinned away from the server by the harness).
 // usage: tsx load.ts '<json spec>'; prints one JSON line with the results.
 import { readFileSync } from 'node:fs';
-import http from 'node:http';
 import type * as Sdk from '@durable-pubsub/client-sdk';
 import { Redis } from 'ioredis';
 import { io, type Socket } from 'socket.io-client';
@@ -154,20 +153,7 @@ async function ramp() {
   return { steps, failedPublishes: failed };
 }
 
-// node:http with keep-alive: fetch (undici) tops out at ~3,000 requests/s on this machine, below the server.
-const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
-function post(url: string, body: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
-/** Durable publish: raw pipelined PUBLISH on the same Redis, then P over HTTP (batch, single) and WS. */
+/** Durable publish: raw pipelined PUBLISH on the same Redis, then P over WS (HTTP: bench.ts's `http`, with autocannon). */
 async function publishRates() {
   const N = spec.messages ?? 100_000;
   const data = JSON.stringify({ t: 0, pad: PAD });
@@ -182,35 +168,6 @@ async function publishRates() {
   }
   out.rawPublish = rate(N, t0);
   redis.disconnect();
-
-  const body = JSON.stringify({ messages: Array.from({ length: 100 }, () => ({ ch: 'dur.x', data: { t: 0, pad: PAD } })) });
-  t0 = performance.now();
-  let done = 0;
-  await Promise.all(
-    Array.from({ length: 32 }, async () => {
-      while (done < N) {
-        done += 100;
-        const status = await post(`${spec.base}/v1/publish`, body);
-        if (status !== 200) throw new Error(`publish answered ${status}`);
-      }
-    }),
-  );
-  out.httpBatch = rate(done, t0);
-
-  const single = JSON.stringify({ ch: 'dur.y', data: { t: 0, pad: PAD } });
-  const M = Math.round(N / 5);
-  t0 = performance.now();
-  done = 0;
-  await Promise.all(
-    Array.from({ length: 64 }, async () => {
-      while (done < M) {
-        done++;
-        const status = await post(`${spec.base}/v1/publish`, single);
-        if (status !== 200) throw new Error(`publish answered ${status}`);
-      }
-    }),
-  );
-  out.httpSingle = rate(done, t0);
 
   let acked = 0;
   let sentWs = 0;

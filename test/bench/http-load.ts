@@ -1,0 +1,85 @@
+// The HTTP load of `pnpm bench --only http`: autocannon (an external load generator) driven in this process, which
+// the harness pins away from the server. usage: tsx http-load.ts '<json HttpSpec>'; prints one JSON line.
+// Per body: a warm-up, the maximum (closed loop: `connections` keep-alive connections, pipelining 1), then the latency
+// at half of that maximum (autocannon's `overallRate`). CPU of the server, of Redis and of this process beside each.
+import { readFileSync } from 'node:fs';
+import autocannon from 'autocannon';
+
+export interface HttpSpec {
+  url: string;
+  serverPid: number;
+  /** P's Redis (shares the load's core); none for the bare server */
+  redisPid?: number;
+  connections: number;
+  warmSec: number;
+  maxSec: number;
+  halfSec: number;
+  bodies: { name: string; body: string; messages: number }[];
+}
+
+export interface HttpRun {
+  /** requests answered 200 per second */
+  reqPerSec: number;
+  msgPerSec: number;
+  p50: number;
+  p99: number;
+  /** share of one core over the run */
+  serverCpu: number;
+  redisCpu: number;
+  loadCpu: number;
+}
+
+export interface HttpResult {
+  [body: string]: { max: HttpRun; half: HttpRun & { rate: number } };
+}
+
+const spec = JSON.parse(process.argv[2] as string) as HttpSpec;
+const ticks = (pid?: number) => {
+  if (!pid) return 0;
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return Number(f[11]) + Number(f[12]); // utime + stime, 1/100 s
+};
+const selfUs = () => {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+};
+
+async function run(body: string, messages: number, seconds: number, overallRate?: number): Promise<HttpRun> {
+  const t0 = performance.now();
+  const [s0, r0, l0] = [ticks(spec.serverPid), ticks(spec.redisPid), selfUs()];
+  const r = await autocannon({
+    url: spec.url,
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body,
+    connections: spec.connections,
+    pipelining: 1,
+    duration: seconds,
+    ...(overallRate && { overallRate }),
+  });
+  const sec = (performance.now() - t0) / 1000;
+  const [s1, r1, l1] = [ticks(spec.serverPid), ticks(spec.redisPid), selfUs()];
+  // Every request must be answered 200: a refused publish is not a publish.
+  if (r.non2xx || r.errors || r.timeouts)
+    throw new Error(`${spec.url}: ${r.non2xx} non-2xx answers, ${r.errors} errors, ${r.timeouts} timeouts of ${r.requests.total}`);
+  const ok = r['2xx'];
+  return {
+    reqPerSec: ok / r.duration,
+    msgPerSec: (ok * messages) / r.duration,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    serverCpu: (s1 - s0) / 100 / sec,
+    redisCpu: (r1 - r0) / 100 / sec,
+    loadCpu: (l1 - l0) / 1e6 / sec,
+  };
+}
+
+const out: HttpResult = {};
+for (const { name, body, messages } of spec.bodies) {
+  await run(body, messages, spec.warmSec);
+  const max = await run(body, messages, spec.maxSec);
+  const rate = Math.max(1, Math.round(max.reqPerSec / 2));
+  out[name] = { max, half: { ...(await run(body, messages, spec.halfSec, rate)), rate } };
+}
+process.stdout.write(`${JSON.stringify(out)}\n`);
+process.exit(0);
