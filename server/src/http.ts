@@ -93,15 +93,33 @@ async function publish(req: IncomingMessage, res: ServerResponse, deps: HttpDeps
     const items = list.map((m, i) => toItem(m, `messages[${i}]`));
     for (const m of items)
       if (!grant.canPublish(m.ch)) throw new DpsError('forbidden', `publishing on ${JSON.stringify(m.ch)} is not granted`);
-    const results = await Promise.all(items.map((m) => deps.store.publish(m.ch, m.data, m.key)));
-    const out: { ids: number[]; dups?: boolean[] } = { ids: results.map((r) => r.id) };
-    if (results.some((r) => r.dup)) out.dups = results.map((r) => r.dup);
-    return json(res, 200, out);
+    return json(res, 200, await publishAll(deps.store, items));
   }
   const item = toItem(body, 'body');
   if (!grant.canPublish(item.ch)) throw new DpsError('forbidden', `publishing on ${JSON.stringify(item.ch)} is not granted`);
   const r = await deps.store.publish(item.ch, item.data, item.key);
   json(res, 200, r.dup ? { id: r.id, dup: true } : { id: r.id });
+}
+
+/** Publishes a batch (all in this turn's script call, in order): one callback each, not a promise each. */
+function publishAll(store: Store, items: PubFrame[]): Promise<{ ids: number[]; dups?: boolean[] }> {
+  return new Promise((resolve, reject) => {
+    const ids: number[] = new Array(items.length);
+    let dups: boolean[] | undefined;
+    let left = items.length;
+    let failed = false;
+    for (const [i, m] of items.entries())
+      store.publishThen(m.ch, m.data, m.key, (err, id, dup) => {
+        if (failed) return;
+        if (err) {
+          failed = true;
+          return reject(err);
+        }
+        ids[i] = id;
+        if (dup) (dups ??= new Array(items.length).fill(false))[i] = true;
+        if (--left === 0) resolve(dups ? { ids, dups } : { ids });
+      });
+  });
 }
 
 const HISTORY_LIMIT = { default: 100, max: 1000 };

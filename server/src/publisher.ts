@@ -86,10 +86,12 @@ export class Publisher {
     const window = (this.opts.redisTimeoutMs ?? 5000) - ANSWER_MARGIN_MS;
     const deadline = Math.round(started + this.clockOffset + window);
     let answered = false;
-    let failure = new DpsError('unavailable', `Redis did not answer within ${window + ANSWER_MARGIN_MS} ms; nothing was stored`);
+    // Made only when needed: an Error's stack trace costs microseconds, and a batch is often one HTTP request.
+    let failure: DpsError | undefined;
     const failAll = () => {
       if (answered) return;
       answered = true;
+      failure ??= new DpsError('unavailable', `Redis did not answer within ${window + ANSWER_MARGIN_MS} ms; nothing was stored`);
       for (const m of batch) m.done(failure, 0, false);
     };
     const guardTimer = setTimeout(failAll, window + CLOCK_SLACK_MS);
