@@ -591,7 +591,7 @@ async function http() {
       messages: BATCH,
     },
   ];
-  const spec = { connections: 64, bodies, ...(QUICK ? { warmSec: 1, maxSec: 1, halfSec: 1 } : { warmSec: 2, maxSec: 5, halfSec: 5 }) };
+  const spec = { connections: 64, bodies, ...(QUICK ? { warmSec: 0.5, maxSec: 1, halfSec: 1 } : { warmSec: 2, maxSec: 5, halfSec: 5 }) };
   const systems = [
     { col: 'P always', system: 'P', fsync: 'always' },
     { col: 'P everysec', system: 'P', fsync: 'everysec' },
