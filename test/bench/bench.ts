@@ -554,12 +554,12 @@ async function sse() {
 }
 
 /** Runs autocannon (test/bench/http-load.ts, pinned with Redis) against `sys`; resolves with its JSON line. */
-function httpLoad(spec: Omit<HttpSpec, 'url' | 'serverPid' | 'redisPid'>, sys: Running, withRedis: boolean): Promise<HttpResult> {
+function httpLoad(spec: Omit<HttpSpec, 'url' | 'serverPid' | 'redis'>, sys: Running, withRedis: boolean): Promise<HttpResult> {
   const full: HttpSpec = {
     ...spec,
     url: `${sys.base}/v1/publish`,
     serverPid: sys.pid,
-    ...(withRedis && { redisPid: sys.redis.child.pid as number }),
+    ...(withRedis && { redis: { pid: sys.redis.child.pid as number, url: sys.redis.url } }),
   };
   const cmd = pin(1, [process.execPath, '--import', 'tsx', join(ROOT, 'test/bench/http-load.ts'), JSON.stringify(full)]);
   const child = spawn(cmd[0] as string, cmd.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -624,6 +624,8 @@ async function http() {
         ['server CPU per message at max', 'µs', at((r) => (1e6 * r.max.serverCpu) / r.max.msgPerSec)],
         ['load CPU at max', '%', at((r) => 100 * r.max.loadCpu)],
         ['Redis CPU at max', '%', at((r) => 100 * r.max.redisCpu)],
+        ['messages per script call at max', 'msgs', at((r) => r.max.perCall ?? Number.NaN)],
+        ['Redis time per script call at max', 'µs', at((r) => r.max.redisUsPerCall ?? Number.NaN)],
         ['half rate', 'req/s', half],
         ['p50 latency at half rate', 'ms', at((r) => r.half.p50)],
         ['p99 latency at half rate', 'ms', at((r) => r.half.p99)],
@@ -631,7 +633,7 @@ async function http() {
         ['load CPU at half rate', '%', at((r) => 100 * r.half.loadCpu)],
       ];
       for (const [metric, unit, v] of lines) {
-        if (s.system === 'H' && metric.startsWith('Redis')) continue;
+        if (s.system === 'H' && (metric.startsWith('Redis') || metric.includes('script'))) continue;
         record('http', s.system, `HTTP ${name}: ${metric}`, v, unit, undefined, fsync);
         put(name, metric, unit, s.col, v);
       }
@@ -644,7 +646,7 @@ async function http() {
   const table: string[][] = [];
   for (const [body, m] of cells)
     for (const [metric, { unit, v }] of m) {
-      const ratio = (!metric.includes('CPU') || metric.includes('per message')) && !metric.startsWith('half');
+      const ratio = (!metric.includes('CPU') || metric.includes('per message')) && !metric.startsWith('half') && 'H' in v;
       const [a, e, h] = [v['P always'], v['P everysec'], v.H].map((x) => x ?? Number.NaN) as [number, number, number];
       const first = metric === 'max requests';
       table.push([first ? body : '', metric, unit, fmt(a), fmt(e), fmt(h), ratio ? fmt(a / h) : '', ratio ? fmt(e / h) : '']);

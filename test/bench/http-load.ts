@@ -4,12 +4,13 @@
 // at half of that maximum (autocannon's `overallRate`). CPU of the server, of Redis and of this process beside each.
 import { readFileSync } from 'node:fs';
 import autocannon from 'autocannon';
+import { Redis } from 'ioredis';
 
 export interface HttpSpec {
   url: string;
   serverPid: number;
   /** P's Redis (shares the load's core); none for the bare server */
-  redisPid?: number;
+  redis?: { pid: number; url: string };
   connections: number;
   warmSec: number;
   maxSec: number;
@@ -27,6 +28,9 @@ export interface HttpRun {
   serverCpu: number;
   redisCpu: number;
   loadCpu: number;
+  /** P: messages per script call (EVALSHA) of its store, and Redis's own time per call (INFO commandstats) */
+  perCall?: number;
+  redisUsPerCall?: number;
 }
 
 export interface HttpResult {
@@ -39,6 +43,12 @@ const ticks = (pid?: number) => {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
   return Number(f[11]) + Number(f[12]); // utime + stime, 1/100 s
 };
+const redis = spec.redis && new Redis(spec.redis.url, { protocol: 2 });
+/** EVALSHA calls and their time in Redis so far (µs) */
+const scriptCalls = async () => {
+  const line = /cmdstat_evalsha:calls=(\d+),usec=(\d+)/.exec(((await redis?.info('commandstats')) as string | undefined) ?? '');
+  return { calls: Number(line?.[1] ?? 0), us: Number(line?.[2] ?? 0) };
+};
 const selfUs = () => {
   const u = process.cpuUsage();
   return u.user + u.system;
@@ -46,7 +56,8 @@ const selfUs = () => {
 
 async function run(body: string, messages: number, seconds: number, overallRate?: number): Promise<HttpRun> {
   const t0 = performance.now();
-  const [s0, r0, l0] = [ticks(spec.serverPid), ticks(spec.redisPid), selfUs()];
+  const c0 = await scriptCalls();
+  const [s0, r0, l0] = [ticks(spec.serverPid), ticks(spec.redis?.pid), selfUs()];
   // Latencies from each response's own time (autocannon measures it, in fractions of a ms): its histogram keeps whole
   // ms, and with `overallRate` it adds samples for a 1 ms interval that its per-second pacing does not have.
   const lat: number[] = [];
@@ -69,7 +80,8 @@ async function run(body: string, messages: number, seconds: number, overallRate?
     });
   });
   const sec = (performance.now() - t0) / 1000;
-  const [s1, r1, l1] = [ticks(spec.serverPid), ticks(spec.redisPid), selfUs()];
+  const [s1, r1, l1] = [ticks(spec.serverPid), ticks(spec.redis?.pid), selfUs()];
+  const c1 = await scriptCalls();
   const sorted = Float64Array.from(lat).sort();
   const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))] ?? Number.NaN;
   // Every request must be answered 200: a refused publish is not a publish.
@@ -84,6 +96,7 @@ async function run(body: string, messages: number, seconds: number, overallRate?
     serverCpu: (s1 - s0) / 100 / sec,
     redisCpu: (r1 - r0) / 100 / sec,
     loadCpu: (l1 - l0) / 1e6 / sec,
+    ...(redis && { perCall: (ok * messages) / (c1.calls - c0.calls), redisUsPerCall: (c1.us - c0.us) / (c1.calls - c0.calls) }),
   };
 }
 
