@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { freePort, type ManagedRedis, Store, startRedis } from '@durable-pubsub/server';
 import { commandConnection, connect } from '@durable-pubsub/server/src/redis/connect';
 import type { System, Transport } from './clients';
-import type { HttpResult, HttpSpec } from './http-load';
+import { type Fsync, httpScenario } from './http';
 import type { Spec } from './load';
 
 const { values } = parseArgs({
@@ -43,7 +43,6 @@ interface Row {
   /** scenario `http`: P's Redis's appendfsync (append-only on) */
   fsync?: Fsync;
 }
-type Fsync = 'always' | 'everysec';
 const rows: Row[] = [];
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -553,109 +552,18 @@ async function sse() {
   for (const c of cells) console.log(show(c));
 }
 
-/** Runs autocannon (test/bench/http-load.ts, pinned with Redis) against `sys`; resolves with its JSON line. */
-function httpLoad(spec: Omit<HttpSpec, 'url' | 'serverPid' | 'redis'>, sys: Running, withRedis: boolean): Promise<HttpResult> {
-  const full: HttpSpec = {
-    ...spec,
-    url: `${sys.base}/v1/publish`,
-    serverPid: sys.pid,
-    ...(withRedis && { redis: { pid: sys.redis.child.pid as number, url: sys.redis.url } }),
-  };
-  const cmd = pin(1, [process.execPath, '--import', 'tsx', join(ROOT, 'test/bench/http-load.ts'), JSON.stringify(full)]);
-  const child = spawn(cmd[0] as string, cmd.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  child.stdout.on('data', (d) => {
-    out += d;
-  });
-  return new Promise((resolve, reject) =>
-    child.on('exit', (code) =>
-      code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop() as string)) : reject(new Error(`http load exited with ${code}`)),
-    ),
-  );
-}
-
-/**
- * 8. HTTP publishing under an external load generator (autocannon: 64 keep-alive connections, pipelining 1): P's
- * POST /v1/publish, with Redis append-only at `appendfsync always` and at `everysec`, against H (a bare node:http
- * server that only parses and checks the JSON) in the same run. Per body: the maximum, then p50/p99 at half of it.
- */
+/** 8. HTTP publishing under autocannon, P against H (test/bench/http.ts). */
 async function http() {
   if (!SYSTEMS.includes('P')) return;
-  const pad = 'x'.repeat(60);
-  const BATCH = 100;
-  const bodies = [
-    { name: 'single', body: JSON.stringify({ ch: 'dur.y', data: { t: 0, pad } }), messages: 1 },
-    {
-      name: `batch of ${BATCH}`,
-      body: JSON.stringify({ messages: Array.from({ length: BATCH }, () => ({ ch: 'dur.x', data: { t: 0, pad } })) }),
-      messages: BATCH,
-    },
-  ];
-  const spec = { connections: 64, bodies, ...(QUICK ? { warmSec: 0.5, maxSec: 1, halfSec: 1 } : { warmSec: 2, maxSec: 5, halfSec: 5 }) };
-  const systems = [
-    { col: 'P always', system: 'P', fsync: 'always' },
-    { col: 'P everysec', system: 'P', fsync: 'everysec' },
-    { col: 'H', system: 'H' },
-  ] as const;
-  type Cell = Record<string, number>;
-  /** body name → metric → column → value */
-  const cells = new Map<string, Map<string, { unit: string; v: Cell }>>();
-  const put = (body: string, metric: string, unit: string, col: string, v: number) => {
-    const m = cells.get(body) ?? new Map();
-    cells.set(body, m);
-    const line = m.get(metric) ?? { unit, v: {} };
-    m.set(metric, line);
-    line.v[col] = v;
-  };
-  for (const s of systems) {
-    const fsync = 'fsync' in s ? s.fsync : undefined;
-    // The bench's Redis is P's REDIS_URL, so DPS_REDIS_FSYNC (the managed Redis's setting) is set on it at its start.
-    const results = await runs(s.system, (sys) => httpLoad(spec, sys, s.system === 'P'), {}, fsync);
-    for (const { name } of bodies) {
-      const at = (f: (r: HttpResult[string]) => number) => median(results.map((r) => f(r[name] as HttpResult[string])));
-      const half = at((r) => r.half.rate);
-      const lines: [string, string, number][] = [
-        ['max requests', 'req/s', at((r) => r.max.reqPerSec)],
-        ['max messages', 'msg/s', at((r) => r.max.msgPerSec)],
-        ['p50 latency at max', 'ms', at((r) => r.max.p50)],
-        ['p99 latency at max', 'ms', at((r) => r.max.p99)],
-        ['server CPU at max', '%', at((r) => 100 * r.max.serverCpu)],
-        // What the shared machine cannot take away: the server's CPU time per message (its core may not be its own).
-        ['server CPU per message at max', 'µs', at((r) => (1e6 * r.max.serverCpu) / r.max.msgPerSec)],
-        ['load CPU at max', '%', at((r) => 100 * r.max.loadCpu)],
-        ['Redis CPU at max', '%', at((r) => 100 * r.max.redisCpu)],
-        ['messages per script call at max', 'msgs', at((r) => r.max.perCall ?? Number.NaN)],
-        ['Redis time per script call at max', 'µs', at((r) => r.max.redisUsPerCall ?? Number.NaN)],
-        ['half rate', 'req/s', half],
-        ['p50 latency at half rate', 'ms', at((r) => r.half.p50)],
-        ['p99 latency at half rate', 'ms', at((r) => r.half.p99)],
-        ['server CPU at half rate', '%', at((r) => 100 * r.half.serverCpu)],
-        ['load CPU at half rate', '%', at((r) => 100 * r.half.loadCpu)],
-      ];
-      for (const [metric, unit, v] of lines) {
-        if (s.system === 'H' && (metric.startsWith('Redis') || metric.includes('script'))) continue;
-        record('http', s.system, `HTTP ${name}: ${metric}`, v, unit, undefined, fsync);
-        put(name, metric, unit, s.col, v);
-      }
-    }
-  }
-  console.log(
-    `\n8. HTTP publishing, autocannon (64 connections, pipelining 1; ~100 B messages): P's POST /v1/publish (Redis append-only, appendfsync always / everysec) against H, a bare node:http JSON server (CPU: % of a core)`,
-  );
-  const head = ['body', 'metric', 'unit', 'P always', 'P everysec', 'H', 'P/H always', 'P/H everysec'];
-  const table: string[][] = [];
-  for (const [body, m] of cells)
-    for (const [metric, { unit, v }] of m) {
-      const ratio = (!metric.includes('CPU') || metric.includes('per message')) && !metric.startsWith('half') && 'H' in v;
-      const [a, e, h] = [v['P always'], v['P everysec'], v.H].map((x) => x ?? Number.NaN) as [number, number, number];
-      const first = metric === 'max requests';
-      table.push([first ? body : '', metric, unit, fmt(a), fmt(e), fmt(h), ratio ? fmt(a / h) : '', ratio ? fmt(e / h) : '']);
-    }
-  const widths = head.map((h, i) => Math.max(h.length, ...table.map((c) => (c[i] as string).length)));
-  const show = (c: string[]) =>
-    `  ${c.map((x, i) => (i < 3 ? x.padEnd(widths[i] as number) : x.padStart(widths[i] as number))).join('  ')}`;
-  console.log(show(head));
-  for (const c of table) console.log(show(c));
+  await httpScenario({
+    quick: QUICK,
+    root: ROOT,
+    pin,
+    runs,
+    median,
+    fmt,
+    record: (system, metric, value, unit, fsync) => record('http', system, metric, value, unit, undefined, fsync),
+  });
 }
 
 const redisVersion = spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).stdout.trim();
