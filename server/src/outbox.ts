@@ -1,7 +1,7 @@
 // The outbox relay: publishes the committed rows of a PostgreSQL table into the log, each once, per channel in commit order.
 import type { Json } from '@durable-pubsub/client-sdk/protocol';
 import { toClientFrame } from '@durable-pubsub/client-sdk/protocol';
-import pg from 'pg';
+import type pg from 'pg';
 import type { Logger } from './log';
 import { outboxDdl, relaySql } from './outbox-sql';
 
@@ -119,7 +119,9 @@ export class OutboxRelay {
    * the next holder under the same keys, and stored once.
    */
   private async session(): Promise<void> {
-    const client = new pg.Client({
+    // Loaded only by a server that relays: the others never load the PostgreSQL client.
+    const { default: pgModule } = await import('pg');
+    const client = new pgModule.Client({
       connectionString: this.o.url,
       application_name: `dps-outbox-relay ${process.pid}`,
       connectionTimeoutMillis: 5000,
