@@ -193,7 +193,7 @@ describe('examples/load-then-resume', () => {
       await set('b', 'two'); // live
       const final = ['a=three v3', 'b=two v2', 'c=one v1'];
       await page.waitForFunction(
-        (want) => [...document.querySelectorAll('#items li')].map((li) => li.textContent).join('|') === want,
+        (want) => Array.from(document.querySelectorAll('#items li'), (li) => li.textContent).join('|') === want,
         final.join('|'),
         {
           timeout: 10_000,
