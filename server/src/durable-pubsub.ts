@@ -206,6 +206,8 @@ export async function durablePubsub(opts: DurablePubsubOptions): Promise<Durable
   );
   const registry = createMetrics({
     stats,
+    // The relay is made below, once the server's parts are: read when /metrics is asked for.
+    outbox: () => (outbox ? { relaying: outbox.state === 'relaying', stats: outbox.stats } : null),
     connectionsByState: () => states,
     topLag: async () => {
       if (!config.metricsLagTop) return [];

@@ -211,8 +211,14 @@ describe('outbox relay (real PostgreSQL, Redis, server processes)', () => {
     await victim.start(); // back as the standby
     const w = await writing;
     const { delivered } = await account(c, w);
+    // Rows the killed relay had stored but not yet deleted: the new holder published them again, and the store kept one.
+    const metrics = await (await fetch(`${relays.find((r) => r.child.pid === next)?.url}/metrics`)).text();
+    const count = (outcome: string) =>
+      Number(new RegExp(`^dps_outbox_rows_total\\{outcome="${outcome}"\\} (\\d+)`, 'm').exec(metrics)?.[1]);
+    expect(metrics).toMatch(/^dps_outbox_relaying 1$/m);
     console.log(
-      `outbox relay kill -9: killed after ${atKill} rows delivered; ${w.committed.length} committed, ${w.rolledBack.length} rolled back, ${delivered} delivered once`,
+      `outbox relay kill -9: killed after ${atKill} rows delivered; ${w.committed.length} committed, ${w.rolledBack.length} rolled back, ` +
+        `${delivered} delivered once; the new holder published ${count('published')} rows and found ${count('duplicate')} stored already`,
     );
     c.close();
   });
