@@ -285,6 +285,8 @@ export async function durablePubsub(opts: DurablePubsubOptions): Promise<Durable
         table: config.outboxTable,
         pollMs: config.outboxPollMs,
         batch: config.outboxBatch,
+        // Longer than any wait of a healthy relay: its polls, and a publish answered within DPS_REDIS_TIMEOUT.
+        silentMs: Math.max(5 * config.outboxPollMs, 2 * config.redisTimeoutMs),
         log,
         publish: (ch, data, key) => store.publish(ch, data, key),
         flush: () => store.flushPublishes(),

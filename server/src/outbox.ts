@@ -18,6 +18,11 @@ export interface RelayOptions {
   pollMs: number;
   /** rows per batch (≤ 500) */
   batch: number;
+  /**
+   * ms after which a silent relay session counts as dead, on both sides: PostgreSQL ends a session idle that long (its
+   * lock goes to another node: a frozen or cut-off relay is taken over), and the relay gives up on a query that long.
+   */
+  silentMs: number;
   log: Logger;
   /** the store's publish: one message, stored once per key */
   publish(ch: string, data: Json, key: string): Promise<{ id: number; dup: boolean }>;
@@ -125,6 +130,7 @@ export class OutboxRelay {
       connectionString: this.o.url,
       application_name: `dps-outbox-relay ${process.pid}`,
       connectionTimeoutMillis: 5000,
+      query_timeout: this.o.silentMs,
       keepAlive: true,
     });
     this.client = client;
@@ -139,6 +145,9 @@ export class OutboxRelay {
     });
     client.on('notification', () => this.wake?.());
     await client.connect();
+    // PostgreSQL 14+: a session that says nothing for silentMs is ended by the server, so its lock does not outlive a
+    // relay that froze or lost its network (older servers keep it until TCP gives up; the setting is then skipped).
+    await client.query(`SELECT set_config('idle_session_timeout', $1, false)`, [String(this.o.silentMs)]).catch(() => {});
     const check = () => {
       if (broken) throw broken;
     };

@@ -223,6 +223,30 @@ describe('outbox relay (real PostgreSQL, Redis, server processes)', () => {
     c.close();
   });
 
+  it('a frozen relay (SIGSTOP) loses the lock when PostgreSQL ends its silent session; resumed, it stores nothing twice', async () => {
+    const holder = (await holders())[0];
+    const frozen = relays.find((r) => r.child.pid === holder) as ServerProcess;
+    const c = await client('frz');
+    const writing = write('frz', { writers: 2, txs: 100, rows: 3, rollbackEvery: 10 });
+    await until(() => msgs(c).length >= 100, 30_000, 'the relay under way');
+    frozen.child.kill('SIGSTOP');
+    const t0 = performance.now();
+    try {
+      await until(async () => (await holders()).some((pid) => pid !== holder), 20_000, 'another node to take the lock');
+    } finally {
+      frozen.child.kill('SIGCONT');
+    }
+    const takeover = Math.round(performance.now() - t0);
+    const w = await writing;
+    const { delivered } = await account(c, w);
+    expect((await holders()).length).toBe(1);
+    expect((await holders())[0]).not.toBe(holder);
+    console.log(
+      `outbox relay frozen: lock taken over ${takeover} ms after SIGSTOP; ${w.committed.length} committed, ${w.rolledBack.length} rolled back, ${delivered} delivered once`,
+    );
+    c.close();
+  });
+
   it('PostgreSQL restarted (immediate shutdown) while the relay drains a backlog: every committed row once', async () => {
     const c = await client('pgr');
     const before = await write('pgr', { writers: 1, txs: 1, rows: 3000 });
