@@ -203,8 +203,38 @@ describe('outbox relay (real PostgreSQL, Redis, server processes)', () => {
     const c = await client('kill');
     const writing = write('kill', { writers: 4, txs: 150, rows: 5, rollbackEvery: 10 });
     await until(() => msgs(c).length >= 600, 30_000, 'the relay under way');
+    // Mid-batch for certain: a row lock on the oldest waiting row lets the relay read and publish its batch, and holds
+    // its DELETE; the relay is killed there, between storing the batch and deleting its rows.
+    const blocker = new pg.Client({ connectionString: db.url });
+    await blocker.connect();
+    for (;;) {
+      await blocker.query('BEGIN');
+      const { rows } = await blocker.query(`SELECT id FROM ${TABLE} ORDER BY id LIMIT 1 FOR UPDATE`);
+      if (rows.length) break;
+      await blocker.query('ROLLBACK');
+      await sleep(5);
+    }
+    await until(
+      async () =>
+        (
+          await db.sql.query(
+            `SELECT count(*)::int AS n FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+             WHERE NOT l.granted AND a.application_name = $1 AND a.query LIKE 'DELETE%'`,
+            [`dps-outbox-relay ${holder}`],
+          )
+        ).rows[0].n > 0,
+      10_000,
+      "the relay's DELETE held after its publish",
+    );
     const atKill = msgs(c).length;
     await victim.kill();
+    // Its backend still waits for the row lock and would finish the DELETE once it is free; a backend notices a gone
+    // client only when it next reads or writes (or with client_connection_check_interval): end it as that would.
+    await db.sql.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [
+      `dps-outbox-relay ${holder}`,
+    ]);
+    await blocker.query('ROLLBACK');
+    await blocker.end();
     await until(async () => (await holders()).length === 1, 10_000, 'a new holder');
     const next = (await holders())[0];
     expect(next).not.toBe(holder);
@@ -216,6 +246,7 @@ describe('outbox relay (real PostgreSQL, Redis, server processes)', () => {
     const count = (outcome: string) =>
       Number(new RegExp(`^dps_outbox_rows_total\\{outcome="${outcome}"\\} (\\d+)`, 'm').exec(metrics)?.[1]);
     expect(metrics).toMatch(/^dps_outbox_relaying 1$/m);
+    expect(count('duplicate')).toBeGreaterThan(0);
     console.log(
       `outbox relay kill -9: killed after ${atKill} rows delivered; ${w.committed.length} committed, ${w.rolledBack.length} rolled back, ` +
         `${delivered} delivered once; the new holder published ${count('published')} rows and found ${count('duplicate')} stored already`,
