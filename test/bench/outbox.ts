@@ -96,19 +96,15 @@ async function main(): Promise<void> {
   ws.send(JSON.stringify({ op: 'hello', v: 1, recipient: 'bench-outbox', subs: ['bench.*'] }));
   await new Promise<void>((resolve) => ws.once('message', () => resolve()));
 
-  const writers = await Promise.all(
-    Array.from({ length: WRITERS }, async () => {
-      const c = new pg.Client({ connectionString: db.url });
-      await c.connect();
-      return c;
-    }),
-  );
-  let next = 0;
+  // As a backend writes: a pool of WRITERS connections, a request waiting for a free one.
+  const writers = new pg.Pool({ connectionString: db.url, max: WRITERS });
   const outbox = new Map<string, Sample>();
   await run(samples, outbox, 'o', async (tag) => {
     // One transaction a row (autocommit), as an app writes one change and its event.
-    const c = writers[next++ % WRITERS] as pg.Client;
-    await c.query('INSERT INTO dps_outbox (channel, data) VALUES ($1, $2)', [`bench.outbox.${Number(tag.slice(1)) % CHANNELS}`, { tag }]);
+    await writers.query('INSERT INTO dps_outbox (channel, data) VALUES ($1, $2)', [
+      `bench.outbox.${Number(tag.slice(1)) % CHANNELS}`,
+      { tag },
+    ]);
   });
   const direct = new Map<string, Sample>();
   // As a backend calls it: a keep-alive pool (fetch opens a connection per request in flight here, and runs out).
@@ -150,7 +146,7 @@ async function main(): Promise<void> {
   console.log(`  relay: ${JSON.stringify(dps.outbox?.stats)}`);
 
   ws.close();
-  await Promise.all(writers.map((c) => c.end()));
+  await writers.end();
   await dps.close();
   await redis.stop();
   await db.cleanup();
