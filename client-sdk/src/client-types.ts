@@ -75,6 +75,11 @@ export interface ClientOptions {
   storage?: PositionStorage;
   /** where a recipient seen for the first time starts (default: head) */
   from?: 'head' | 'earliest';
+  /**
+   * Where to resume, instead of the saved position: the answer of `GET /v1/head` (`{epoch, id}`) taken before the page
+   * loaded its state, so that nothing published after that state is missed (what the state already holds may come again).
+   */
+  position?: { epoch: string; id: number };
   ackMode?: 'auto' | 'manual';
   WebSocket?: WebSocketConstructor;
   /**

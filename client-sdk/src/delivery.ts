@@ -13,7 +13,7 @@ interface Source {
   readonly ws?: WebSocketLike;
 }
 
-type Options = Required<Pick<ClientOptions, 'ackMode' | 'ackInterval' | 'ackBatch'>>;
+type Options = Required<Pick<ClientOptions, 'ackMode' | 'ackInterval' | 'ackBatch'>> & Pick<ClientOptions, 'position'>;
 type Emit = <K extends keyof ClientEvents>(event: K, e: ClientEvents[K]) => void;
 
 export class Delivery {
@@ -71,9 +71,10 @@ export class Delivery {
     return `${this.#key}|${patternSetKey(this.subs.keys())}`;
   }
 
-  /** This tab's position, from storage the first time: the one saved for its own pattern set. */
+  /** This tab's position: the one it was given, else from storage the first time (the one saved for its own pattern set). */
   own(): Position | null {
-    this.position ??= this.#storage.get(this.#storageKey());
+    const p = this.#o.position;
+    this.position ??= p ? { epoch: p.epoch, lastAckedId: p.id } : this.#storage.get(this.#storageKey());
     return this.position;
   }
 

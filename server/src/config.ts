@@ -1,7 +1,12 @@
 // Server configuration: PROTOCOL.md's environment variables with their defaults, plus internal tunables.
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
+import { OUTBOX_TABLE_RE } from './outbox-sql';
+import { PUBLISH_BATCH } from './publisher';
 import { isValidNamespace } from './redis/keys';
+
+/** outbox rows per publish at most: the publisher's batch, so one script call stores all of them or none */
+export const OUTBOX_MAX_BATCH = PUBLISH_BATCH;
 
 export interface Config {
   port: number;
@@ -51,6 +56,14 @@ export interface Config {
   sseKeepAliveMs: number;
   /** ms after which a Redis connection that does not answer is down; a publish is answered within it */
   redisTimeoutMs: number;
+  /** postgres://… of the app's database: this server also relays its outbox table (docs/outbox.md); unset: no relay */
+  outboxUrl: string | undefined;
+  /** the outbox table (created with its triggers when missing) */
+  outboxTable: string;
+  /** ms between polls of the outbox when no notification came, and between tries for the relay's lock */
+  outboxPollMs: number;
+  /** outbox rows per publish (one script call: all stored or none), at most 500 */
+  outboxBatch: number;
   demo: boolean;
   /** server processes of `serve` sharing the port (node:cluster); 1: one process, no cluster */
   workers: number;
@@ -140,9 +153,31 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     heartbeatIntervalMs: int(env, 'DPS_HEARTBEAT_INTERVAL', 25000, 100),
     redisTimeoutMs: int(env, 'DPS_REDIS_TIMEOUT', 5000, 500),
     sseKeepAliveMs: int(env, 'DPS_SSE_KEEPALIVE', 15000, 100),
+    outboxUrl: outboxUrl(env),
+    outboxTable: str(env, 'DPS_OUTBOX_TABLE') ?? 'dps_outbox',
+    outboxPollMs: int(env, 'DPS_OUTBOX_POLL', 1000, 10),
+    outboxBatch: int(env, 'DPS_OUTBOX_BATCH', 500, 1),
     demo: env.DPS_DEMO === '1' || env.DPS_DEMO === 'true',
     workers: int(env, 'DPS_WORKERS', availableParallelism(), 1),
     ...overrides,
   };
+  checkOutbox(config);
   return config;
+}
+
+function outboxUrl(env: Env): string | undefined {
+  const url = str(env, 'DPS_OUTBOX_URL');
+  if (url && !/^postgres(ql)?:\/\//.test(url))
+    throw new ConfigError(`DPS_OUTBOX_URL must start with postgres:// or postgresql://, got ${JSON.stringify(url)}`);
+  return url;
+}
+
+/** The outbox settings, from the environment or from options. */
+export function checkOutbox(config: Pick<Config, 'outboxTable' | 'outboxBatch'>): void {
+  if (!OUTBOX_TABLE_RE.test(config.outboxTable))
+    throw new ConfigError(
+      `DPS_OUTBOX_TABLE must be a lowercase SQL name (a-z, 0-9, _), optionally schema.name, got ${JSON.stringify(config.outboxTable)}`,
+    );
+  if (!Number.isSafeInteger(config.outboxBatch) || config.outboxBatch < 1 || config.outboxBatch > OUTBOX_MAX_BATCH)
+    throw new ConfigError(`DPS_OUTBOX_BATCH must be 1-${OUTBOX_MAX_BATCH}, got ${config.outboxBatch}`);
 }

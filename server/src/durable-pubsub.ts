@@ -17,6 +17,7 @@ import { originAllowed } from './http-read';
 import { Janitor } from './janitor';
 import { createLogger, type Level, type Logger, silentLogger } from './log';
 import { createMetrics, createStats } from './metrics';
+import { OutboxRelay } from './outbox';
 import { PollRequest } from './poll';
 import { commandConnection, connect, subscriberConnection } from './redis/connect';
 import { isValidNamespace, subMember } from './redis/keys';
@@ -67,6 +68,10 @@ export interface DurablePubsub {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   /** Serves /v1/*, /healthz, /readyz and /metrics; anything else goes to `next` (404 without it). Express middleware as is. */
   handleRequest(req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void): void;
+  /** The log's epoch and newest id now: a page that takes it before loading its state resumes from it (nothing missed). */
+  head(): Promise<{ epoch: string; id: number }>;
+  /** The outbox relay (docs/outbox.md), when `outboxUrl` is set. */
+  readonly outbox: OutboxRelay | null;
   /** Stores and delivers one message (the store path, no HTTP); `dup` when its key was used already. */
   publish(ch: string, data: Json, opts?: PublishOptions): Promise<{ id: number; dup?: true }>;
   /** The one-line form: an HTTP server of its own with the routes and the WebSocket path. */
@@ -201,6 +206,8 @@ export async function durablePubsub(opts: DurablePubsubOptions): Promise<Durable
   );
   const registry = createMetrics({
     stats,
+    // The relay is made below, once the server's parts are: read when /metrics is asked for.
+    outbox: () => (outbox ? { relaying: outbox.state === 'relaying', stats: outbox.stats } : null),
     connectionsByState: () => states,
     topLag: async () => {
       if (!config.metricsLagTop) return [];
@@ -272,6 +279,20 @@ export async function durablePubsub(opts: DurablePubsubOptions): Promise<Durable
   };
   const handleUpgrade = upgrade(config.wsPath, false);
   janitor.start();
+  const outbox = config.outboxUrl
+    ? new OutboxRelay({
+        url: config.outboxUrl,
+        table: config.outboxTable,
+        pollMs: config.outboxPollMs,
+        batch: config.outboxBatch,
+        // Longer than any wait of a healthy relay: its polls, and a publish answered within DPS_REDIS_TIMEOUT.
+        silentMs: Math.max(5 * config.outboxPollMs, 2 * config.redisTimeoutMs),
+        log,
+        publish: (ch, data, key) => store.publish(ch, data, key),
+        flush: () => store.flushPublishes(),
+      })
+    : null;
+  outbox?.start();
   if (!auth.enabled) log.warn('auth is off: any client may subscribe to and publish on any channel (set DPS_JWT_SECRET to turn it on)');
 
   const close = () => {
@@ -280,6 +301,7 @@ export async function durablePubsub(opts: DurablePubsubOptions): Promise<Durable
       clearInterval(heartbeat);
       clearInterval(keepAlive);
       liveness.stop();
+      await outbox?.stop();
       const closed = [...servers].map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
       // Acks first, so clients that move to another node resume from where they really are.
       let timer: NodeJS.Timeout | undefined;
@@ -307,6 +329,8 @@ export async function durablePubsub(opts: DurablePubsubOptions): Promise<Durable
     bridge,
     janitor,
     sessions,
+    outbox,
+    head: () => store.headPosition(),
     attach(server, o = {}) {
       server.on('upgrade', upgrade(o.path ?? config.wsPath, true));
     },

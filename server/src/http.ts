@@ -231,6 +231,11 @@ export function httpHandler(deps: HttpDeps) {
         return await publish(req, res, deps);
       }
       if (path === '/healthz') return json(res, 200, { ok: true });
+      if (path === '/v1/head' && req.method === 'GET') {
+        // A read: any valid token while auth is on (the head is an id, no channel's content).
+        await grantOf(req, deps, new URL(req.url ?? '/', 'http://x').searchParams);
+        return json(res, 200, await deps.store.headPosition());
+      }
       if (path === '/v1/history' && req.method === 'GET')
         return await history(req, res, deps, new URL(req.url ?? '/', 'http://x').searchParams);
       if (path === '/metrics' && req.method === 'GET') {

@@ -25,6 +25,8 @@ export interface MetricsSources {
   connectionsByState(): Record<string, number>;
   /** the N recipients furthest behind, or [] when the metric is off */
   topLag(): Promise<{ name: string; lag: number }[]>;
+  /** the outbox relay's counts and whether it holds the lock, when this node runs one */
+  outbox?(): { relaying: boolean; stats: Record<'published' | 'duplicates' | 'rejected' | 'failures', number> } | null;
 }
 
 export function createStats(): Stats & { histogram?: Histogram<'op'> } {
@@ -124,6 +126,34 @@ export function createMetrics(src: MetricsSources & { stats: ReturnType<typeof c
       for (const r of await src.topLag().catch(() => [])) this.set({ recipient: r.name }, r.lag);
     },
   });
+  new Counter({
+    name: 'dps_outbox_rows_total',
+    help: 'Outbox rows this node relayed, by outcome: published, duplicate (stored before under its key), rejected (can never be published; deleted).',
+    labelNames: ['outcome'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const o = src.outbox?.();
+      if (!o) return;
+      this.inc({ outcome: 'published' }, o.stats.published);
+      this.inc({ outcome: 'duplicate' }, o.stats.duplicates);
+      this.inc({ outcome: 'rejected' }, o.stats.rejected);
+    },
+  });
+  new Gauge({
+    name: 'dps_outbox_relaying',
+    help: "1 while this node holds the outbox relay's lock and relays, else 0.",
+    registers: [registry],
+    collect() {
+      this.set(src.outbox?.()?.relaying ? 1 : 0);
+    },
+  });
+  counter(
+    registry,
+    'dps_outbox_failures_total',
+    'Outbox batches or PostgreSQL sessions that failed (Redis or PostgreSQL unavailable); retried.',
+    () => src.outbox?.()?.stats.failures ?? 0,
+  );
   s.histogram = new Histogram({
     name: 'dps_redis_command_duration_seconds',
     help: 'Latency of the store’s Redis calls, by operation.',

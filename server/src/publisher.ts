@@ -17,7 +17,7 @@ interface PendingPublish extends Outgoing {
 }
 
 /** messages per publish script call at most */
-const PUBLISH_BATCH = 500;
+export const PUBLISH_BATCH = 500;
 /** a publish's deadline on Redis's clock is this much before DPS_REDIS_TIMEOUT ends… */
 const ANSWER_MARGIN_MS = 250;
 /** …and its caller hears of a failure this long after it (the clock offset's error, timers firing late) */

@@ -1,7 +1,7 @@
 // Runs the server in the foreground: config from the environment, managed Redis when REDIS_URL is unset (`pnpm run server`, `durable-pubsub serve`).
 import cluster from 'node:cluster';
 import { type Config, ConfigError, loadConfig } from './config';
-import { startDemoFeed } from './demo-feed';
+import { runDemoFeed } from './demo-feed';
 import { createLogger, type Level } from './log';
 import { runPrimary } from './primary';
 import { announce, onStopSignal, ownRedis, startServing } from './serving';
@@ -26,12 +26,12 @@ export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void>
 
   const managed = await ownRedis(config, log);
   const { dps, port } = await startServing(config, managed?.url ?? (config.redisUrl as string), log, { ownsRedis: managed !== undefined });
-  const stopFeed = config.demo ? startDemoFeed(dps) : () => {};
+  const stopFeed = config.demo ? await runDemoFeed(dps, config, log) : async () => {};
   announce(config, log, port);
 
   onStopSignal(async (signal) => {
     log.info('stopping', { signal });
-    stopFeed();
+    await stopFeed();
     await dps.close();
     await managed?.stop();
   });

@@ -197,6 +197,20 @@ export class Store extends EventEmitter<StoreEvents> {
     return this.reads.head();
   }
 
+  /** The head with the epoch it belongs to, read again if the epoch changed meanwhile (a new log's ids start over). */
+  async headPosition(): Promise<{ epoch: string; id: number }> {
+    for (;;) {
+      const epoch = this.epoch;
+      let id: number;
+      try {
+        id = await this.head();
+      } catch (err) {
+        this.fail(err);
+      }
+      if (this.epoch === epoch) return { epoch, id };
+    }
+  }
+
   /** The head, and the channels whose newest message is after `after` (the channel index). */
   changedSince(after: number): Promise<{ head: number; channels: string[] }> {
     return this.reads.changedSince(after);

@@ -2,7 +2,7 @@
 import cluster from 'node:cluster';
 import type { Registry } from 'prom-client';
 import type { Config } from './config';
-import { startDemoFeed } from './demo-feed';
+import { runDemoFeed } from './demo-feed';
 import type { Peers } from './durable-pubsub';
 import { DpsError } from './errors';
 import { type Gatherable, type Gathered, isWorkerMessage, type WorkerMessage } from './gather';
@@ -65,11 +65,11 @@ export async function runWorker(config: Config, level: Level): Promise<void> {
   const link = new PrimaryLink();
   // REDIS_URL is set: the primary owns the managed Redis (and marks the log clean once every worker has stopped).
   const { dps, port } = await startServing(config, config.redisUrl as string, log, { peers: link });
-  let stopFeed = () => {};
-  link.onFeed = () => {
+  let stopFeed = async () => {};
+  link.onFeed = async () => {
     log.info('running the demo feed');
-    stopFeed();
-    stopFeed = startDemoFeed(dps);
+    await stopFeed();
+    stopFeed = await runDemoFeed(dps, config, log);
   };
   log.info('worker is serving', { port });
   send({ dps: 'listening', port });
@@ -77,7 +77,7 @@ export async function runWorker(config: Config, level: Level): Promise<void> {
   // The primary sends SIGTERM to each worker.
   onStopSignal(async (signal) => {
     log.info('worker stopping', { signal });
-    stopFeed();
+    await stopFeed();
     await dps.close();
   });
 }

@@ -155,3 +155,56 @@ describe('examples/vite-page', () => {
     }
   });
 });
+
+describe('examples/load-then-resume', () => {
+  const outDir = mkdtempSync(join(tmpdir(), 'dps-load-resume-'));
+  afterAll(() => rmSync(outDir, { recursive: true, force: true }));
+
+  it('changes made between the load and the subscribe reach the page: the exact final state, none missed, none applied twice', async () => {
+    let ex: ExampleProcess | undefined;
+    dumpOnFailure(() => ex);
+    await build({ root: `${EXAMPLES}load-then-resume`, logLevel: 'silent', build: { outDir, emptyOutDir: true } });
+    const [started, browser] = await Promise.all([startExample('load-then-resume', redis.url, { STATIC_DIR: outDir }), launchChromium()]);
+    ex = started;
+    const set = async (id: string, value: string) => {
+      const r = await request(`${ex?.url}/items/${id}`, { value });
+      expect(r.status).toBe(200);
+      return r.body as { id: string; value: string; version: number; published: number };
+    };
+    try {
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(String(e)));
+      page.on('console', (m) => {
+        if (m.type() === 'error') errors.push(m.text());
+      });
+      const shown = () => page.$$eval('#items li', (lis) => lis.map((li) => li.textContent));
+      await set('a', 'one');
+      await set('b', 'one');
+      await page.goto(`${ex.url}/?hold`);
+      await page.locator('#state', { hasText: /^held$/ }).waitFor({ timeout: 10_000 });
+      expect(await shown()).toEqual(['a=one v1', 'b=one v1']);
+      // Loaded, not yet subscribed: these land in between.
+      await set('a', 'two');
+      await set('c', 'one');
+      await set('a', 'three');
+      await page.evaluate(() => (window as unknown as { resume(): void }).resume());
+      await page.locator('#state', { hasText: /^live$/ }).waitFor({ timeout: 10_000 });
+      await set('b', 'two'); // live
+      const final = ['a=three v3', 'b=two v2', 'c=one v1'];
+      await page.waitForFunction(
+        (want) => Array.from(document.querySelectorAll('#items li'), (li) => li.textContent).join('|') === want,
+        final.join('|'),
+        {
+          timeout: 10_000,
+        },
+      );
+      expect(await shown()).toEqual(final);
+      expect(await page.locator('#repeated').textContent()).toBe('0');
+      expect(errors).toEqual([]);
+    } finally {
+      await browser.close();
+      await ex.stop();
+    }
+  });
+});

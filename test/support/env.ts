@@ -20,8 +20,8 @@ import { afterAll, beforeAll } from 'vitest';
 export interface TestRedis extends ManagedRedis {
   client: Redis;
   dataDir: string;
-  /** kills and restarts redis-server on the same port and data dir */
-  restart(opts?: { kill?: boolean }): Promise<void>;
+  /** kills and restarts redis-server on the same port and data dir (running `whileDown` between the two) */
+  restart(opts?: { kill?: boolean; whileDown?: () => Promise<void> }): Promise<void>;
   cleanup(): Promise<void>;
 }
 
@@ -34,8 +34,9 @@ export async function startTestRedis(opts: { appendonly?: boolean; appendfsync?:
     ...managed,
     client,
     dataDir,
-    async restart({ kill = false } = {}) {
+    async restart({ kill = false, whileDown } = {}) {
       await (kill ? managed.kill() : managed.stop());
+      await whileDown?.();
       managed = await start(managed.port);
       t.child = managed.child;
       t.stop = managed.stop;

@@ -22,14 +22,14 @@ export interface ExampleProcess {
   stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Starts examples/<name>/server.mjs with PORT and REDIS_URL and resolves once its /readyz answers 200. */
-export async function startExample(name: string, redisUrl: string): Promise<ExampleProcess> {
+/** Starts examples/<name>/server.mjs with PORT, REDIS_URL (and `env`) and resolves once its /readyz answers 200. */
+export async function startExample(name: string, redisUrl: string, env: Record<string, string> = {}): Promise<ExampleProcess> {
   const port = await freePort();
   const [node, ...args] = NODE as [string, ...string[]];
   // cwd is the example's folder: it imports what its package.json declares, as a user's copy would.
   const child = spawn(node, [...args, 'server.mjs'], {
     cwd: `${EXAMPLES}${name}`,
-    env: { ...process.env, PORT: String(port), REDIS_URL: redisUrl },
+    env: { ...process.env, PORT: String(port), REDIS_URL: redisUrl, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
