@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { httpPublish, until, withServer } from '../support/env';
 import { RawClient } from '../support/raw-client';
 
-const ctx = withServer({ DPS_BRIDGE_WIDE_THRESHOLD: '4' });
+// Classic pub/sub (PSUBSCRIBE), as on Redis < 7; sharded.test.ts covers SSUBSCRIBE.
+const ctx = withServer({ DPS_BRIDGE_WIDE_THRESHOLD: '4', DPS_SHARDED_PUBSUB: 'off' });
 
 const numpat = async () => Number(await ctx.redis.client.call('PUBSUB', 'NUMPAT'));
 const pubsubConnections = async () => {

@@ -43,7 +43,8 @@ export function info(port: number, section: string): Promise<Map<string, string>
   return onNode(port, async (c) => fields((await c.info(section)) as string));
 }
 
-function clusterInfo(port: number): Promise<Map<string, string>> {
+/** CLUSTER INFO of a node, as a field map. */
+export function clusterInfo(port: number): Promise<Map<string, string>> {
   return onNode(port, async (c) => fields((await c.call('CLUSTER', 'INFO')) as string));
 }
 
