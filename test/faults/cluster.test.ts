@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { httpPublish, sleep, startTestServer, type TestServer, until } from '../support/env';
 import { RawClient } from '../support/raw-client';
 import { allLive, mergeFailures, type Recorder, record, steadyPublisher } from '../support/recorder';
-import { clusterInfo, info, keySlot, startCluster, storedIds, type TestCluster } from '../support/topology';
+import { clusterInfo, info, keySlot, migrateSlot, startCluster, storedIds, type TestCluster } from '../support/topology';
 
 /** PUBSUB … asked of one node (shard channels are per shard: each node answers for its own). */
 async function pubsubOn(port: number, ...args: string[]): Promise<unknown> {
@@ -150,6 +150,42 @@ describe('Redis Cluster', () => {
       expect(classic.publish_received).toBe(N * (shards - 1));
     },
   );
+
+  it("the namespace's slot moved to another primary: the bridge follows it (SSUBSCRIBE there) and clients miss nothing", async () => {
+    cluster = await startCluster(3);
+    const c = cluster;
+    const server = await startTestServer(c.url);
+    servers = [server];
+    const rc = await RawClient.connect(server.wsUrl);
+    await rc.hello({ recipient: 'mover', subs: ['mv.*'] });
+    await rc.next('live');
+    const slot = await keySlot(c.nodes[0]?.port as number, 'dps:{default}:live');
+    const from = await c.primaryOf(slot);
+    const to = c.nodes.find((n) => n.port !== from.port) as (typeof c.nodes)[number];
+    const ids: number[] = [];
+    for (let n = 0; n < 10; n++) ids.push((await httpPublish(server, { ch: 'mv.a', data: n })).body.id);
+    await migrateSlot(slot, from.port, to.port);
+    // Redis unsubscribed the bridge on the old owner; it subscribes on the new one.
+    await until(
+      async () => JSON.stringify(await pubsubOn(to.port, 'SHARDNUMSUB', 'dps:{default}:live')) === '["dps:{default}:live",1]',
+      10_000,
+      'the shard channel subscribed on the new owner',
+    );
+    expect(await pubsubOn(from.port, 'SHARDNUMSUB', 'dps:{default}:live')).toEqual(['dps:{default}:live', 0]);
+    // Publishes may be refused while the Cluster client learns the move; the ones that were stored all arrive.
+    await until(
+      async () => {
+        const r = await httpPublish(server, { ch: 'mv.a', data: 'after' });
+        if (r.status === 200) ids.push(r.body.id);
+        return ids.length >= 20;
+      },
+      15_000,
+      'ten publishes after the move',
+    );
+    await rc.waitFor((f) => f.id === ids[ids.length - 1]);
+    expect(rc.msgIds()).toEqual(ids);
+    rc.close();
+  });
 
   it('3 primaries + 3 replicas: the namespace primary is killed and its replica promoted; clients are told (reset) and then get the whole log', async () => {
     cluster = await startCluster(3, 1);

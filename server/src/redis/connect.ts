@@ -301,12 +301,20 @@ export function primaries(redis: Redis): Redis[] {
 }
 
 /**
- * Whether live frames go out by sharded pub/sub: Redis >= 7 on every primary (SPUBLISH, SSUBSCRIBE). Asked once at
- * start; a Redis replaced by an older one while the server runs is not supported.
+ * Whether live frames go out by sharded pub/sub: Redis >= 7 on every primary that answers (SPUBLISH, SSUBSCRIBE).
+ * Asked once at start; a Redis replaced by an older one while the server runs is not supported. A Cluster client
+ * connects to a node only when it first needs it, and these connections queue nothing: connected first.
  */
 export async function shardedPubsub(redis: Redis): Promise<boolean> {
-  const versions = await Promise.all(primaries(redis).map((r) => r.info('server')));
-  return versions.every((info) => Number(/^redis_version:(\d+)/m.exec(info)?.[1] ?? 0) >= 7);
+  const answers = await Promise.allSettled(
+    primaries(redis).map(async (r) => {
+      await connect(r, 5000);
+      return (await r.info('server')) as string;
+    }),
+  );
+  const versions = answers.flatMap((a) => (a.status === 'fulfilled' ? [Number(/^redis_version:(\d+)/m.exec(a.value)?.[1] ?? 0)] : []));
+  if (!versions.length) throw (answers[0] as PromiseRejectedResult | undefined)?.reason ?? new Error('no Redis primary answered');
+  return versions.every((v) => v >= 7);
 }
 
 /** Resolves once the connection is ready; rejects after `timeoutMs`. */
