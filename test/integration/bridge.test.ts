@@ -31,6 +31,16 @@ describe('bridge', () => {
     await until(async () => (await numpat()) === 0, 5000, 'the pattern to be dropped');
   });
 
+  it('FCALL dps_publish publishes classic too, as the server wrote in the namespace config', async () => {
+    const c = await client('classic-fcall', ['f.*']);
+    expect(await ctx.redis.client.hget('dps:{default}:config', 'pubsub')).toBe('classic');
+    const [id] = (await ctx.redis.client.call('FCALL', 'dps_publish', '1', 'dps:{default}', 'f.x', '1')) as [number];
+    await c.waitFor((f) => f.id === id);
+    expect(c.msgIds()).toEqual([id]);
+    expect(await ctx.redis.client.call('PUBSUB', 'SHARDCHANNELS')).toEqual([]);
+    c.close();
+  });
+
   it('switches to the whole live stream above the threshold and back below half of it, delivering exactly throughout', async () => {
     const subs = ['w.a', 'w.b', 'w.c', 'w.d', 'w.e', 'w.[ab]'];
     const clients = await Promise.all(subs.map((p, i) => client(`wide-${i}`, [p])));

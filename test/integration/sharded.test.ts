@@ -20,6 +20,7 @@ describe('sharded pub/sub', () => {
     const subs = Array.from({ length: 40 }, (_, i) => [`s.${i}`, `s.${i}.*`, `t.[${i % 10}]x`]);
     const clients = await Promise.all(subs.map((p, i) => client(`sharded-${i}`, p)));
     expect(await pubsub('NUMPAT')).toBe(0);
+    expect(await ctx.redis.client.hget('dps:{default}:config', 'pubsub')).toBe('sharded');
     expect(await pubsub('CHANNELS')).toEqual([]);
     expect(await pubsub('SHARDCHANNELS')).toEqual(['dps:{default}:live']);
     expect(await pubsub('SHARDNUMSUB', 'dps:{default}:live')).toEqual(['dps:{default}:live', 1]);
