@@ -265,7 +265,7 @@ export class Bridge extends EventEmitter<BridgeEvents> {
     else if (n <= this.wideThreshold / 2) this.wide = false;
     const want = new Set<string>();
     const sharded = this.mode === 'sharded';
-    // Sharded: subscribed even with no pattern, so that `up` means what it means in classic mode (one SSUBSCRIBE).
+    // Sharded: the one shard channel carries every frame of the namespace, whatever the patterns (none too).
     if (sharded) want.add(this.keys.liveShard);
     else if (this.wide) want.add(this.keys.livePattern('*'));
     else for (const p of this.patterns.keys()) want.add(this.keys.livePattern(p));
