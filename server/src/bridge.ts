@@ -62,12 +62,57 @@ export function frameId(frame: Buffer, start = 0, end = frame.length): number {
   return id;
 }
 
+const CH_FIELD = Buffer.from(',"ch":"');
+
+/**
+ * The channel named in a frame the publish script built (after its id: `,"ch":"…"`), or null for a frame of any other
+ * shape. Sharded pub/sub has one shard channel per namespace, so the frame is the only place that names it.
+ */
+export function frameChannel(frame: Buffer): string | null {
+  let i = ID_OFFSET;
+  while (i < frame.length && (frame[i] as number) >= 48 && (frame[i] as number) <= 57) i++;
+  if (i + CH_FIELD.length > frame.length || frame.compare(CH_FIELD, 0, CH_FIELD.length, i, i + CH_FIELD.length) !== 0) return null;
+  const start = i + CH_FIELD.length - 1;
+  let escaped = false;
+  for (i = start + 1; i < frame.length; i++) {
+    const c = frame[i] as number;
+    if (c === 0x22) break;
+    if (c === 0x5c) {
+      escaped = true;
+      i++;
+    }
+  }
+  if (i >= frame.length) return null;
+  if (!escaped) return frame.toString('utf8', start + 1, i);
+  try {
+    const ch: unknown = JSON.parse(frame.toString('utf8', start, i + 1));
+    return typeof ch === 'string' ? ch : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The slow path, for a frame on the shard channel that the scripts did not build (its fields in another order). */
+function parsedChannel(frame: Buffer): string | null {
+  try {
+    const ch: unknown = JSON.parse(frame.toString('utf8')).ch;
+    return typeof ch === 'string' ? ch : null;
+  } catch {
+    return null;
+  }
+}
+
+/** How live frames reach the bridge: PSUBSCRIBE per channel pattern (any Redis), or SSUBSCRIBE of the namespace's shard channel (Redis >= 7). */
+export type LiveMode = 'classic' | 'sharded';
+
 /**
  * Redis checks every PSUBSCRIBE pattern on every PUBLISH, so Redis never holds
  * one pattern per client: each distinct pattern once while there are few
  * ("narrow"), and past `wideThreshold` the namespace's whole live stream with
  * matching done here ("wide"). Either way a channel's matching patterns are
- * computed once and cached.
+ * computed once and cached. With sharded pub/sub (Redis >= 7) it is always
+ * wide: one SSUBSCRIBE of the namespace's shard channel, which on a Cluster
+ * lives on the namespace's shard, so no publish crosses the cluster bus.
  */
 export class Bridge extends EventEmitter<BridgeEvents> {
   state: BridgeState = 'down';
@@ -81,16 +126,24 @@ export class Bridge extends EventEmitter<BridgeEvents> {
   private closing = false;
   private syncing: Promise<void> = Promise.resolve();
   private waiters: (() => void)[] = [];
+  /** the last change of subscriptions failed: not live until one succeeds */
+  private failed = false;
   private readonly prefixLength: number;
 
   constructor(
     private readonly sub: Subscriber,
     private readonly keys: Keys,
     private readonly wideThreshold: number,
+    readonly mode: LiveMode = 'classic',
   ) {
     super();
     this.prefixLength = Buffer.byteLength(keys.livePrefix);
-    sub.on('pmessageBuffer', (_pattern: Buffer, channel: Buffer, message: Buffer) => this.onMessage(channel, message));
+    sub.on('pmessageBuffer', (_pattern: Buffer, channel: Buffer, message: Buffer) =>
+      this.onMessage(channel.toString('utf8', this.prefixLength), message),
+    );
+    sub.on('smessageBuffer', (_channel: Buffer, message: Buffer) =>
+      this.onMessage(frameChannel(message) ?? parsedChannel(message), message),
+    );
     sub.on('close', () => this.onDown());
     sub.on('ready', () => this.onReady());
   }
@@ -141,12 +194,16 @@ export class Bridge extends EventEmitter<BridgeEvents> {
     }
   }
 
-  private onMessage(channel: Buffer, frame: Buffer): void {
+  /** `ch`: null for a frame on the shard channel that names none (not written by the server's scripts) */
+  private onMessage(ch: string | null, frame: Buffer): void {
     const id = frameId(frame);
     // One PUBLISH reaches us once per matching Redis pattern, back to back.
     if (id === this.lastId) return;
     this.lastId = id;
-    const ch = channel.toString('utf8', this.prefixLength);
+    if (ch === null) {
+      this.emit('invalid', id, '');
+      return;
+    }
     let entries = this.cache.get(ch);
     if (!entries) {
       entries = [];
@@ -176,7 +233,7 @@ export class Bridge extends EventEmitter<BridgeEvents> {
     this.resync();
     this.syncing.then(
       () => {
-        if (this.sub.status !== 'ready') return;
+        if (this.sub.status !== 'ready' || this.failed) return;
         this.state = 'up';
         const waiters = this.waiters;
         this.waiters = [];
@@ -189,7 +246,16 @@ export class Bridge extends EventEmitter<BridgeEvents> {
 
   /** Brings Redis's subscriptions in line with the registered patterns, one change set at a time. */
   private resync(): void {
-    this.syncing = this.syncing.then(() => this.sync()).catch(() => {});
+    this.syncing = this.syncing
+      .then(() => this.sync())
+      .then(
+        () => {
+          this.failed = false;
+        },
+        () => {
+          this.failed = true;
+        },
+      );
   }
 
   private async sync(): Promise<void> {
@@ -198,13 +264,16 @@ export class Bridge extends EventEmitter<BridgeEvents> {
     if (n > this.wideThreshold) this.wide = true;
     else if (n <= this.wideThreshold / 2) this.wide = false;
     const want = new Set<string>();
-    if (this.wide) want.add(this.keys.livePattern('*'));
+    const sharded = this.mode === 'sharded';
+    // Sharded: the one shard channel carries every frame of the namespace, whatever the patterns (none too).
+    if (sharded) want.add(this.keys.liveShard);
+    else if (this.wide) want.add(this.keys.livePattern('*'));
     else for (const p of this.patterns.keys()) want.add(this.keys.livePattern(p));
     const add = [...want].filter((p) => !this.subscribed.has(p));
     const drop = [...this.subscribed].filter((p) => !want.has(p));
     // Subscribe before unsubscribing, so a narrow<->wide switch never leaves a hole.
     if (add.length) {
-      await this.sub.psubscribe(...add);
+      await (sharded ? this.sub.ssubscribe(...add) : this.sub.psubscribe(...add));
       for (const p of add) this.subscribed.add(p);
     }
     if (drop.length) {

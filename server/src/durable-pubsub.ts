@@ -114,17 +114,20 @@ export async function durablePubsub(opts: DurablePubsubOptions): Promise<Durable
   const config = configOf(opts);
   const log = typeof opts.log === 'object' ? opts.log : opts.log === 'silent' ? silentLogger : createLogger(opts.log ?? 'info');
   const redis = commandConnection(opts.redisUrl, config.redisTimeoutMs);
-  const sub = subscriberConnection(opts.redisUrl, redis, config.redisTimeoutMs);
   redis.on('error', (err) => log.debug('redis error', { err: String(err) }));
-  sub.on('error', (err) => log.debug('redis subscriber error', { err: String(err) }));
   const auth = createAuthenticator(config);
   const stats = createStats();
   const store = new Store(redis, { ...config, observe: stats.observeRedis, stats });
-  const bridge = new Bridge(sub, store.keys, config.bridgeWideThreshold);
   // Any of these may mean another Redis server holds the log now: check before the next id is handed out.
   for (const event of ['close', '-node', 'node error']) redis.on(event, () => store.suspect());
-  await Promise.all([connect(redis), connect(sub)]);
+  await connect(redis);
   await store.init();
+  // The store found out whether Redis has sharded pub/sub: the subscriber follows what the publish script does.
+  const sub = subscriberConnection(opts.redisUrl, redis, config.redisTimeoutMs, store.sharded ? store.keys.liveShard : undefined);
+  sub.on('error', (err) => log.debug('redis subscriber error', { err: String(err) }));
+  const bridge = new Bridge(sub, store.keys, config.bridgeWideThreshold, store.sharded ? 'sharded' : 'classic');
+  await connect(sub);
+  log.debug('live delivery', { pubsub: bridge.mode });
   const installFunctions = async () => {
     const why = await store.installFunctions();
     if (why) log.warn('could not install the dps Function library: FCALL dps_publish is not available (needs Redis >= 7)', { err: why });

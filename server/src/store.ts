@@ -7,6 +7,7 @@ import { type DpsError, toDpsError } from './errors';
 import { type PublishDone, Publisher, type PublisherOptions, type PublishResult } from './publisher';
 import { type Chunk, Reads } from './reads';
 import { type Ack, type AckOutcome, type HelloResult, Scripts } from './redis/commands';
+import { shardedPubsub } from './redis/connect';
 import { type Keys, keysFor } from './redis/keys';
 import { Subscriptions } from './subscriptions';
 import { Trimming } from './trimming';
@@ -27,6 +28,8 @@ interface PendingAck extends Ack {
 
 export interface StoreOptions extends PublisherOptions {
   namespace: string;
+  /** 'off': classic PUBLISH even where Redis has sharded pub/sub (DPS_SHARDED_PUBSUB; default 'auto') */
+  shardedPubsub?: 'auto' | 'off';
   /** told how long each Redis call took (metrics) */
   observe?: (op: string, seconds: number) => void;
 }
@@ -48,6 +51,8 @@ export class Store extends EventEmitter<StoreEvents> {
   private readonly publisher: Publisher;
   private readonly reads: Reads;
   private readonly trimming: Trimming;
+  /** live frames go out by sharded pub/sub (SPUBLISH on `keys.liveShard`): Redis >= 7, found by `init` */
+  sharded = false;
   private readonly acks = new TurnBatch<PendingAck>(ACK_BATCH, (batch) => void this.ackBatch(batch));
 
   constructor(
@@ -69,7 +74,10 @@ export class Store extends EventEmitter<StoreEvents> {
       },
       recovered: (info) => this.emit('recovered', info),
     });
-    this.publisher = new Publisher({ scripts, guard: this.guard, timed, mapError: (err) => this.mapError(err) }, opts);
+    this.publisher = new Publisher(
+      { scripts, guard: this.guard, timed, mapError: (err) => this.mapError(err), sharded: () => this.sharded },
+      opts,
+    );
     this.reads = new Reads({ redis, keys, scripts, timed, fail: (err) => this.fail(err) });
     this.trimming = new Trimming(redis, keys, scripts, opts.retentionMaxLen);
   }
@@ -84,8 +92,9 @@ export class Store extends EventEmitter<StoreEvents> {
     return this.#redis.status === 'ready';
   }
 
-  /** Creates the log's epoch if it has none, and learns it; converts positions written by an older layout. */
+  /** Finds out whether Redis has sharded pub/sub; creates the log's epoch if it has none, and learns it; converts positions written by an older layout. */
   async init(): Promise<string> {
+    this.sharded = this.opts.shardedPubsub !== 'off' && (await shardedPubsub(this.#redis));
     await this.recover();
     await this.clock();
     await this.subscriptions.migrate();
@@ -109,7 +118,11 @@ export class Store extends EventEmitter<StoreEvents> {
 
   /** Installs the `dps` Function library (FCALL dps_publish) on every primary; why not, if it could not. */
   installFunctions(): Promise<string | null> {
-    return this.guard.installFunctions({ maxLen: this.opts.retentionMaxLen, idemWindowSec: this.opts.idempotencyWindowSec });
+    return this.guard.installFunctions({
+      maxLen: this.opts.retentionMaxLen,
+      idemWindowSec: this.opts.idempotencyWindowSec,
+      sharded: this.sharded,
+    });
   }
 
   /** Marks the log as flushed by a clean shutdown of its Redis server (the managed one): its next start keeps the epoch. */

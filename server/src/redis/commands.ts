@@ -55,7 +55,14 @@ export class Scripts {
   }
 
   /** publishmany-n.lua. `deadline`: ms on Redis's clock past which nothing is done (0: none). */
-  async publishmany(a: { messages: readonly Outgoing[]; deadline: number; maxLen: number; idemWindowSec: number }): Promise<PublishReply> {
+  async publishmany(a: {
+    messages: readonly Outgoing[];
+    deadline: number;
+    maxLen: number;
+    idemWindowSec: number;
+    /** SPUBLISH on the namespace's shard channel (Redis >= 7), not PUBLISH per channel */
+    sharded: boolean;
+  }): Promise<PublishReply> {
     const k = this.keys;
     // Each channel once (its key, name and JSON literal), then three arguments per message.
     const channelNo = new Map<string, number>();
@@ -75,7 +82,7 @@ export class Scripts {
       msgArgs.push(j, m.data, m.key === undefined ? 0 : idemKeys.length);
     }
     const keys = [k.seq, k.epoch, k.index, k.trimmed, ...chKeys, ...idemKeys];
-    const head = [a.deadline, a.maxLen, a.idemWindowSec, nanoid(), k.livePrefix, chKeys.length];
+    const head = [a.deadline, a.maxLen, a.idemWindowSec, nanoid(), k.livePrefix, a.sharded ? k.liveShard : '', chKeys.length];
     const reply = await this.#r.dpsPublishmany(keys.length, ...keys, ...head, ...chArgs, ...msgArgs);
     const repeated = new Map<number, number>();
     for (let p = 2; p < reply.length; p += 2) repeated.set(reply[p] as number, reply[p + 1] as number);

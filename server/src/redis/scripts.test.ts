@@ -131,6 +131,7 @@ const CALLS: Record<string, [(s: Scripts) => Promise<unknown>, unknown]> = {
         deadline: 0,
         maxLen: 10,
         idemWindowSec: 60,
+        sharded: true,
       }),
     { epoch: 'e1', first: 7, repeated: new Map([[1, 3]]) },
   ],

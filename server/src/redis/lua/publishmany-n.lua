@@ -17,11 +17,13 @@
   ARGV[2] max messages kept per channel (retention by length)
   ARGV[3] idempotency window, seconds
   ARGV[4] candidate epoch, used only when the log has none
-  ARGV[5] prefix of the pub/sub channels
-  ARGV[6] c, the number of channels
-  ARGV[7 .. 6 + 2c] per channel j (from 0): ARGV[7 + 2j] its name,
-                    ARGV[8 + 2j] its name as a JSON string literal
-  then per message i (from 0), at m = 7 + 2c + 3i:
+  ARGV[5] prefix of the classic pub/sub channels (PUBLISH on prefix .. channel)
+  ARGV[6] the namespace's shard channel (Redis >= 7): every frame is SPUBLISHed on it instead, so on a
+          Cluster it stays on the namespace's shard; '': classic PUBLISH (older Redis)
+  ARGV[7] c, the number of channels
+  ARGV[8 .. 7 + 2c] per channel j (from 0): ARGV[8 + 2j] its name,
+                    ARGV[9 + 2j] its name as a JSON string literal
+  then per message i (from 0), at m = 8 + 2c + 3i:
     ARGV[m]     its channel's number j (from 0)
     ARGV[m + 1] data as JSON text
     ARGV[m + 2] n > 0: its idempotency key is the n-th after the channels'
@@ -45,7 +47,8 @@ end
 
 local maxLen = tonumber(ARGV[2])
 local prefix = ARGV[5]
-local c = tonumber(ARGV[6])
+local shard = ARGV[6]
+local c = tonumber(ARGV[7])
 local ts = msText(now)
 local out = { '', 0 }
 local seq = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -57,7 +60,7 @@ local frames, targets = {}, {}
 local keysToSet = {}
 -- idempotency keys set by this call (written after the loop): a key twice in one batch is stored once
 local setHere = {}
-local firstArg = 7 + 2 * c
+local firstArg = 8 + 2 * c
 
 for m = firstArg, #ARGV, 3 do
   local j = tonumber(ARGV[m])
@@ -70,7 +73,7 @@ for m = firstArg, #ARGV, 3 do
   else
     seq = seq + 1
     local idText = string.format('%d', seq)
-    local frame = '{"op":"msg","id":' .. idText .. ',"ch":' .. ARGV[8 + 2 * j] .. ',"data":' .. ARGV[m + 1] .. ',"ts":' .. ts .. '}'
+    local frame = '{"op":"msg","id":' .. idText .. ',"ch":' .. ARGV[9 + 2 * j] .. ',"data":' .. ARGV[m + 1] .. ',"ts":' .. ts .. '}'
     local a = adds[j]
     if not a then
       a = {}
@@ -85,7 +88,7 @@ for m = firstArg, #ARGV, 3 do
       setHere[idem] = idText
     end
     frames[#frames + 1] = frame
-    targets[#targets + 1] = prefix .. ARGV[7 + 2 * j]
+    if shard == '' then targets[#targets + 1] = prefix .. ARGV[8 + 2 * j] end
   end
 end
 
@@ -105,10 +108,16 @@ end
 
 -- The channel index and the length cap, once per channel: the same end state as after each message.
 for j, id in pairs(newest) do
-  redis.call('ZADD', KEYS[3], id, ARGV[7 + 2 * j])
-  capChannel(KEYS[5 + j], KEYS[4], ARGV[7 + 2 * j], maxLen)
+  redis.call('ZADD', KEYS[3], id, ARGV[8 + 2 * j])
+  capChannel(KEYS[5 + j], KEYS[4], ARGV[8 + 2 * j], maxLen)
 end
-for i = 1, #frames do
-  redis.call('PUBLISH', targets[i], frames[i])
+if shard ~= '' then
+  for i = 1, #frames do
+    redis.call('SPUBLISH', shard, frames[i])
+  end
+else
+  for i = 1, #frames do
+    redis.call('PUBLISH', targets[i], frames[i])
+  end
 end
 return out
