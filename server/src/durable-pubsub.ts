@@ -18,6 +18,7 @@ import { Janitor } from './janitor';
 import { createLogger, type Level, type Logger, silentLogger } from './log';
 import { createMetrics, createStats } from './metrics';
 import { PollRequest } from './poll';
+import type { Resolved } from './pubsub-mode';
 import { commandConnection, connect, subscriberConnection } from './redis/connect';
 import { isValidNamespace, subMember } from './redis/keys';
 import { Liveness } from './redis/liveness';
@@ -82,6 +83,22 @@ export interface DurablePubsub {
 }
 
 const TOUCH_EVERY_MS = 30_000;
+
+/** Says how this node came to the namespace's pub/sub mode, and warns when its own setting would have chosen otherwise. */
+function logPubsubMode(log: Logger, r: Resolved, preference: 'auto' | 'off', namespace: string): void {
+  if (r.decided) log.info("decided the namespace's pub/sub mode (the first node to start)", { namespace, mode: r.mode, why: r.why });
+  else if (preference === 'off' && r.mode === 'sharded')
+    log.warn(
+      "DPS_SHARDED_PUBSUB=off, but the namespace's pub/sub mode is sharded (stored in Redis): following it. `durable-pubsub pubsub-mode classic` switches it",
+      { namespace },
+    );
+  else if (preference === 'auto' && r.mode === 'classic')
+    log.info(
+      "the namespace's pub/sub mode is classic (stored in Redis): following it. Once no node of an older version runs, `durable-pubsub pubsub-mode sharded` switches it",
+      { namespace },
+    );
+  else log.debug('pub/sub mode', { namespace, mode: r.mode });
+}
 /** how long a graceful stop waits for acks to be stored before it closes the sockets anyway */
 const SHUTDOWN_ACK_WAIT_MS = 3000;
 
@@ -122,12 +139,22 @@ export async function durablePubsub(opts: DurablePubsubOptions): Promise<Durable
   for (const event of ['close', '-node', 'node error']) redis.on(event, () => store.suspect());
   await connect(redis);
   await store.init();
-  // The store found out whether Redis has sharded pub/sub: the subscriber follows what the publish script does.
-  const sub = subscriberConnection(opts.redisUrl, redis, config.redisTimeoutMs, store.sharded ? store.keys.liveShard : undefined);
+  // The namespace's pub/sub mode, stored in Redis (decided now if it has none): the scripts publish by it, and the
+  // bridge subscribes by it, whatever this node's DPS_SHARDED_PUBSUB says.
+  const resolved = await store.pubsub.resolve(config.shardedPubsub);
+  logPubsubMode(log, resolved, config.shardedPubsub, config.namespace);
+  const sub = subscriberConnection(opts.redisUrl, redis, config.redisTimeoutMs, store.keys.liveShard);
   sub.on('error', (err) => log.debug('redis subscriber error', { err: String(err) }));
-  const bridge = new Bridge(sub, store.keys, config.bridgeWideThreshold, store.sharded ? 'sharded' : 'classic');
+  const bridge = new Bridge(sub, store.keys, config.bridgeWideThreshold, resolved.mode);
   await connect(sub);
-  log.debug('live delivery', { pubsub: bridge.mode });
+  /** Reads the namespace's mode (deciding again if it was lost with Redis's data) and moves the bridge to it. */
+  const followMode = async () => {
+    bridge.follow((await store.pubsub.resolve(config.shardedPubsub)).mode);
+  };
+  // After each (re)subscription: a switch between reading the mode and subscribing sent its marker before we listened.
+  bridge.on('up', () => void followMode().catch(() => {}));
+  // The fallback for a node whose subscription missed a switch's marker.
+  const modePoll = setInterval(() => void followMode().catch(() => {}), config.pubsubModePollMs);
   const installFunctions = async () => {
     const why = await store.installFunctions();
     if (why) log.warn('could not install the dps Function library: FCALL dps_publish is not available (needs Redis >= 7)', { err: why });
@@ -162,11 +189,20 @@ export async function durablePubsub(opts: DurablePubsubOptions): Promise<Durable
   const sessions = new Set<Connection>();
   /** open connections per state, counted by the sessions' transitions */
   const states = stateCounts();
-  bridge.on('down', () => {
-    store.suspect();
-    log.warn('lost the Redis subscription; connections will catch up from the store');
+  bridge.on('down', (reason) => {
+    if (reason === 'lost') {
+      store.suspect();
+      log.warn('lost the Redis subscription; connections will catch up from the store');
+    }
     for (const s of sessions) s.liveLost();
   });
+  bridge.on('switch', (mode, from, marker) =>
+    log.info("the namespace's pub/sub mode changed; moving live delivery, connections catch up from the store meanwhile", {
+      mode,
+      from,
+      by: marker ? 'marker' : 'read',
+    }),
+  );
   bridge.on('up', () => log.info('Redis subscription is live'));
   bridge.on('invalid', (id, ch) => {
     stats.invalidFrames++;
@@ -280,6 +316,7 @@ export async function durablePubsub(opts: DurablePubsubOptions): Promise<Durable
   const close = () => {
     closing ??= (async () => {
       clearInterval(touch);
+      clearInterval(modePoll);
       clearInterval(heartbeat);
       clearInterval(keepAlive);
       liveness.stop();

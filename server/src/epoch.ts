@@ -100,11 +100,11 @@ export class EpochGuard {
    * start and whenever the server under the log changed (a fresh Redis has no functions; they persist and replicate
    * otherwise). Says why not, rather than failing the server: Redis < 7, or Redis refusing writes right now.
    */
-  async installFunctions(settings: { maxLen: number; idemWindowSec: number; sharded: boolean }): Promise<string | null> {
+  async installFunctions(settings: { maxLen: number; idemWindowSec: number }): Promise<string | null> {
     try {
       const lib = functionLibrary();
-      const pubsub = settings.sharded ? 'sharded' : 'classic';
-      await this.redis.hset(this.keys.config, 'maxLen', settings.maxLen, 'idemWindow', settings.idemWindowSec, 'pubsub', pubsub);
+      // Not the pub/sub mode: that is the namespace's (pubsubmode-1.lua), never one node's to overwrite.
+      await this.redis.hset(this.keys.config, 'maxLen', settings.maxLen, 'idemWindow', settings.idemWindowSec);
       await Promise.all(primaries(this.redis).map((r) => r.call('FUNCTION', 'LOAD', 'REPLACE', lib)));
       return null;
     } catch (err) {

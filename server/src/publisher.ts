@@ -39,8 +39,6 @@ export interface PublisherDeps {
   timed<T>(op: string, p: Promise<T>): Promise<T>;
   /** a Redis failure as callers get it (an unreachable Redis makes the next request verify the server first) */
   mapError(err: unknown): DpsError;
-  /** frames go out by sharded pub/sub (Redis >= 7, store.init found out) */
-  sharded(): boolean;
 }
 
 export class Publisher {
@@ -105,7 +103,6 @@ export class Publisher {
         deadline,
         maxLen: this.opts.retentionMaxLen,
         idemWindowSec: this.opts.idempotencyWindowSec,
-        sharded: this.d.sharded(),
       });
       reply = await this.d.timed('publish', call);
     } catch (err) {

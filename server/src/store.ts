@@ -5,9 +5,9 @@ import type { Redis } from 'ioredis';
 import { EpochGuard, type RecoveredInfo } from './epoch';
 import { type DpsError, toDpsError } from './errors';
 import { type PublishDone, Publisher, type PublisherOptions, type PublishResult } from './publisher';
+import { PubsubModes } from './pubsub-mode';
 import { type Chunk, Reads } from './reads';
 import { type Ack, type AckOutcome, type HelloResult, Scripts } from './redis/commands';
-import { shardedPubsub } from './redis/connect';
 import { type Keys, keysFor } from './redis/keys';
 import { Subscriptions } from './subscriptions';
 import { Trimming } from './trimming';
@@ -28,7 +28,7 @@ interface PendingAck extends Ack {
 
 export interface StoreOptions extends PublisherOptions {
   namespace: string;
-  /** 'off': classic PUBLISH even where Redis has sharded pub/sub (DPS_SHARDED_PUBSUB; default 'auto') */
+  /** 'off': a namespace without a pub/sub mode yet is made classic even where Redis has sharded pub/sub (DPS_SHARDED_PUBSUB; default 'auto') */
   shardedPubsub?: 'auto' | 'off';
   /** told how long each Redis call took (metrics) */
   observe?: (op: string, seconds: number) => void;
@@ -51,8 +51,8 @@ export class Store extends EventEmitter<StoreEvents> {
   private readonly publisher: Publisher;
   private readonly reads: Reads;
   private readonly trimming: Trimming;
-  /** live frames go out by sharded pub/sub (SPUBLISH on `keys.liveShard`): Redis >= 7, found by `init` */
-  sharded = false;
+  /** the namespace's pub/sub mode, stored in Redis (pubsub-mode.ts): how the scripts publish and the bridge subscribes */
+  readonly pubsub: PubsubModes;
   private readonly acks = new TurnBatch<PendingAck>(ACK_BATCH, (batch) => void this.ackBatch(batch));
 
   constructor(
@@ -74,12 +74,10 @@ export class Store extends EventEmitter<StoreEvents> {
       },
       recovered: (info) => this.emit('recovered', info),
     });
-    this.publisher = new Publisher(
-      { scripts, guard: this.guard, timed, mapError: (err) => this.mapError(err), sharded: () => this.sharded },
-      opts,
-    );
+    this.publisher = new Publisher({ scripts, guard: this.guard, timed, mapError: (err) => this.mapError(err) }, opts);
     this.reads = new Reads({ redis, keys, scripts, timed, fail: (err) => this.fail(err) });
     this.trimming = new Trimming(redis, keys, scripts, opts.retentionMaxLen);
+    this.pubsub = new PubsubModes(redis, keys, scripts);
   }
 
   /** the epoch this process serves; empty until `init` */
@@ -92,9 +90,8 @@ export class Store extends EventEmitter<StoreEvents> {
     return this.#redis.status === 'ready';
   }
 
-  /** Finds out whether Redis has sharded pub/sub; creates the log's epoch if it has none, and learns it; converts positions written by an older layout. */
+  /** Creates the log's epoch if it has none, and learns it; converts positions written by an older layout. */
   async init(): Promise<string> {
-    this.sharded = this.opts.shardedPubsub !== 'off' && (await shardedPubsub(this.#redis));
     await this.recover();
     await this.clock();
     await this.subscriptions.migrate();
@@ -121,7 +118,6 @@ export class Store extends EventEmitter<StoreEvents> {
     return this.guard.installFunctions({
       maxLen: this.opts.retentionMaxLen,
       idemWindowSec: this.opts.idempotencyWindowSec,
-      sharded: this.sharded,
     });
   }
 

@@ -117,13 +117,16 @@ export function commandConnection(url: string, timeoutMs = 5000): Redis {
 export interface Subscriber {
   readonly status: string;
   on(event: 'pmessageBuffer', fn: (pattern: Buffer, channel: Buffer, message: Buffer) => void): unknown;
-  on(event: 'smessageBuffer', fn: (channel: Buffer, message: Buffer) => void): unknown;
+  on(event: 'smessageBuffer' | 'messageBuffer', fn: (channel: Buffer, message: Buffer) => void): unknown;
   on(event: 'close' | 'ready', fn: () => void): unknown;
   on(event: 'error', fn: (err: Error) => void): unknown;
   psubscribe(...patterns: string[]): Promise<unknown>;
   punsubscribe(...patterns: string[]): Promise<unknown>;
+  subscribe(...channels: string[]): Promise<unknown>;
+  unsubscribe(...channels: string[]): Promise<unknown>;
   /** sharded pub/sub (Redis >= 7): on a Cluster, only on a node serving the channel's slot */
   ssubscribe(...channels: string[]): Promise<unknown>;
+  sunsubscribe(...channels: string[]): Promise<unknown>;
   /** the liveness probe (allowed in subscriber mode) */
   ping(token: string): Promise<unknown>;
   disconnect(): void;
@@ -150,9 +153,11 @@ type ShardOwner = (refresh: boolean) => Promise<Node | null>;
  * next known node (the list is refreshed from the Cluster), and reports the
  * switch as `close` then `ready`, so the bridge knows live delivery had a hole.
  *
- * With sharded pub/sub (`owner` given) a SPUBLISH reaches only the nodes of its
- * slot's shard, so the connection goes to the primary that serves the shard
- * channel's slot. When the slot moves away (Redis pushes an unasked
+ * A SPUBLISH (sharded pub/sub) reaches only the nodes of its slot's shard, so
+ * with `owner` given the connection goes to the primary that serves the shard
+ * channel's slot, whatever the mode: the namespace's mode may change while the
+ * server runs, and there classic PUBLISHes are heard where they run, with no
+ * cluster bus in between (both paths in one order on one connection). When the slot moves away (Redis pushes an unasked
  * `sunsubscribe`, which ioredis reports as `moved`), an SSUBSCRIBE is refused
  * (MOVED, CLUSTERDOWN) or the node goes away (a failover), the connection is
  * dropped and opened again on the slot's owner, read anew from the Cluster.
@@ -215,6 +220,7 @@ class ClusterSubscriber extends EventEmitter implements Subscriber {
     conn.on('error', () => {});
     conn.on('pmessageBuffer', (p: Buffer, c: Buffer, m: Buffer) => this.emit('pmessageBuffer', p, c, m));
     conn.on('smessageBuffer', (c: Buffer, m: Buffer) => this.emit('smessageBuffer', c, m));
+    conn.on('messageBuffer', (c: Buffer, m: Buffer) => this.emit('messageBuffer', c, m));
     // The slot moved away: Redis unsubscribed us. Move too.
     conn.on('moved', () => conn.disconnect());
     conn.on('ready', () => this.emit('ready'));
@@ -232,6 +238,18 @@ class ClusterSubscriber extends EventEmitter implements Subscriber {
 
   punsubscribe(...patterns: string[]): Promise<unknown> {
     return this.conn ? this.conn.punsubscribe(...patterns) : Promise.reject(new Error('not connected'));
+  }
+
+  subscribe(...channels: string[]): Promise<unknown> {
+    return this.conn ? this.conn.subscribe(...channels) : Promise.reject(new Error('not connected'));
+  }
+
+  unsubscribe(...channels: string[]): Promise<unknown> {
+    return this.conn ? this.conn.unsubscribe(...channels) : Promise.reject(new Error('not connected'));
+  }
+
+  sunsubscribe(...channels: string[]): Promise<unknown> {
+    return this.conn ? this.conn.sunsubscribe(...channels) : Promise.reject(new Error('not connected'));
   }
 
   async ssubscribe(...channels: string[]): Promise<unknown> {
@@ -278,7 +296,8 @@ function shardOwner(cluster: Cluster, channel: string): ShardOwner {
 
 /**
  * The subscriber connection: the bridge re-subscribes itself, so it knows when live is live again. `shardChannel`:
- * the bridge will SSUBSCRIBE to it (sharded pub/sub), so on a Cluster the connection goes to the node serving it.
+ * the namespace's shard channel, which the bridge SSUBSCRIBEs in sharded mode: on a Cluster the connection goes to the
+ * node serving it.
  */
 export function subscriberConnection(url: string, command?: Redis, timeoutMs = 5000, shardChannel?: string): Subscriber {
   const target = parseRedisTarget(url);
@@ -301,8 +320,9 @@ export function primaries(redis: Redis): Redis[] {
 }
 
 /**
- * Whether live frames go out by sharded pub/sub: Redis >= 7 on every primary that answers (SPUBLISH, SSUBSCRIBE).
- * Asked once at start; a Redis replaced by an older one while the server runs is not supported. A Cluster client
+ * Whether Redis has sharded pub/sub: Redis >= 7 on every primary that answers (SPUBLISH, SSUBSCRIBE). Asked when a
+ * namespace's mode is first decided or switched (pubsub-mode.ts); a Redis replaced by an older one under a sharded
+ * namespace is not supported. A Cluster client
  * connects to a node only when it first needs it, and these connections queue nothing: connected first.
  */
 export async function shardedPubsub(redis: Redis): Promise<boolean> {

@@ -61,6 +61,8 @@ export interface Keys {
    * carries its channel; the hash tag puts it on the namespace's shard of a Cluster
    */
   liveShard: string;
+  /** classic mode's control channel (SUBSCRIBE): the marker of a switch to sharded mode (pubsubmode-1.lua) */
+  modeChannel: string;
 }
 
 export function keysFor(namespace: string): Keys {
@@ -91,5 +93,6 @@ export function keysFor(namespace: string): Keys {
     livePrefix,
     livePattern: (pattern) => escaped + pattern,
     liveShard: `${t}:live`,
+    modeChannel: `${t}:pubsub-mode`,
   };
 }

@@ -12,10 +12,10 @@
 
   Stores and publishes exactly as the server's publish does (publishmany-n.lua): the next id, the
   channel's sorted set and the channel index, the length cap with its watermark, the idempotency key,
-  then the ready-made frame, SPUBLISHed on the namespace's shard channel <prefix>:live (sharded pub/sub:
-  on a Cluster it stays on the namespace's shard), or PUBLISHed on <prefix>:live:<channel> when the server
-  runs with DPS_SHARDED_PUBSUB=off. Settings come from <prefix>:config (maxLen, idemWindow, pubsub), which
-  the server writes at start.
+  then the ready-made frame, SPUBLISHed on the namespace's shard channel <prefix>:live when the namespace's
+  pub/sub mode is sharded (on a Cluster it stays on the namespace's shard), else PUBLISHed on
+  <prefix>:live:<channel>. Settings come from <prefix>:config: maxLen and idemWindow, which the server
+  writes at start, and pubsub, the namespace's mode (pubsubmode-1.lua), read by every call.
 
   Returns { id, dup (0|1), epoch }. An invalid channel or data is refused with an error starting with
   `bad_request`, and nothing is stored. Without flags, Redis refuses the whole call up front when it
@@ -60,10 +60,10 @@ local function publish(keys, args)
   redis.call('ZADD', base .. ':index', id, ch)
   capChannel(chKey, base .. ':trimmed', ch, maxLen)
   if idem then redis.call('SET', idem, idText, 'EX', window) end
-  if conf[3] == 'classic' then
-    redis.call('PUBLISH', base .. ':live:' .. ch, frame)
-  else
+  if conf[3] == 'sharded' then
     redis.call('SPUBLISH', base .. ':live', frame)
+  else
+    redis.call('PUBLISH', base .. ':live:' .. ch, frame)
   end
   return { id, 0, epoch }
 end

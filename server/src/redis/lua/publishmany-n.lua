@@ -8,8 +8,10 @@
   KEYS[2] epoch     epoch string of the namespace's log
   KEYS[3] index     sorted set: channel -> newest id
   KEYS[4] trimmed   hash: channel -> highest id removed (acked by all, or by retention)
-  KEYS[5 + j]       (j from 0 to c - 1) the sorted set of channel j of the batch
-  KEYS[4 + c + n]   (n from 1) the n-th idempotency key of the batch (of the messages that have one)
+  KEYS[5] config    hash: its field `pubsub` is the namespace's pub/sub mode, read by every call
+                    ('sharded': SPUBLISH; else classic PUBLISH; pubsubmode-1.lua switches it)
+  KEYS[6 + j]       (j from 0 to c - 1) the sorted set of channel j of the batch
+  KEYS[5 + c + n]   (n from 1) the n-th idempotency key of the batch (of the messages that have one)
 
   ARGV[1] deadline, ms on Redis's clock: past it, nothing is done (the caller has been answered
           `unavailable` by then, so a call that reaches Redis late, held by a stalled network or
@@ -18,8 +20,8 @@
   ARGV[3] idempotency window, seconds
   ARGV[4] candidate epoch, used only when the log has none
   ARGV[5] prefix of the classic pub/sub channels (PUBLISH on prefix .. channel)
-  ARGV[6] the namespace's shard channel (Redis >= 7): every frame is SPUBLISHed on it instead, so on a
-          Cluster it stays on the namespace's shard; '': classic PUBLISH (older Redis)
+  ARGV[6] the namespace's shard channel (Redis >= 7): in sharded mode every frame is SPUBLISHed on it
+          instead, so on a Cluster it stays on the namespace's shard
   ARGV[7] c, the number of channels
   ARGV[8 .. 7 + 2c] per channel j (from 0): ARGV[8 + 2j] its name,
                     ARGV[9 + 2j] its name as a JSON string literal
@@ -27,7 +29,7 @@
     ARGV[m]     its channel's number j (from 0)
     ARGV[m + 1] data as JSON text
     ARGV[m + 2] n > 0: its idempotency key is the n-th after the channels'
-                (KEYS[4 + c + n]); 0: it has none
+                (KEYS[5 + c + n]); 0: it has none
 
   Returns { epoch, first, i, id, i, id, … }: the messages stored by this call
   have consecutive ids from `first` on, in batch order; each (i, id) pair is a
@@ -47,7 +49,8 @@ end
 
 local maxLen = tonumber(ARGV[2])
 local prefix = ARGV[5]
-local shard = ARGV[6]
+-- The mode as the namespace's config says now: atomic with a switch (pubsubmode-1.lua).
+local shard = redis.call('HGET', KEYS[5], 'pubsub') == 'sharded' and ARGV[6] or ''
 local c = tonumber(ARGV[7])
 local ts = msText(now)
 local out = { '', 0 }
@@ -65,7 +68,7 @@ local firstArg = 8 + 2 * c
 for m = firstArg, #ARGV, 3 do
   local j = tonumber(ARGV[m])
   local n = tonumber(ARGV[m + 2])
-  local idem = n > 0 and KEYS[4 + c + n]
+  local idem = n > 0 and KEYS[5 + c + n]
   local prev = idem and (setHere[idem] or redis.call('GET', idem))
   if prev then
     out[#out + 1] = (m - firstArg) / 3
@@ -103,13 +106,13 @@ for i = 1, #keysToSet, 2 do
   redis.call('SET', keysToSet[i], keysToSet[i + 1], 'EX', ARGV[3])
 end
 for j, a in pairs(adds) do
-  redis.call('ZADD', KEYS[5 + j], unpack(a))
+  redis.call('ZADD', KEYS[6 + j], unpack(a))
 end
 
 -- The channel index and the length cap, once per channel: the same end state as after each message.
 for j, id in pairs(newest) do
   redis.call('ZADD', KEYS[3], id, ARGV[8 + 2 * j])
-  capChannel(KEYS[5 + j], KEYS[4], ARGV[8 + 2 * j], maxLen)
+  capChannel(KEYS[6 + j], KEYS[4], ARGV[8 + 2 * j], maxLen)
 end
 if shard ~= '' then
   for i = 1, #frames do
