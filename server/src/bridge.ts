@@ -178,14 +178,16 @@ export class Bridge extends EventEmitter<BridgeEvents> {
 
   /**
    * Follows the namespace's pub/sub mode (read from Redis, or told by a switch's marker). A change is handled exactly
-   * like a lost subscription: `down` (connections catch up from the store), the new path subscribed before the old one
-   * is dropped, then `up` once it is in place; a reader reading the head after that misses nothing. The same mode
-   * retries a subscription that failed.
+   * like a lost subscription, and is one: `down` at once (connections hold what still arrives and catch up from the
+   * store), the subscriber connection is opened anew and subscribes the new path, then `up`; a reader that reads the
+   * head after that misses nothing. (A new connection rather than subscribe-then-unsubscribe on the same one: Redis
+   * counts shard and classic subscriptions apart, and ioredis leaves subscriber mode when either count reaches 0.)
+   * The same mode retries a subscription that failed.
    */
   follow(mode: PubsubMode, marker = false): void {
     if (this.closing) return;
     if (mode === this._mode) {
-      if (this.failed && this.state === 'down') this.resync();
+      if (this.failed && this.state === 'down' && this.sub.status === 'ready') this.resync();
       return;
     }
     const from = this._mode;
@@ -195,7 +197,8 @@ export class Bridge extends EventEmitter<BridgeEvents> {
       this.state = 'down';
       this.emit('down', 'switch');
     }
-    this.resync();
+    this.subscribed.clear();
+    this.sub.disconnect(true);
   }
 
   /** Resolves when live delivery covers every registered pattern. */
@@ -277,9 +280,10 @@ export class Bridge extends EventEmitter<BridgeEvents> {
   }
 
   private onDown(): void {
-    if (this.state === 'down' || this.closing) return;
-    this.state = 'down';
+    if (this.closing) return;
     this.subscribed.clear();
+    if (this.state === 'down') return;
+    this.state = 'down';
     this.emit('down', 'lost');
   }
 

@@ -129,7 +129,8 @@ export interface Subscriber {
   sunsubscribe(...channels: string[]): Promise<unknown>;
   /** the liveness probe (allowed in subscriber mode) */
   ping(token: string): Promise<unknown>;
-  disconnect(): void;
+  /** `reconnect`: closes this connection and opens another (`close`, then `ready`), else for good */
+  disconnect(reconnect?: boolean): void;
 }
 
 /**
@@ -268,8 +269,9 @@ class ClusterSubscriber extends EventEmitter implements Subscriber {
     return this.conn ? this.conn.ping(token) : Promise.reject(new Error('not connected'));
   }
 
-  disconnect(): void {
-    this.closed = true;
+  disconnect(reconnect = false): void {
+    // A connection that ends opens the next one, unless closed.
+    if (!reconnect) this.closed = true;
     this.conn?.disconnect();
   }
 }
