@@ -187,6 +187,54 @@ describe('Redis Cluster', () => {
     rc.close();
   });
 
+  it('two nodes switched classic -> sharded -> classic mid-stream on 3 shards: each follows on the slot owner, every client gets every id once, in order', async () => {
+    cluster = await startCluster(3);
+    const c = cluster;
+    const env = { DPS_NAMESPACE: 'flip', DPS_PUBSUB_MODE_POLL: '600000' };
+    servers = [await startTestServer(c.url, { ...env, DPS_SHARDED_PUBSUB: 'off' })];
+    servers.push(await startTestServer(c.url, env));
+    const [a, b] = servers as [TestServer, TestServer];
+    const rcs = await Promise.all(
+      [a, b].map(async (s, i) => {
+        const rc = await RawClient.connect(s.wsUrl);
+        await rc.hello({ recipient: `flip-${i}`, subs: ['f.*'] });
+        await rc.next('live');
+        return rc;
+      }),
+    );
+    const ids: number[][] = [[], []];
+    let stop = false;
+    const loops = [a, b].map(async (s, i) => {
+      for (let n = 0; !stop; n++) {
+        const r = await httpPublish(s, { ch: `f.${i}`, data: n });
+        if (r.status === 200) (ids[i] as number[]).push(r.body.id);
+      }
+    });
+    const count = () => (ids[0] as number[]).length + (ids[1] as number[]).length;
+    const more = async (n: number) => {
+      const target = count() + n;
+      await until(() => count() >= target, 20_000, `${n} more publishes`);
+    };
+    const owner = await c.primaryOf(await keySlot(c.nodes[0]?.port as number, 'dps:{flip}:live'));
+    const settled = (mode: string) => () => [a, b].every((s) => s.bridge.mode === mode && s.bridge.state === 'up');
+    await more(100);
+    expect(await a.store.pubsub.switch('sharded')).toBe('classic');
+    await until(settled('sharded'), 10_000, 'both nodes sharded');
+    expect(await pubsubOn(owner.port, 'SHARDNUMSUB', 'dps:{flip}:live')).toEqual(['dps:{flip}:live', 2]);
+    await more(100);
+    expect(await b.store.pubsub.switch('classic')).toBe('sharded');
+    await until(settled('classic'), 10_000, 'both nodes classic');
+    await more(100);
+    stop = true;
+    await Promise.all(loops);
+    const all = [...(ids[0] as number[]), ...(ids[1] as number[])].sort((x, y) => x - y);
+    for (const rc of rcs) {
+      await rc.waitFor((f) => f.id === all[all.length - 1], 20_000, 'the last id');
+      expect(rc.msgIds()).toEqual(all);
+      rc.close();
+    }
+  });
+
   it('3 primaries + 3 replicas: the namespace primary is killed and its replica promoted; clients are told (reset) and then get the whole log', async () => {
     cluster = await startCluster(3, 1);
     const c = cluster;
