@@ -28,8 +28,6 @@ interface PendingAck extends Ack {
 
 export interface StoreOptions extends PublisherOptions {
   namespace: string;
-  /** 'off': a namespace without a pub/sub mode yet is made classic even where Redis has sharded pub/sub (DPS_SHARDED_PUBSUB; default 'auto') */
-  shardedPubsub?: 'auto' | 'off';
   /** told how long each Redis call took (metrics) */
   observe?: (op: string, seconds: number) => void;
 }
