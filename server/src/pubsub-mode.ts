@@ -50,31 +50,40 @@ export class PubsubModes {
     if (preference === 'off') return { mode: 'classic', why: 'DPS_SHARDED_PUBSUB=off' };
     if (!(await shardedPubsub(this.redis))) return { mode: 'classic', why: 'a primary runs Redis < 7' };
     const seen = await this.classicSubscribers();
-    if (seen === null) return { mode: 'classic', why: 'a Redis node did not answer PUBSUB: a classic subscriber may be running' };
-    if (seen > 0) return { mode: 'classic', why: `${seen} classic subscription(s) visible (a node of an older version may be running)` };
+    if (typeof seen === 'string') return { mode: 'classic', why: `${seen}: a node of an older version may be running unseen` };
+    if (seen.patterns + seen.control > 0)
+      return { mode: 'classic', why: `classic subscriptions visible (${seen.patterns} patterns, ${seen.control} on the control channel)` };
+    if (seen.older > 0)
+      return { mode: 'classic', why: `${seen.older} subscriber connection(s) of a version without pub/sub modes connected` };
     return { mode: 'sharded', why: 'every primary runs Redis >= 7 and no classic subscriber is visible' };
   }
 
   /**
-   * Pattern subscriptions (PUBSUB NUMPAT: what a node of an older version holds, narrow or wide) and subscribers of
-   * this namespace's classic control channel, summed over every node (replicas too: an older Cluster subscriber may sit
-   * on any). Patterns are not per namespace in Redis: another namespace's or application's count too (classic is the
-   * safe side). Null when a node did not answer.
+   * What a classic subscriber leaves to see, summed over every node (replicas too: an older Cluster subscriber may sit
+   * on any): pattern subscriptions (PUBSUB NUMPAT: what a node of an older version holds, narrow or wide), subscribers
+   * of this namespace's classic control channel (a node of this version in classic mode), and connections named
+   * `dps-subscriber` (CLIENT LIST): an older node whose clients hold no pattern yet subscribes to nothing, but its
+   * subscriber connection is there. Neither patterns nor names are per namespace in Redis: another namespace's or
+   * application's count too (classic is the safe side). Why not, when a node did not answer or refused.
    */
-  async classicSubscribers(): Promise<number | null> {
+  async classicSubscribers(): Promise<{ patterns: number; control: number; older: number } | string> {
     const nodes = this.redis instanceof Cluster ? (this.redis as unknown as Cluster).nodes('all') : [this.redis];
     const counts = await Promise.allSettled(
       nodes.map(async (r) => {
         await connect(r, 5000);
-        const numpat = Number(await r.call('PUBSUB', 'NUMPAT'));
+        const patterns = Number(await r.call('PUBSUB', 'NUMPAT'));
         const numsub = (await r.call('PUBSUB', 'NUMSUB', this.keys.modeChannel)) as [string, number];
-        return numpat + Number(numsub[1]);
+        const clients = (await r.call('CLIENT', 'LIST')) as string;
+        const older = clients.split('\n').filter((line) => line.includes(' name=dps-subscriber ')).length;
+        return { patterns, control: Number(numsub[1]), older };
       }),
     );
-    let sum = 0;
+    const sum = { patterns: 0, control: 0, older: 0 };
     for (const c of counts) {
-      if (c.status === 'rejected') return null;
-      sum += c.value;
+      if (c.status === 'rejected') return `a Redis node did not answer PUBSUB NUMPAT or CLIENT LIST (${String(c.reason)})`;
+      sum.patterns += c.value.patterns;
+      sum.control += c.value.control;
+      sum.older += c.value.older;
     }
     return sum;
   }

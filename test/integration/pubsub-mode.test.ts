@@ -63,7 +63,7 @@ async function client(server: TestServer, recipient: string, subs: string[]): Pr
 }
 
 describe("the namespace's pub/sub mode", () => {
-  it('the first node chooses classic while a classic subscriber (an older node) is visible, sharded when none is; a stored mode is followed whatever the env', async () => {
+  it('the first node chooses classic while a classic subscriber or an older node is visible, sharded when none is; a stored mode is followed whatever the env', async () => {
     // An older node's bridge: PSUBSCRIBE of its patterns (narrow) or of the whole live stream (wide).
     const older = new Redis(redis.url, { protocol: 2 });
     raw.push(older);
@@ -75,6 +75,16 @@ describe("the namespace's pub/sub mode", () => {
     await Promise.all(servers.map((s) => s.stop()));
     await older.punsubscribe();
     await until(async () => Number(await pubsub('NUMPAT')) === 0, 5000, 'no pattern left');
+
+    // An idle older node: no client, so no pattern, but its subscriber connection (named as the older versions name it).
+    const idle = new Redis(redis.url, { protocol: 2, connectionName: 'dps-subscriber' });
+    raw.push(idle);
+    await idle.ping();
+    servers = [await startTestServer(redis.url, { DPS_NAMESPACE: 'idle' })];
+    expect([await stored('idle'), servers[0]?.bridge.mode]).toEqual(['classic', 'classic']);
+    await Promise.all(servers.map((s) => s.stop()));
+    idle.disconnect();
+    await until(async () => !((await redis.client.call('CLIENT', 'LIST')) as string).includes(' name=dps-subscriber '), 5000, 'it gone');
 
     // None visible, Redis >= 7: sharded; a second node with DPS_SHARDED_PUBSUB=off follows the stored mode.
     servers = [await startTestServer(redis.url, { DPS_NAMESPACE: 'fresh' })];

@@ -140,7 +140,9 @@ export interface Subscriber {
 const subscriberOptions: RedisOptions = {
   ...noQueue,
   autoResubscribe: false,
-  connectionName: 'dps-subscriber',
+  // Not 'dps-subscriber', the name versions without pub/sub modes give theirs: a new namespace's first node looks for
+  // those (an idle one holds no subscription to see), and chooses classic while one is connected (pubsub-mode.ts).
+  connectionName: 'dps-live',
 };
 
 type Node = { host: string; port: number };
