@@ -32,6 +32,8 @@ export interface BridgeEvents {
   up: [];
   /** the bridge follows the namespace to another pub/sub mode (`marker`: told by the switch's marker, else by a read) */
   switch: [mode: PubsubMode, from: PubsubMode, marker: boolean];
+  /** Redis refused a (un)subscription (an ACL without SSUBSCRIBE, a Cluster moving): not up until one succeeds */
+  refused: [err: Error, mode: PubsubMode];
   /** a live frame that is not one valid JSON message (written around the server's checks): reported as a gap */
   invalid: [id: number, ch: string];
 }
@@ -303,8 +305,9 @@ export class Bridge extends EventEmitter<BridgeEvents> {
         () => {
           this.failed = false;
         },
-        () => {
+        (err: Error) => {
           this.failed = true;
+          this.emit('refused', err, this._mode);
         },
       );
     this.syncing = syncing;

@@ -196,6 +196,9 @@ export async function durablePubsub(opts: DurablePubsubOptions): Promise<Durable
     }
     for (const s of sessions) s.liveLost();
   });
+  bridge.on('refused', (err, mode) =>
+    log.warn('Redis refused the live subscription; retrying at the next read of the pub/sub mode', { mode, err: String(err) }),
+  );
   bridge.on('switch', (mode, from, marker) =>
     log.info("the namespace's pub/sub mode changed; moving live delivery, connections catch up from the store meanwhile", {
       mode,
