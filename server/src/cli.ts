@@ -248,8 +248,8 @@ async function main(argv: string[]): Promise<number> {
       return withStore(async (store) => {
         if (mode === undefined) {
           const stored = await store.pubsub.get();
-          out(stored ?? 'classic');
-          if (!stored) err('(none stored yet: publishes go classic until the first server of the namespace decides)');
+          out(stored ?? 'none');
+          if (!stored) err('(none stored: publishes go both ways until a server of the namespace decides)');
         } else {
           const before = await store.pubsub.switch(mode);
           out(mode);

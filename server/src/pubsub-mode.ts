@@ -28,7 +28,7 @@ export class PubsubModes {
     private readonly scripts: Scripts,
   ) {}
 
-  /** The stored mode; null when the namespace has none yet (its scripts publish classic meanwhile). */
+  /** The stored mode; null when the namespace has none (its scripts publish both ways meanwhile: includes/pubsub.lua). */
   async get(): Promise<PubsubMode | null> {
     return (await this.scripts.pubsubMode('get')) || null;
   }

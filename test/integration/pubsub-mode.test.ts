@@ -100,9 +100,9 @@ describe("the namespace's pub/sub mode", () => {
     expect(servers.slice(2).map((s) => s.bridge.mode)).toEqual(['classic', 'classic']);
     expect(await pubsub('NUMSUB', 'dps:{off}:pubsub-mode')).toEqual(['dps:{off}:pubsub-mode', 2]);
 
-    // The CLI prints the stored mode (classic for a namespace that has none yet, which publishes classic).
+    // The CLI prints the stored mode (none for a namespace that has none yet: it publishes both ways).
     expect((await dps(['pubsub-mode'], 'fresh')).stdout).toBe('sharded\n');
-    expect((await dps(['pubsub-mode'], 'none')).stdout).toBe('classic\n');
+    expect((await dps(['pubsub-mode'], 'none')).stdout).toBe('none\n');
     expect(await stored('none')).toBeNull();
     expect((await dps(['pubsub-mode', 'loud'], 'none')).code).toBe(2);
   });
@@ -177,6 +177,28 @@ describe("the namespace's pub/sub mode", () => {
     const ids = await pub.stop();
     await c.waitFor((f) => f.id === ids[ids.length - 1], 20_000, 'the last id');
     expect(c.msgIds()).toEqual(ids);
+    c.close();
+  });
+
+  it('a namespace whose mode was lost (its config gone with data) publishes both ways until a node decides again: clients miss nothing', async () => {
+    const ns = 'lost';
+    servers = [await startTestServer(redis.url, { DPS_NAMESPACE: ns, DPS_PUBSUB_MODE_POLL: '1000' })];
+    const [s] = servers as [TestServer];
+    expect(s.bridge.mode).toBe('sharded');
+    const c = await client(s, 'lost', ['l.*']);
+    const ids: number[] = [];
+    for (let n = 0; n < 10; n++) ids.push((await httpPublish(s, { ch: 'l.a', data: n })).body.id);
+    await redis.client.hdel(`dps:{${ns}}:config`, 'pubsub');
+    // Until the node's next read decides again, the scripts publish classic and sharded; a FCALL too.
+    for (let n = 0; n < 10; n++) {
+      ids.push((await httpPublish(s, { ch: 'l.a', data: n })).body.id);
+      ids.push(((await redis.client.call('FCALL', 'dps_publish', '1', `dps:{${ns}}`, 'l.b', String(n))) as [number])[0]);
+    }
+    await until(async () => (await stored(ns)) === 'sharded', 10_000, 'the mode decided again');
+    for (let n = 0; n < 10; n++) ids.push((await httpPublish(s, { ch: 'l.a', data: n })).body.id);
+    await c.waitFor((f) => f.id === ids[ids.length - 1], 10_000, 'the last id');
+    expect(c.msgIds()).toEqual(ids);
+    expect(s.bridge.mode).toBe('sharded');
     c.close();
   });
 });

@@ -13,8 +13,8 @@
   Stores and publishes exactly as the server's publish does (publishmany-n.lua): the next id, the
   channel's sorted set and the channel index, the length cap with its watermark, the idempotency key,
   then the ready-made frame, SPUBLISHed on the namespace's shard channel <prefix>:live when the namespace's
-  pub/sub mode is sharded (on a Cluster it stays on the namespace's shard), else PUBLISHed on
-  <prefix>:live:<channel>. Settings come from <prefix>:config: maxLen and idemWindow, which the server
+  pub/sub mode is sharded (on a Cluster it stays on the namespace's shard), PUBLISHed on
+  <prefix>:live:<channel> when it is classic, both while it has none (includes/pubsub.lua). Settings come from <prefix>:config: maxLen and idemWindow, which the server
   writes at start, and pubsub, the namespace's mode (pubsubmode-1.lua), read by every call.
 
   Returns { id, dup (0|1), epoch }. An invalid channel or data is refused with an error starting with
@@ -23,6 +23,7 @@
 ]]
 --@include json-valid
 --@include cap
+--@include pubsub
 --@include time
 
 local function publish(keys, args)
@@ -60,11 +61,9 @@ local function publish(keys, args)
   redis.call('ZADD', base .. ':index', id, ch)
   capChannel(chKey, base .. ':trimmed', ch, maxLen)
   if idem then redis.call('SET', idem, idText, 'EX', window) end
-  if conf[3] == 'sharded' then
-    redis.call('SPUBLISH', base .. ':live', frame)
-  else
-    redis.call('PUBLISH', base .. ':live:' .. ch, frame)
-  end
+  local classic, sharded = livePaths(conf[3])
+  if sharded then redis.call('SPUBLISH', base .. ':live', frame) end
+  if classic then redis.call('PUBLISH', base .. ':live:' .. ch, frame) end
   return { id, 0, epoch }
 end
 

@@ -9,7 +9,7 @@
   KEYS[3] index     sorted set: channel -> newest id
   KEYS[4] trimmed   hash: channel -> highest id removed (acked by all, or by retention)
   KEYS[5] config    hash: its field `pubsub` is the namespace's pub/sub mode, read by every call
-                    ('sharded': SPUBLISH; else classic PUBLISH; pubsubmode-1.lua switches it)
+                    ('sharded': SPUBLISH, 'classic': PUBLISH, none: both; includes/pubsub.lua)
   KEYS[6 + j]       (j from 0 to c - 1) the sorted set of channel j of the batch
   KEYS[5 + c + n]   (n from 1) the n-th idempotency key of the batch (of the messages that have one)
 
@@ -38,6 +38,7 @@
 ]]
 --@include cap
 --@include epoch
+--@include pubsub
 --@include time
 
 local now = redis.call('TIME')
@@ -50,7 +51,7 @@ end
 local maxLen = tonumber(ARGV[2])
 local prefix = ARGV[5]
 -- The mode as the namespace's config says now: atomic with a switch (pubsubmode-1.lua).
-local shard = redis.call('HGET', KEYS[5], 'pubsub') == 'sharded' and ARGV[6] or ''
+local classic, sharded = livePaths(redis.call('HGET', KEYS[5], 'pubsub'))
 local c = tonumber(ARGV[7])
 local ts = msText(now)
 local out = { '', 0 }
@@ -91,7 +92,7 @@ for m = firstArg, #ARGV, 3 do
       setHere[idem] = idText
     end
     frames[#frames + 1] = frame
-    if shard == '' then targets[#targets + 1] = prefix .. ARGV[8 + 2 * j] end
+    if classic then targets[#targets + 1] = prefix .. ARGV[8 + 2 * j] end
   end
 end
 
@@ -114,11 +115,12 @@ for j, id in pairs(newest) do
   redis.call('ZADD', KEYS[3], id, ARGV[8 + 2 * j])
   capChannel(KEYS[6 + j], KEYS[4], ARGV[8 + 2 * j], maxLen)
 end
-if shard ~= '' then
+if sharded then
   for i = 1, #frames do
-    redis.call('SPUBLISH', shard, frames[i])
+    redis.call('SPUBLISH', ARGV[6], frames[i])
   end
-else
+end
+if classic then
   for i = 1, #frames do
     redis.call('PUBLISH', targets[i], frames[i])
   end
