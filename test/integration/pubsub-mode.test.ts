@@ -67,7 +67,7 @@ describe("the namespace's pub/sub mode", () => {
     // An older node's bridge: PSUBSCRIBE of its patterns (narrow) or of the whole live stream (wide).
     const older = new Redis(redis.url, { protocol: 2 });
     raw.push(older);
-    await older.psubscribe('dps:\\{old\\}:live:*');
+    await older.psubscribe('dps:{old}:live:*');
     servers = [await startTestServer(redis.url, { DPS_NAMESPACE: 'old' })];
     expect(await stored('old')).toBe('classic');
     expect(servers[0]?.bridge.mode).toBe('classic');
