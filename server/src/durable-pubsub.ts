@@ -19,7 +19,7 @@ import { createLogger, type Level, type Logger, silentLogger } from './log';
 import { createMetrics, createStats } from './metrics';
 import { PollRequest } from './poll';
 import type { Resolved } from './pubsub-mode';
-import { commandConnection, connect, subscriberConnection } from './redis/connect';
+import { commandConnection, connect, shardedPubsub, subscriberConnection } from './redis/connect';
 import { isValidNamespace, subMember } from './redis/keys';
 import { Liveness } from './redis/liveness';
 import { ReadAhead } from './replay';
@@ -85,20 +85,21 @@ export interface DurablePubsub {
 const TOUCH_EVERY_MS = 30_000;
 
 /** Says how this node came to the namespace's pub/sub mode, and warns when its own setting would have chosen otherwise. */
-function logPubsubMode(log: Logger, r: Resolved, preference: 'auto' | 'off', namespace: string): void {
+function logPubsubMode(log: Logger, r: Resolved, preference: 'auto' | 'off', namespace: string, redisHasSharded: boolean): void {
   if (r.decided) log.info("decided the namespace's pub/sub mode (the first node to start)", { namespace, mode: r.mode, why: r.why });
   else if (preference === 'off' && r.mode === 'sharded')
     log.warn(
       "DPS_SHARDED_PUBSUB=off, but the namespace's pub/sub mode is sharded (stored in Redis): following it. `durable-pubsub pubsub-mode classic` switches it",
       { namespace },
     );
-  else if (preference === 'auto' && r.mode === 'classic')
-    log.info(
-      "the namespace's pub/sub mode is classic (stored in Redis): following it. Once no node of an older version runs, `durable-pubsub pubsub-mode sharded` switches it",
+  else if (preference === 'auto' && r.mode === 'classic' && redisHasSharded)
+    log.warn(
+      "DPS_SHARDED_PUBSUB=auto and Redis has sharded pub/sub, but the namespace's pub/sub mode is classic (stored in Redis): following it. Once no node of an older version runs, `durable-pubsub pubsub-mode sharded` switches it",
       { namespace },
     );
   else log.debug('pub/sub mode', { namespace, mode: r.mode });
 }
+
 /** how long a graceful stop waits for acks to be stored before it closes the sockets anyway */
 const SHUTDOWN_ACK_WAIT_MS = 3000;
 
@@ -142,7 +143,10 @@ export async function durablePubsub(opts: DurablePubsubOptions): Promise<Durable
   // The namespace's pub/sub mode, stored in Redis (decided now if it has none): the scripts publish by it, and the
   // bridge subscribes by it, whatever this node's DPS_SHARDED_PUBSUB says.
   const resolved = await store.pubsub.resolve(config.shardedPubsub);
-  logPubsubMode(log, resolved, config.shardedPubsub, config.namespace);
+  // Only to say so when this node's setting would have chosen otherwise (a classic namespace on Redis >= 7).
+  const redisHasSharded =
+    !resolved.decided && resolved.mode === 'classic' && config.shardedPubsub === 'auto' && (await shardedPubsub(redis).catch(() => false));
+  logPubsubMode(log, resolved, config.shardedPubsub, config.namespace, redisHasSharded);
   const sub = subscriberConnection(opts.redisUrl, redis, config.redisTimeoutMs, store.keys.liveShard);
   sub.on('error', (err) => log.debug('redis subscriber error', { err: String(err) }));
   const bridge = new Bridge(sub, store.keys, config.bridgeWideThreshold, resolved.mode);
