@@ -91,12 +91,22 @@ export class PubsubModes {
   /**
    * Switches the namespace to `mode` with no loss: one script sets it and publishes a marker on the old path after
    * every message published the old way; each node that gets it moves, and its connections catch up from the store.
-   * Sharded needs Redis >= 7 on every primary. Answers the mode it was in before.
+   * Sharded needs Redis >= 7 on every primary, and, unless `force`, no node of a version without pub/sub modes
+   * connected (it listens classic whatever the mode says). Answers the mode it was in before.
    */
-  async switch(mode: PubsubMode): Promise<PubsubMode> {
+  async switch(mode: PubsubMode, opts: { force?: boolean } = {}): Promise<PubsubMode> {
     if (mode !== 'classic' && mode !== 'sharded') throw new DpsError('bad_request', 'the pub/sub mode is classic or sharded');
     if (mode === 'sharded' && !(await shardedPubsub(this.redis)))
       throw new DpsError('bad_request', `sharded pub/sub needs Redis >= 7 on every primary (${primaries(this.redis).length} asked)`);
+    if (mode === 'sharded' && !opts.force) {
+      const seen = await this.classicSubscribers();
+      if (typeof seen === 'string') throw new DpsError('bad_request', `${seen}; --force to switch anyway`);
+      if (seen.older > 0)
+        throw new DpsError(
+          'bad_request',
+          `${seen.older} subscriber connection(s) of a version without pub/sub modes are connected (named dps-subscriber): they listen classic and would miss live messages; upgrade or stop them first, or --force`,
+        );
+    }
     const before = (await this.get()) ?? 'classic';
     await this.scripts.pubsubMode('set', mode);
     return before;

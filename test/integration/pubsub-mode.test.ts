@@ -82,6 +82,10 @@ describe("the namespace's pub/sub mode", () => {
     await idle.ping();
     servers = [await startTestServer(redis.url, { DPS_NAMESPACE: 'idle' })];
     expect([await stored('idle'), servers[0]?.bridge.mode]).toEqual(['classic', 'classic']);
+    // Nor does the CLI switch to sharded while it is connected.
+    const refused = await dps(['pubsub-mode', 'sharded'], 'idle');
+    expect([refused.code, /1 subscriber connection\(s\) of a version without pub\/sub modes/.test(refused.stderr)]).toEqual([1, true]);
+    expect(await stored('idle')).toBe('classic');
     await Promise.all(servers.map((s) => s.stop()));
     idle.disconnect();
     await until(async () => !((await redis.client.call('CLIENT', 'LIST')) as string).includes(' name=dps-subscriber '), 5000, 'it gone');
