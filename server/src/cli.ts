@@ -1,4 +1,4 @@
-// The `durable-pubsub` command line: serve, publish, tail, recipients, channels, trim, import-legacy.
+// The `durable-pubsub` command line: serve, publish, tail, recipients, channels, trim, import-legacy, pubsub-mode.
 import { parseArgs } from 'node:util';
 import { createClient, memoryStorage } from '@durable-pubsub/client-sdk';
 import WebSocket from 'ws';
@@ -21,6 +21,7 @@ commands:
   channels                     list channels with their newest id and stored count (--json)
   trim [--dry-run]             trim now what every matching recipient acked, and apply retention (REDIS_URL)
   import-legacy                copy a log written by the original "durable Redis pubsub" design (REDIS_URL)
+  pubsub-mode [classic|sharded]  print the namespace's pub/sub mode, or switch it with no loss (REDIS_URL, --force)
 
 common options:
   --url URL     the server (default: $DPS_URL, else http://127.0.0.1:$PORT, PORT defaulting to 8080)
@@ -42,6 +43,8 @@ const HELP: Record<string, string> = {
   trim: 'usage: durable-pubsub trim [--dry-run]\n\nTrims every channel now: messages every matching recipient acked, and retention (DPS_RETENTION_*).\nWith --dry-run prints what would go and removes nothing. Talks to Redis directly: needs REDIS_URL.',
   'import-legacy':
     'usage: durable-pubsub import-legacy [--source REDIS_URL] [--messages MESSAGES] [--stats PROC_STATS] [--channel legacy]\n\nCopies a log of the original design into this namespace: the sorted set MESSAGES (score: id, member: the\nmessage, kept as JSON when it parses, else as a string) becomes channel --channel, in order; the sorted set\nPROC_STATS (member: recipient, score: processed id) becomes recipients positioned after what they processed.\nRe-running it imports nothing twice. Reads --source (default REDIS_URL), writes REDIS_URL.',
+  'pubsub-mode':
+    'usage: durable-pubsub pubsub-mode [classic|sharded] [--force]\n\nPrints the pub/sub mode of the namespace (DPS_NAMESPACE), which every server of it follows: classic\n(PUBLISH/PSUBSCRIBE, any Redis) or sharded (SPUBLISH/SSUBSCRIBE of one shard channel, Redis >= 7 on every\nprimary: on a Cluster no publish crosses the cluster bus). With a mode, switches to it while servers run, with\nno loss: each server moves and its connections catch up from the store. Switch to sharded only once every server of the\nnamespace runs a version that has this command (an older one listens classic only): it refuses while a\nsubscriber connection of an older version is connected to Redis, unless --force. Talks to Redis directly: needs REDIS_URL.',
 };
 
 class UsageError extends Error {}
@@ -151,6 +154,7 @@ async function main(argv: string[]): Promise<number> {
       stats: { type: 'string' },
       channel: { type: 'string' },
       workers: { type: 'string' },
+      force: { type: 'boolean' },
     },
   });
   if (v.help) {
@@ -238,6 +242,23 @@ async function main(argv: string[]): Promise<number> {
         out(`imported ${r.messages} messages into channel "${r.channel}" (${r.duplicates} already there) and ${r.recipients} recipients`);
         return 0;
       });
+    case 'pubsub-mode': {
+      const [mode, ...extra] = positionals;
+      if (extra.length || (mode !== undefined && mode !== 'classic' && mode !== 'sharded'))
+        throw new UsageError('pubsub-mode takes nothing, classic or sharded');
+      return withStore(async (store) => {
+        if (mode === undefined) {
+          const stored = await store.pubsub.get();
+          out(stored ?? 'none');
+          if (!stored) err('(none stored: publishes go both ways until a server of the namespace decides)');
+        } else {
+          const before = await store.pubsub.switch(mode, { force: v.force });
+          out(mode);
+          err(before === mode ? `(it was ${mode} already)` : `(switched from ${before}; servers follow at once)`);
+        }
+        return 0;
+      });
+    }
   }
   return 2;
 }

@@ -36,6 +36,13 @@ export interface Config {
   sendHighWater: number;
   /** distinct patterns above which the bridge takes the namespace's whole live stream */
   bridgeWideThreshold: number;
+  /**
+   * the pub/sub mode a namespace that has none yet gets from the first node (the mode is the namespace's, stored in
+   * Redis): 'auto': sharded where Redis has it (>= 7) and no classic subscriber is visible; 'off': classic
+   */
+  shardedPubsub: 'auto' | 'off';
+  /** ms between reads of the namespace's pub/sub mode (the fallback for a node that missed a switch's marker) */
+  pubsubModePollMs: number;
   /** messages per HTTP batch publish at most */
   maxBatch: number;
   /** recipients exported with their lag in /metrics (the furthest behind); 0: none */
@@ -104,6 +111,15 @@ function redisTarget(env: Env): string | undefined {
   return url;
 }
 
+function sharded(env: Env): 'auto' | 'off' {
+  const v = str(env, 'DPS_SHARDED_PUBSUB') ?? 'auto';
+  if (v !== 'auto' && v !== 'off')
+    throw new ConfigError(
+      `DPS_SHARDED_PUBSUB must be auto or off, got ${JSON.stringify(v)} (it decides a new namespace's first mode; \`durable-pubsub pubsub-mode sharded\` switches one)`,
+    );
+  return v;
+}
+
 function fsync(env: Env): 'always' | 'everysec' {
   const v = str(env, 'DPS_REDIS_FSYNC') ?? 'always';
   if (v !== 'always' && v !== 'everysec') throw new ConfigError(`DPS_REDIS_FSYNC must be always or everysec, got ${JSON.stringify(v)}`);
@@ -143,6 +159,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     catchUpBuffer: int(env, 'DPS_CATCHUP_BUFFER', 10000, 1),
     sendHighWater: int(env, 'DPS_SEND_HIGH_WATER', 1 << 20, 1024),
     bridgeWideThreshold: int(env, 'DPS_BRIDGE_WIDE_THRESHOLD', 32, 0),
+    shardedPubsub: sharded(env),
+    pubsubModePollMs: int(env, 'DPS_PUBSUB_MODE_POLL', 5000, 100),
     maxBatch: int(env, 'DPS_MAX_BATCH', 1000, 1),
     metricsLagTop: int(env, 'DPS_METRICS_LAG_TOP', 10, 0),
     maxFramesPerSec: int(env, 'DPS_MAX_FRAMES_PER_SEC', 200, 1),

@@ -19,7 +19,8 @@ import { createLogger, type Level, type Logger, silentLogger } from './log';
 import { createMetrics, createStats } from './metrics';
 import { OutboxRelay } from './outbox';
 import { PollRequest } from './poll';
-import { commandConnection, connect, subscriberConnection } from './redis/connect';
+import type { Resolved } from './pubsub-mode';
+import { commandConnection, connect, shardedPubsub, subscriberConnection } from './redis/connect';
 import { isValidNamespace, subMember } from './redis/keys';
 import { Liveness } from './redis/liveness';
 import { ReadAhead } from './replay';
@@ -87,6 +88,23 @@ export interface DurablePubsub {
 }
 
 const TOUCH_EVERY_MS = 30_000;
+
+/** Says how this node came to the namespace's pub/sub mode, and warns when its own setting would have chosen otherwise. */
+function logPubsubMode(log: Logger, r: Resolved, preference: 'auto' | 'off', namespace: string, redisHasSharded: boolean): void {
+  if (r.decided) log.info("decided the namespace's pub/sub mode (the first node to start)", { namespace, mode: r.mode, why: r.why });
+  else if (preference === 'off' && r.mode === 'sharded')
+    log.warn(
+      "DPS_SHARDED_PUBSUB=off, but the namespace's pub/sub mode is sharded (stored in Redis): following it. `durable-pubsub pubsub-mode classic` switches it",
+      { namespace },
+    );
+  else if (preference === 'auto' && r.mode === 'classic' && redisHasSharded)
+    log.warn(
+      "DPS_SHARDED_PUBSUB=auto and Redis has sharded pub/sub, but the namespace's pub/sub mode is classic (stored in Redis): following it. Once no node of an older version runs, `durable-pubsub pubsub-mode sharded` switches it",
+      { namespace },
+    );
+  else log.debug('pub/sub mode', { namespace, mode: r.mode });
+}
+
 /** how long a graceful stop waits for acks to be stored before it closes the sockets anyway */
 const SHUTDOWN_ACK_WAIT_MS = 3000;
 
@@ -119,17 +137,33 @@ export async function durablePubsub(opts: DurablePubsubOptions): Promise<Durable
   const config = configOf(opts);
   const log = typeof opts.log === 'object' ? opts.log : opts.log === 'silent' ? silentLogger : createLogger(opts.log ?? 'info');
   const redis = commandConnection(opts.redisUrl, config.redisTimeoutMs);
-  const sub = subscriberConnection(opts.redisUrl, redis, config.redisTimeoutMs);
   redis.on('error', (err) => log.debug('redis error', { err: String(err) }));
-  sub.on('error', (err) => log.debug('redis subscriber error', { err: String(err) }));
   const auth = createAuthenticator(config);
   const stats = createStats();
   const store = new Store(redis, { ...config, observe: stats.observeRedis, stats });
-  const bridge = new Bridge(sub, store.keys, config.bridgeWideThreshold);
   // Any of these may mean another Redis server holds the log now: check before the next id is handed out.
   for (const event of ['close', '-node', 'node error']) redis.on(event, () => store.suspect());
-  await Promise.all([connect(redis), connect(sub)]);
+  await connect(redis);
   await store.init();
+  // The namespace's pub/sub mode, stored in Redis (decided now if it has none): the scripts publish by it, and the
+  // bridge subscribes by it, whatever this node's DPS_SHARDED_PUBSUB says.
+  const resolved = await store.pubsub.resolve(config.shardedPubsub);
+  // Only to say so when this node's setting would have chosen otherwise (a classic namespace on Redis >= 7).
+  const redisHasSharded =
+    !resolved.decided && resolved.mode === 'classic' && config.shardedPubsub === 'auto' && (await shardedPubsub(redis).catch(() => false));
+  logPubsubMode(log, resolved, config.shardedPubsub, config.namespace, redisHasSharded);
+  const sub = subscriberConnection(opts.redisUrl, redis, config.redisTimeoutMs, store.keys.liveShard);
+  sub.on('error', (err) => log.debug('redis subscriber error', { err: String(err) }));
+  const bridge = new Bridge(sub, store.keys, config.bridgeWideThreshold, resolved.mode);
+  await connect(sub);
+  /** Reads the namespace's mode (deciding again if it was lost with Redis's data) and moves the bridge to it. */
+  const followMode = async () => {
+    bridge.follow((await store.pubsub.resolve(config.shardedPubsub)).mode);
+  };
+  // After each (re)subscription: a switch between reading the mode and subscribing sent its marker before we listened.
+  bridge.on('up', () => void followMode().catch(() => {}));
+  // The fallback for a node whose subscription missed a switch's marker.
+  const modePoll = setInterval(() => void followMode().catch(() => {}), config.pubsubModePollMs);
   const installFunctions = async () => {
     const why = await store.installFunctions();
     if (why) log.warn('could not install the dps Function library: FCALL dps_publish is not available (needs Redis >= 7)', { err: why });
@@ -164,11 +198,23 @@ export async function durablePubsub(opts: DurablePubsubOptions): Promise<Durable
   const sessions = new Set<Connection>();
   /** open connections per state, counted by the sessions' transitions */
   const states = stateCounts();
-  bridge.on('down', () => {
-    store.suspect();
-    log.warn('lost the Redis subscription; connections will catch up from the store');
+  bridge.on('down', (reason) => {
+    if (reason === 'lost') {
+      store.suspect();
+      log.warn('lost the Redis subscription; connections will catch up from the store');
+    }
     for (const s of sessions) s.liveLost();
   });
+  bridge.on('refused', (err, mode) =>
+    log.warn('Redis refused the live subscription; retrying at the next read of the pub/sub mode', { mode, err: String(err) }),
+  );
+  bridge.on('switch', (mode, from, marker) =>
+    log.info("the namespace's pub/sub mode changed; moving live delivery, connections catch up from the store meanwhile", {
+      mode,
+      from,
+      by: marker ? 'marker' : 'read',
+    }),
+  );
   bridge.on('up', () => log.info('Redis subscription is live'));
   bridge.on('invalid', (id, ch) => {
     stats.invalidFrames++;
@@ -298,6 +344,7 @@ export async function durablePubsub(opts: DurablePubsubOptions): Promise<Durable
   const close = () => {
     closing ??= (async () => {
       clearInterval(touch);
+      clearInterval(modePoll);
       clearInterval(heartbeat);
       clearInterval(keepAlive);
       liveness.stop();

@@ -103,6 +103,7 @@ export class EpochGuard {
   async installFunctions(settings: { maxLen: number; idemWindowSec: number }): Promise<string | null> {
     try {
       const lib = functionLibrary();
+      // Not the pub/sub mode: that is the namespace's (pubsubmode-1.lua), never one node's to overwrite.
       await this.redis.hset(this.keys.config, 'maxLen', settings.maxLen, 'idemWindow', settings.idemWindowSec);
       await Promise.all(primaries(this.redis).map((r) => r.call('FUNCTION', 'LOAD', 'REPLACE', lib)));
       return null;

@@ -5,6 +5,7 @@ import type { Redis } from 'ioredis';
 import { EpochGuard, type RecoveredInfo } from './epoch';
 import { type DpsError, toDpsError } from './errors';
 import { type PublishDone, Publisher, type PublisherOptions, type PublishResult } from './publisher';
+import { PubsubModes } from './pubsub-mode';
 import { type Chunk, Reads } from './reads';
 import { type Ack, type AckOutcome, type HelloResult, Scripts } from './redis/commands';
 import { type Keys, keysFor } from './redis/keys';
@@ -48,6 +49,8 @@ export class Store extends EventEmitter<StoreEvents> {
   private readonly publisher: Publisher;
   private readonly reads: Reads;
   private readonly trimming: Trimming;
+  /** the namespace's pub/sub mode, stored in Redis (pubsub-mode.ts): how the scripts publish and the bridge subscribes */
+  readonly pubsub: PubsubModes;
   private readonly acks = new TurnBatch<PendingAck>(ACK_BATCH, (batch) => void this.ackBatch(batch));
 
   constructor(
@@ -72,6 +75,7 @@ export class Store extends EventEmitter<StoreEvents> {
     this.publisher = new Publisher({ scripts, guard: this.guard, timed, mapError: (err) => this.mapError(err) }, opts);
     this.reads = new Reads({ redis, keys, scripts, timed, fail: (err) => this.fail(err) });
     this.trimming = new Trimming(redis, keys, scripts, opts.retentionMaxLen);
+    this.pubsub = new PubsubModes(redis, keys, scripts);
   }
 
   /** the epoch this process serves; empty until `init` */
@@ -109,7 +113,10 @@ export class Store extends EventEmitter<StoreEvents> {
 
   /** Installs the `dps` Function library (FCALL dps_publish) on every primary; why not, if it could not. */
   installFunctions(): Promise<string | null> {
-    return this.guard.installFunctions({ maxLen: this.opts.retentionMaxLen, idemWindowSec: this.opts.idempotencyWindowSec });
+    return this.guard.installFunctions({
+      maxLen: this.opts.retentionMaxLen,
+      idemWindowSec: this.opts.idempotencyWindowSec,
+    });
   }
 
   /** Marks the log as flushed by a clean shutdown of its Redis server (the managed one): its next start keeps the epoch. */

@@ -1,10 +1,35 @@
 // A local Redis Cluster from redis-server binaries: namespaces on different shards, live pattern
-// delivery across nodes, and a primary killed with its replica promoted (clients are told, not skipped).
+// delivery across nodes, sharded pub/sub kept off the cluster bus, and a primary killed with its replica
+// promoted (clients are told, not skipped).
 import { afterEach, describe, expect, it } from 'vitest';
 import { httpPublish, sleep, startTestServer, type TestServer, until } from '../support/env';
 import { RawClient } from '../support/raw-client';
 import { allLive, mergeFailures, type Recorder, record, steadyPublisher } from '../support/recorder';
-import { info, keySlot, startCluster, storedIds, type TestCluster } from '../support/topology';
+import { clusterInfo, info, keySlot, migrateSlot, startCluster, storedIds, type TestCluster } from '../support/topology';
+
+/** PUBSUB … asked of one node (shard channels are per shard: each node answers for its own). */
+async function pubsubOn(port: number, ...args: string[]): Promise<unknown> {
+  const { Redis } = await import('ioredis');
+  const r = new Redis({ port, host: '127.0.0.1', protocol: 2 });
+  try {
+    return await r.call('PUBSUB', ...args);
+  } finally {
+    r.disconnect();
+  }
+}
+
+const BUS = ['publish_sent', 'publish_received', 'publishshard_sent', 'publishshard_received'] as const;
+type Bus = Record<(typeof BUS)[number], number>;
+
+/** The cluster bus's publish messages, summed over the nodes (CLUSTER INFO lists a type only once it is not 0). */
+async function busCounters(c: TestCluster): Promise<Bus> {
+  const sum = Object.fromEntries(BUS.map((k) => [k, 0])) as Bus;
+  for (const n of c.nodes) {
+    const ci = await clusterInfo(n.port);
+    for (const k of BUS) sum[k] += Number(ci.get(`cluster_stats_messages_${k}`) ?? 0);
+  }
+  return sum;
+}
 
 let cluster: TestCluster | undefined;
 let servers: TestServer[] = [];
@@ -78,6 +103,138 @@ describe('Redis Cluster', () => {
     console.log(`cluster namespaces: ${held.join(', ')}; 30 messages each, delivered live and replayed exactly`);
   });
 
+  it.each([3, 6])(
+    'sharded pub/sub on %i shards: a durable publish sends no message over the cluster bus; classic PUBLISH (DPS_SHARDED_PUBSUB=off) one to every other node',
+    async (shards) => {
+      cluster = await startCluster(shards);
+      const c = cluster;
+      servers = await Promise.all([
+        startTestServer(c.url, { DPS_NAMESPACE: 'bus' }),
+        startTestServer(c.url, { DPS_NAMESPACE: 'busclassic', DPS_SHARDED_PUBSUB: 'off' }),
+      ]);
+      const N = 100;
+      const measure = async (s: TestServer): Promise<Bus> => {
+        const rc = await RawClient.connect(s.wsUrl);
+        await rc.hello({ recipient: 'bus-reader', subs: ['bus.*'] });
+        await rc.next('live');
+        const before = await busCounters(c);
+        const ids: number[] = [];
+        for (let n = 0; n < N; n++) ids.push((await httpPublish(s, { ch: `bus.${n % 7}`, data: n })).body.id);
+        await until(() => rc.msgIds().length >= N, 10_000, 'every message live');
+        expect(rc.msgIds()).toEqual(ids);
+        rc.close();
+        // Sent as the PUBLISH runs; counted as received when the other node has read it off the bus.
+        let after = before;
+        await until(
+          async () => {
+            after = await busCounters(c);
+            return after.publish_received - before.publish_received >= after.publish_sent - before.publish_sent;
+          },
+          5000,
+          'the bus to deliver',
+        );
+        return Object.fromEntries(BUS.map((k) => [k, after[k] - before[k]])) as Bus;
+      };
+      const sharded = await measure(servers[0] as TestServer);
+      const classic = await measure(servers[1] as TestServer);
+      // The sharded server's bridge is subscribed on its namespace's primary.
+      const primary = await c.primaryOf(await keySlot(c.nodes[0]?.port as number, 'dps:{bus}:live'));
+      expect(await pubsubOn(primary.port, 'SHARDNUMSUB', 'dps:{bus}:live')).toEqual(['dps:{bus}:live', 1]);
+      const per = (b: Bus) => BUS.map((k) => `${k} ${(b[k] / N).toFixed(2)}`).join(', ');
+      console.log(
+        `cluster bus, ${shards} shards, per durable publish (${N} publishes, CLUSTER INFO summed over the nodes): ` +
+          `sharded pub/sub: ${per(sharded)}; classic PUBLISH: ${per(classic)}`,
+      );
+      expect(sharded).toEqual({ publish_sent: 0, publish_received: 0, publishshard_sent: 0, publishshard_received: 0 });
+      expect(classic.publish_sent).toBe(N * (shards - 1));
+      expect(classic.publish_received).toBe(N * (shards - 1));
+    },
+  );
+
+  it("the namespace's slot moved to another primary: the bridge follows it (SSUBSCRIBE there) and clients miss nothing", async () => {
+    cluster = await startCluster(3);
+    const c = cluster;
+    const server = await startTestServer(c.url);
+    servers = [server];
+    const rc = await RawClient.connect(server.wsUrl);
+    await rc.hello({ recipient: 'mover', subs: ['mv.*'] });
+    await rc.next('live');
+    const slot = await keySlot(c.nodes[0]?.port as number, 'dps:{default}:live');
+    const from = await c.primaryOf(slot);
+    const to = c.nodes.find((n) => n.port !== from.port) as (typeof c.nodes)[number];
+    const ids: number[] = [];
+    for (let n = 0; n < 10; n++) ids.push((await httpPublish(server, { ch: 'mv.a', data: n })).body.id);
+    await migrateSlot(slot, from.port, to.port);
+    // Redis unsubscribed the bridge on the old owner; it subscribes on the new one.
+    await until(
+      async () => JSON.stringify(await pubsubOn(to.port, 'SHARDNUMSUB', 'dps:{default}:live')) === '["dps:{default}:live",1]',
+      10_000,
+      'the shard channel subscribed on the new owner',
+    );
+    expect(await pubsubOn(from.port, 'SHARDNUMSUB', 'dps:{default}:live')).toEqual(['dps:{default}:live', 0]);
+    // Publishes may be refused while the Cluster client learns the move; the ones that were stored all arrive.
+    await until(
+      async () => {
+        const r = await httpPublish(server, { ch: 'mv.a', data: 'after' });
+        if (r.status === 200) ids.push(r.body.id);
+        return ids.length >= 20;
+      },
+      15_000,
+      'ten publishes after the move',
+    );
+    await rc.waitFor((f) => f.id === ids[ids.length - 1]);
+    expect(rc.msgIds()).toEqual(ids);
+    rc.close();
+  });
+
+  it('two nodes switched classic -> sharded -> classic mid-stream on 3 shards: each follows on the slot owner, every client gets every id once, in order', async () => {
+    cluster = await startCluster(3);
+    const c = cluster;
+    const env = { DPS_NAMESPACE: 'flip', DPS_PUBSUB_MODE_POLL: '600000' };
+    servers = [await startTestServer(c.url, { ...env, DPS_SHARDED_PUBSUB: 'off' })];
+    servers.push(await startTestServer(c.url, env));
+    const [a, b] = servers as [TestServer, TestServer];
+    const rcs = await Promise.all(
+      [a, b].map(async (s, i) => {
+        const rc = await RawClient.connect(s.wsUrl);
+        await rc.hello({ recipient: `flip-${i}`, subs: ['f.*'] });
+        await rc.next('live');
+        return rc;
+      }),
+    );
+    const ids: number[][] = [[], []];
+    let stop = false;
+    const loops = [a, b].map(async (s, i) => {
+      for (let n = 0; !stop; n++) {
+        const r = await httpPublish(s, { ch: `f.${i}`, data: n });
+        if (r.status === 200) (ids[i] as number[]).push(r.body.id);
+      }
+    });
+    const count = () => (ids[0] as number[]).length + (ids[1] as number[]).length;
+    const more = async (n: number) => {
+      const target = count() + n;
+      await until(() => count() >= target, 20_000, `${n} more publishes`);
+    };
+    const owner = await c.primaryOf(await keySlot(c.nodes[0]?.port as number, 'dps:{flip}:live'));
+    const settled = (mode: string) => () => [a, b].every((s) => s.bridge.mode === mode && s.bridge.state === 'up');
+    await more(100);
+    expect(await a.store.pubsub.switch('sharded')).toBe('classic');
+    await until(settled('sharded'), 10_000, 'both nodes sharded');
+    expect(await pubsubOn(owner.port, 'SHARDNUMSUB', 'dps:{flip}:live')).toEqual(['dps:{flip}:live', 2]);
+    await more(100);
+    expect(await b.store.pubsub.switch('classic')).toBe('sharded');
+    await until(settled('classic'), 10_000, 'both nodes classic');
+    await more(100);
+    stop = true;
+    await Promise.all(loops);
+    const all = [...(ids[0] as number[]), ...(ids[1] as number[])].sort((x, y) => x - y);
+    for (const rc of rcs) {
+      await rc.waitFor((f) => f.id === all[all.length - 1], 20_000, 'the last id');
+      expect(rc.msgIds()).toEqual(all);
+      rc.close();
+    }
+  });
+
   it('3 primaries + 3 replicas: the namespace primary is killed and its replica promoted; clients are told (reset) and then get the whole log', async () => {
     cluster = await startCluster(3, 1);
     const c = cluster;
@@ -112,6 +269,12 @@ describe('Redis Cluster', () => {
     const promotedMs = Math.round(performance.now() - t0);
     await until(() => clients.every((r) => r.resets === 1 && r.client.state === 'live'), 30_000, 'every client told and live again');
     const toldMs = Math.round(performance.now() - t0);
+    // The bridge moved its SSUBSCRIBE to the slot's new primary.
+    await until(
+      async () => JSON.stringify(await pubsubOn(replica.port, 'SHARDNUMSUB', 'dps:{default}:live')) === '["dps:{default}:live",1]',
+      10_000,
+      'the shard channel subscribed on the promoted replica',
+    );
     await sleep(1500);
     const results = await Promise.all(pubs.map((p) => p.stop()));
     const acknowledged = results.flatMap((r) => r.published);

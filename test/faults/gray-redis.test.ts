@@ -42,7 +42,7 @@ async function setUp(): Promise<{ redis: TestRedis; proxy: FaultProxy; server: T
   return { redis, proxy, server };
 }
 
-/** The local port of the server's connection named `name` (dps-command, dps-subscriber), as Redis sees it: the proxy's upstream side. */
+/** The local port of the server's connection named `name` (dps-command, dps-live), as Redis sees it: the proxy's upstream side. */
 async function portOf(r: TestRedis, name: string): Promise<number> {
   const list = (await r.client.call('CLIENT', 'LIST')) as string;
   const line = list.split('\n').find((l) => l.includes(` name=${name} `));
@@ -71,7 +71,7 @@ describe('gray failures of Redis', () => {
     const pub = steadyPublisher(s.url, 'g1', ['gr.a', 'gr.b'], 5);
     await sleep(500);
     for (const c of clients) c.quietFrom();
-    const subPort = await portOf(r, 'dps-subscriber');
+    const subPort = await portOf(r, 'dps-live');
     const silentAt = performance.now();
     p.silent({ discard: true, where: (port) => port === subPort });
     await until(async () => (await ready(s)) === 503, TIMEOUT * 2, '/readyz to say 503');

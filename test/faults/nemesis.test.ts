@@ -66,7 +66,7 @@ describe('nemesis', () => {
           .map((l) => Number(/ addr=[\d.]+:(\d+) /.exec(l)?.[1]));
       const faults: Record<string, (ms: number) => Promise<void>> = {
         'silent subscriber': async (ms) => {
-          const port = pick(await portsOf('dps-subscriber'));
+          const port = pick(await portsOf('dps-live'));
           toRedis.silent({ discard: true, where: (p) => p === port });
           await sleep(ms);
         },

@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { httpPublish, until, withServer } from '../support/env';
 import { RawClient } from '../support/raw-client';
 
-const ctx = withServer({ DPS_BRIDGE_WIDE_THRESHOLD: '4' });
+// Classic pub/sub (PSUBSCRIBE), as on Redis < 7; sharded.test.ts covers SSUBSCRIBE.
+const ctx = withServer({ DPS_BRIDGE_WIDE_THRESHOLD: '4', DPS_SHARDED_PUBSUB: 'off' });
 
 const numpat = async () => Number(await ctx.redis.client.call('PUBSUB', 'NUMPAT'));
 const pubsubConnections = async () => {
@@ -28,6 +29,16 @@ describe('bridge', () => {
     for (const c of clients) expect(c.msgIds()).toEqual([r.body.id]);
     for (const c of clients) c.close();
     await until(async () => (await numpat()) === 0, 5000, 'the pattern to be dropped');
+  });
+
+  it('FCALL dps_publish publishes classic too, as the server wrote in the namespace config', async () => {
+    const c = await client('classic-fcall', ['f.*']);
+    expect(await ctx.redis.client.hget('dps:{default}:config', 'pubsub')).toBe('classic');
+    const [id] = (await ctx.redis.client.call('FCALL', 'dps_publish', '1', 'dps:{default}', 'f.x', '1')) as [number];
+    await c.waitFor((f) => f.id === id);
+    expect(c.msgIds()).toEqual([id]);
+    expect(await ctx.redis.client.call('PUBSUB', 'SHARDCHANNELS')).toEqual([]);
+    c.close();
   });
 
   it('switches to the whole live stream above the threshold and back below half of it, delivering exactly throughout', async () => {

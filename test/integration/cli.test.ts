@@ -27,7 +27,7 @@ describe('durable-pubsub CLI', () => {
   it('answers --help on every command, and exits 2 on usage errors', async () => {
     const top = await dps(['--help']);
     expect([top.code, top.stdout.split('\n')[0]]).toEqual([0, 'usage: durable-pubsub <command> [options]']);
-    for (const c of ['serve', 'publish', 'tail', 'recipients', 'channels', 'trim', 'import-legacy']) {
+    for (const c of ['serve', 'publish', 'tail', 'recipients', 'channels', 'trim', 'import-legacy', 'pubsub-mode']) {
       const r = await dps([c, '--help']);
       expect([c, r.code, r.stdout.startsWith(`usage: durable-pubsub ${c}`)]).toEqual([c, 0, true]);
     }

@@ -117,7 +117,7 @@ describe('the docs', () => {
     for (const [, variable, cell] of rows) {
       const option = /^`(\w+)`$/.exec((cell as string).trim())?.[1];
       if (!option) continue;
-      const sets = ['12345', 'everysec', 'redis://example:1', 'postgres://example/db', '1'].some((value) => {
+      const sets = ['12345', 'everysec', 'off', 'redis://example:1', 'postgres://example/db', '1'].some((value) => {
         try {
           const c = loadConfig({ [variable as string]: value }) as unknown as Record<string, unknown>;
           return option in base && JSON.stringify(c[option]) !== JSON.stringify(base[option]);

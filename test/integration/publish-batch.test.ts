@@ -36,7 +36,8 @@ interface Item {
 /** One FCALL dps_publish per message (the any-client path, functions/dps.lua): the reference. */
 async function publishOneByOne(ns: string, items: Item[]): Promise<{ id: number; dup: boolean }[]> {
   const k = keysFor(ns);
-  await redis.client.hset(k.config, 'maxLen', MAX_LEN, 'idemWindow', 86400);
+  // The namespace's pub/sub mode, which both paths read from the config: classic (PUBLISH per channel).
+  await redis.client.hset(k.config, 'maxLen', MAX_LEN, 'idemWindow', 86400, 'pubsub', 'classic');
   const out: { id: number; dup: boolean }[] = [];
   for (const m of items) {
     const args = [m.ch, JSON.stringify(m.data), ...(m.key === undefined ? [] : [m.key])];

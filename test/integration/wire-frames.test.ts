@@ -173,7 +173,7 @@ describe('frames on the wire', () => {
     const frame = `{"op":"msg","id":${bad},"ch":"w.bad","data":{oops,"ts":1}`;
     await env.redis.client.zadd('dps:{default}:ch:w.bad', bad, frame);
     await env.redis.client.zadd('dps:{default}:index', bad, 'w.bad');
-    await env.redis.client.publish('dps:{default}:live:w.bad', frame);
+    await env.redis.client.spublish('dps:{default}:live', frame);
     const [good] = await publish('w.bad', ['fine']);
     await until(() => c.msgIds().includes(good as number), 5000, 'the message after it');
     const expected = encodeGap('w.bad', bad - 1, bad, 'invalid');

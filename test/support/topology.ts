@@ -43,7 +43,8 @@ export function info(port: number, section: string): Promise<Map<string, string>
   return onNode(port, async (c) => fields((await c.info(section)) as string));
 }
 
-function clusterInfo(port: number): Promise<Map<string, string>> {
+/** CLUSTER INFO of a node, as a field map. */
+export function clusterInfo(port: number): Promise<Map<string, string>> {
   return onNode(port, async (c) => fields((await c.call('CLUSTER', 'INFO')) as string));
 }
 
@@ -194,6 +195,23 @@ export function storedIds(port: number, channels: string[]): Promise<Map<string,
       );
     return out;
   });
+}
+
+/** Moves `slot` with its keys from the primary at `from` to the one at `to` (CLUSTER SETSLOT … MIGRATE, as resharding does). */
+export async function migrateSlot(slot: number, from: number, to: number): Promise<void> {
+  const idOf = (port: number) => onNode(port, async (c) => (await c.call('CLUSTER', 'MYID')) as string);
+  const [fromId, toId] = [await idOf(from), await idOf(to)];
+  await onNode(to, (c) => c.call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', fromId));
+  await onNode(from, async (c) => {
+    await c.call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', toId);
+    for (;;) {
+      const keys = (await c.call('CLUSTER', 'GETKEYSINSLOT', slot, 100)) as string[];
+      if (!keys.length) break;
+      await c.call('MIGRATE', '127.0.0.1', to, '', 0, 5000, 'KEYS', ...keys);
+    }
+  });
+  await onNode(to, (c) => c.call('CLUSTER', 'SETSLOT', slot, 'NODE', toId));
+  await onNode(from, (c) => c.call('CLUSTER', 'SETSLOT', slot, 'NODE', toId));
 }
 
 /** The hash slot of a key (CRC16 of its hash tag), asked of Redis itself. */

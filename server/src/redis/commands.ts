@@ -5,6 +5,9 @@ import { refusalOf } from './codes';
 import type { Keys } from './keys';
 import { defineScripts, type ScriptedRedis } from './scripts';
 
+/** How live frames travel in a namespace: PUBLISH/PSUBSCRIBE per channel, or SPUBLISH/SSUBSCRIBE of one shard channel (Redis >= 7). */
+export type PubsubMode = 'classic' | 'sharded';
+
 export type RecoverOutcome = 'same' | 'new' | 'restarted' | 'kept' | 'reset';
 
 export interface HelloResult {
@@ -74,12 +77,22 @@ export class Scripts {
       if (m.key !== undefined) idemKeys.push(k.idem(m.key));
       msgArgs.push(j, m.data, m.key === undefined ? 0 : idemKeys.length);
     }
-    const keys = [k.seq, k.epoch, k.index, k.trimmed, ...chKeys, ...idemKeys];
-    const head = [a.deadline, a.maxLen, a.idemWindowSec, nanoid(), k.livePrefix, chKeys.length];
+    // The script reads the pub/sub mode from the config (KEYS[5]) itself: it is the namespace's, not this node's.
+    const keys = [k.seq, k.epoch, k.index, k.trimmed, k.config, ...chKeys, ...idemKeys];
+    const head = [a.deadline, a.maxLen, a.idemWindowSec, nanoid(), k.livePrefix, k.liveShard, chKeys.length];
     const reply = await this.#r.dpsPublishmany(keys.length, ...keys, ...head, ...chArgs, ...msgArgs);
     const repeated = new Map<number, number>();
     for (let p = 2; p < reply.length; p += 2) repeated.set(reply[p] as number, reply[p + 1] as number);
     return { epoch: reply[0], first: reply[1], repeated };
+  }
+
+  /**
+   * pubsubmode-1.lua: the namespace's pub/sub mode ('' when it has none yet); `init` sets it if it has none, `set`
+   * switches it (a marker on the old path tells the nodes). Answers the mode in force.
+   */
+  async pubsubMode(op: 'get' | 'init' | 'set', mode: PubsubMode | '' = ''): Promise<PubsubMode | ''> {
+    const k = this.keys;
+    return (await this.#r.dpsPubsubmode(k.config, op, mode, k.modeChannel, k.liveShard)) as PubsubMode | '';
   }
 
   /** hello-6.lua: registers (recipient, set) and decides where its replay starts. */

@@ -117,13 +117,20 @@ export function commandConnection(url: string, timeoutMs = 5000): Redis {
 export interface Subscriber {
   readonly status: string;
   on(event: 'pmessageBuffer', fn: (pattern: Buffer, channel: Buffer, message: Buffer) => void): unknown;
+  on(event: 'smessageBuffer' | 'messageBuffer', fn: (channel: Buffer, message: Buffer) => void): unknown;
   on(event: 'close' | 'ready', fn: () => void): unknown;
   on(event: 'error', fn: (err: Error) => void): unknown;
   psubscribe(...patterns: string[]): Promise<unknown>;
   punsubscribe(...patterns: string[]): Promise<unknown>;
+  subscribe(...channels: string[]): Promise<unknown>;
+  unsubscribe(...channels: string[]): Promise<unknown>;
+  /** sharded pub/sub (Redis >= 7): on a Cluster, only on a node serving the channel's slot */
+  ssubscribe(...channels: string[]): Promise<unknown>;
+  sunsubscribe(...channels: string[]): Promise<unknown>;
   /** the liveness probe (allowed in subscriber mode) */
   ping(token: string): Promise<unknown>;
-  disconnect(): void;
+  /** `reconnect`: closes this connection and opens another (`close`, then `ready`), else for good */
+  disconnect(reconnect?: boolean): void;
 }
 
 /**
@@ -133,14 +140,30 @@ export interface Subscriber {
 const subscriberOptions: RedisOptions = {
   ...noQueue,
   autoResubscribe: false,
-  connectionName: 'dps-subscriber',
+  // Not 'dps-subscriber', the name versions without pub/sub modes give theirs: a new namespace's first node looks for
+  // those (an idle one holds no subscription to see), and chooses classic while one is connected (pubsub-mode.ts).
+  connectionName: 'dps-live',
 };
+
+type Node = { host: string; port: number };
+
+/** Where a shard channel lives: the primary serving its slot, as the Cluster client knows it (`refresh`: ask the Cluster first). */
+type ShardOwner = (refresh: boolean) => Promise<Node | null>;
 
 /**
  * A Cluster forwards every PUBLISH to every node, so one connection to any
  * node hears the whole namespace. When that node goes away this moves to the
  * next known node (the list is refreshed from the Cluster), and reports the
  * switch as `close` then `ready`, so the bridge knows live delivery had a hole.
+ *
+ * A SPUBLISH (sharded pub/sub) reaches only the nodes of its slot's shard, so
+ * with `owner` given the connection goes to the primary that serves the shard
+ * channel's slot, whatever the mode: the namespace's mode may change while the
+ * server runs, and there classic PUBLISHes are heard where they run, with no
+ * cluster bus in between (both paths in one order on one connection). When the slot moves away (Redis pushes an unasked
+ * `sunsubscribe`, which ioredis reports as `moved`), an SSUBSCRIBE is refused
+ * (MOVED, CLUSTERDOWN) or the node goes away (a failover), the connection is
+ * dropped and opened again on the slot's owner, read anew from the Cluster.
  */
 class ClusterSubscriber extends EventEmitter implements Subscriber {
   private conn: Redis | null = null;
@@ -153,6 +176,7 @@ class ClusterSubscriber extends EventEmitter implements Subscriber {
     private readonly options: RedisOptions,
     private readonly discover: () => { host: string; port: number }[],
     private readonly timeoutMs: number,
+    private readonly owner?: ShardOwner,
   ) {
     super();
     this.nodes = [...seeds];
@@ -170,9 +194,21 @@ class ClusterSubscriber extends EventEmitter implements Subscriber {
   }
 
   private open(): void {
+    if (!this.owner) return this.openOn(this.nextNode());
+    this.owner(this.next++ > 0).then(
+      (node) => this.openOn(node ?? this.nextNode()),
+      () => this.openOn(this.nextNode()),
+    );
+  }
+
+  private nextNode(): Node {
     const known = this.discover();
     if (known.length) this.nodes = known;
-    const node = this.nodes[this.next++ % this.nodes.length] as { host: string; port: number };
+    return this.nodes[this.next++ % this.nodes.length] as Node;
+  }
+
+  private openOn(node: Node): void {
+    if (this.closed) return;
     const conn = new Redis({
       ...common,
       ...this.options,
@@ -186,6 +222,10 @@ class ClusterSubscriber extends EventEmitter implements Subscriber {
     this.conn = conn;
     conn.on('error', () => {});
     conn.on('pmessageBuffer', (p: Buffer, c: Buffer, m: Buffer) => this.emit('pmessageBuffer', p, c, m));
+    conn.on('smessageBuffer', (c: Buffer, m: Buffer) => this.emit('smessageBuffer', c, m));
+    conn.on('messageBuffer', (c: Buffer, m: Buffer) => this.emit('messageBuffer', c, m));
+    // The slot moved away: Redis unsubscribed us. Move too.
+    conn.on('moved', () => conn.disconnect());
     conn.on('ready', () => this.emit('ready'));
     conn.on('close', () => this.emit('close'));
     conn.on('end', () => {
@@ -203,18 +243,67 @@ class ClusterSubscriber extends EventEmitter implements Subscriber {
     return this.conn ? this.conn.punsubscribe(...patterns) : Promise.reject(new Error('not connected'));
   }
 
+  subscribe(...channels: string[]): Promise<unknown> {
+    return this.conn ? this.conn.subscribe(...channels) : Promise.reject(new Error('not connected'));
+  }
+
+  unsubscribe(...channels: string[]): Promise<unknown> {
+    return this.conn ? this.conn.unsubscribe(...channels) : Promise.reject(new Error('not connected'));
+  }
+
+  sunsubscribe(...channels: string[]): Promise<unknown> {
+    return this.conn ? this.conn.sunsubscribe(...channels) : Promise.reject(new Error('not connected'));
+  }
+
+  async ssubscribe(...channels: string[]): Promise<unknown> {
+    const conn = this.conn;
+    if (!conn) throw new Error('not connected');
+    try {
+      return await conn.ssubscribe(...channels);
+    } catch (err) {
+      // Not this node's slot (any more), or the Cluster is failing over: find the owner again.
+      conn.disconnect();
+      throw err;
+    }
+  }
+
   ping(token: string): Promise<unknown> {
     return this.conn ? this.conn.ping(token) : Promise.reject(new Error('not connected'));
   }
 
-  disconnect(): void {
-    this.closed = true;
+  disconnect(reconnect = false): void {
+    // A connection that ends opens the next one, unless closed.
+    if (!reconnect) this.closed = true;
     this.conn?.disconnect();
   }
 }
 
-/** The subscriber connection: the bridge re-subscribes itself, so it knows when live is live again. */
-export function subscriberConnection(url: string, command?: Redis, timeoutMs = 5000): Subscriber {
+/** The primary serving `channel`'s slot, from the Cluster client's slot table (refreshed first when `refresh`, 2 s at most). */
+function shardOwner(cluster: Cluster, channel: string): ShardOwner {
+  let slot: number | undefined;
+  return async (refresh) => {
+    if (refresh)
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 2000);
+        cluster.refreshSlotsCache(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    slot ??= Number(await cluster.call('CLUSTER', 'KEYSLOT', channel));
+    const key = cluster.slots[slot]?.[0];
+    if (!key) return null;
+    const colon = key.lastIndexOf(':');
+    return { host: key.slice(0, colon), port: Number(key.slice(colon + 1)) };
+  };
+}
+
+/**
+ * The subscriber connection: the bridge re-subscribes itself, so it knows when live is live again. `shardChannel`:
+ * the namespace's shard channel, which the bridge SSUBSCRIBEs in sharded mode: on a Cluster the connection goes to the
+ * node serving it.
+ */
+export function subscriberConnection(url: string, command?: Redis, timeoutMs = 5000, shardChannel?: string): Subscriber {
   const target = parseRedisTarget(url);
   if (target.kind === 'cluster') {
     const cluster = command as unknown as Cluster | undefined;
@@ -222,7 +311,8 @@ export function subscriberConnection(url: string, command?: Redis, timeoutMs = 5
       cluster && typeof cluster.nodes === 'function'
         ? cluster.nodes('all').map((n) => ({ host: n.options.host as string, port: n.options.port as number }))
         : [];
-    return new ClusterSubscriber(target.nodes, target.options, discover, timeoutMs);
+    const owner = cluster && shardChannel ? shardOwner(cluster, shardChannel) : undefined;
+    return new ClusterSubscriber(target.nodes, target.options, discover, timeoutMs, owner);
   }
   return redisFor(target, { ...subscriberOptions, ...silenceBound(timeoutMs) });
 }
@@ -231,6 +321,24 @@ export function subscriberConnection(url: string, command?: Redis, timeoutMs = 5
 export function primaries(redis: Redis): Redis[] {
   const cluster = redis as unknown as Cluster;
   return redis instanceof Cluster ? cluster.nodes('master') : [redis];
+}
+
+/**
+ * Whether Redis has sharded pub/sub: Redis >= 7 on every primary that answers (SPUBLISH, SSUBSCRIBE). Asked when a
+ * namespace's mode is first decided or switched (pubsub-mode.ts); a Redis replaced by an older one under a sharded
+ * namespace is not supported. A Cluster client
+ * connects to a node only when it first needs it, and these connections queue nothing: connected first.
+ */
+export async function shardedPubsub(redis: Redis): Promise<boolean> {
+  const answers = await Promise.allSettled(
+    primaries(redis).map(async (r) => {
+      await connect(r, 5000);
+      return (await r.info('server')) as string;
+    }),
+  );
+  const versions = answers.flatMap((a) => (a.status === 'fulfilled' ? [Number(/^redis_version:(\d+)/m.exec(a.value)?.[1] ?? 0)] : []));
+  if (!versions.length) throw (answers[0] as PromiseRejectedResult | undefined)?.reason ?? new Error('no Redis primary answered');
+  return versions.every((v) => v >= 7);
 }
 
 /** Resolves once the connection is ready; rejects after `timeoutMs`. */

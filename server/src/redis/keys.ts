@@ -56,6 +56,13 @@ export interface Keys {
   livePrefix: string;
   /** `livePrefix` escaped for use inside a PSUBSCRIBE pattern */
   livePattern(pattern: string): string;
+  /**
+   * the namespace's one shard channel (Redis >= 7: SPUBLISH / SSUBSCRIBE): every live frame of the namespace, which
+   * carries its channel; the hash tag puts it on the namespace's shard of a Cluster
+   */
+  liveShard: string;
+  /** classic mode's control channel (SUBSCRIBE): the marker of a switch to sharded mode (pubsubmode-1.lua) */
+  modeChannel: string;
 }
 
 export function keysFor(namespace: string): Keys {
@@ -85,5 +92,7 @@ export function keysFor(namespace: string): Keys {
     recipient: (name) => `${t}:r:${name}`, // = recipientPrefix + name
     livePrefix,
     livePattern: (pattern) => escaped + pattern,
+    liveShard: `${t}:live`,
+    modeChannel: `${t}:pubsub-mode`,
   };
 }

@@ -117,6 +117,7 @@ const REPLIES = {
   dpsTrim: [1, 2],
   dpsRecover: ['e1', 'same', 'run', 9],
   dpsClock: ['1700000000', '250000'],
+  dpsPubsubmode: 'sharded',
 };
 
 /** One call of each caller, by the script's command name, with what it should answer. */
@@ -162,6 +163,7 @@ const CALLS: Record<string, [(s: Scripts) => Promise<unknown>, unknown]> = {
   trim: [(s) => s.trim({ ch: 'a', ackFloor: -1, ageCut: -1, maxLen: 10 }), { acked: 1, retained: 2 }],
   recover: [(s) => s.recover({ decision: 'check' }), { epoch: 'e1', outcome: 'same', runId: 'run', head: 9 }],
   clock: [(s) => s.clock(), 1_700_000_000_250],
+  pubsubmode: [(s) => s.pubsubMode('init', 'sharded'), 'sharded'],
 };
 
 describe('typed callers', () => {

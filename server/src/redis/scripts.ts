@@ -73,6 +73,7 @@ export interface ScriptCommands {
   dpsTrim(...args: Args): Promise<[number, number]>;
   dpsRecover(...args: Args): Promise<[string, string, string, number]>;
   dpsClock(...args: Args): Promise<[string, string]>;
+  dpsPubsubmode(...args: Args): Promise<string>;
 }
 
 export type ScriptedRedis = Redis & ScriptCommands;

@@ -12,8 +12,10 @@
 
   Stores and publishes exactly as the server's publish does (publishmany-n.lua): the next id, the
   channel's sorted set and the channel index, the length cap with its watermark, the idempotency key,
-  then the ready-made frame on the live channel. Settings come from <prefix>:config (maxLen, idemWindow),
-  which the server writes at start.
+  then the ready-made frame, SPUBLISHed on the namespace's shard channel <prefix>:live when the namespace's
+  pub/sub mode is sharded (on a Cluster it stays on the namespace's shard), PUBLISHed on
+  <prefix>:live:<channel> when it is classic, both while it has none (includes/pubsub.lua). Settings come from <prefix>:config: maxLen and idemWindow, which the server
+  writes at start, and pubsub, the namespace's mode (pubsubmode-1.lua), read by every call.
 
   Returns { id, dup (0|1), epoch }. An invalid channel or data is refused with an error starting with
   `bad_request`, and nothing is stored. Without flags, Redis refuses the whole call up front when it
@@ -21,6 +23,7 @@
 ]]
 --@include json-valid
 --@include cap
+--@include pubsub
 --@include time
 
 local function publish(keys, args)
@@ -35,7 +38,7 @@ local function publish(keys, args)
   if not ok then return redis.error_reply('bad_request: data is not one JSON value (' .. why .. ')') end
   if key and (#key == 0 or #key > 256) then return redis.error_reply('bad_request: the key must be 1 to 256 bytes') end
 
-  local conf = redis.call('HMGET', base .. ':config', 'maxLen', 'idemWindow')
+  local conf = redis.call('HMGET', base .. ':config', 'maxLen', 'idemWindow', 'pubsub')
   local maxLen, window = tonumber(conf[1] or '100000'), conf[2] or '86400'
   local epoch = redis.call('GET', base .. ':epoch')
   local idem = key and (base .. ':idem:' .. key)
@@ -58,7 +61,9 @@ local function publish(keys, args)
   redis.call('ZADD', base .. ':index', id, ch)
   capChannel(chKey, base .. ':trimmed', ch, maxLen)
   if idem then redis.call('SET', idem, idText, 'EX', window) end
-  redis.call('PUBLISH', base .. ':live:' .. ch, frame)
+  local classic, sharded = livePaths(conf[3])
+  if sharded then redis.call('SPUBLISH', base .. ':live', frame) end
+  if classic then redis.call('PUBLISH', base .. ':live:' .. ch, frame) end
   return { id, 0, epoch }
 end
 

@@ -8,8 +8,10 @@
   KEYS[2] epoch     epoch string of the namespace's log
   KEYS[3] index     sorted set: channel -> newest id
   KEYS[4] trimmed   hash: channel -> highest id removed (acked by all, or by retention)
-  KEYS[5 + j]       (j from 0 to c - 1) the sorted set of channel j of the batch
-  KEYS[4 + c + n]   (n from 1) the n-th idempotency key of the batch (of the messages that have one)
+  KEYS[5] config    hash: its field `pubsub` is the namespace's pub/sub mode, read by every call
+                    ('sharded': SPUBLISH, 'classic': PUBLISH, none: both; includes/pubsub.lua)
+  KEYS[6 + j]       (j from 0 to c - 1) the sorted set of channel j of the batch
+  KEYS[5 + c + n]   (n from 1) the n-th idempotency key of the batch (of the messages that have one)
 
   ARGV[1] deadline, ms on Redis's clock: past it, nothing is done (the caller has been answered
           `unavailable` by then, so a call that reaches Redis late, held by a stalled network or
@@ -17,15 +19,17 @@
   ARGV[2] max messages kept per channel (retention by length)
   ARGV[3] idempotency window, seconds
   ARGV[4] candidate epoch, used only when the log has none
-  ARGV[5] prefix of the pub/sub channels
-  ARGV[6] c, the number of channels
-  ARGV[7 .. 6 + 2c] per channel j (from 0): ARGV[7 + 2j] its name,
-                    ARGV[8 + 2j] its name as a JSON string literal
-  then per message i (from 0), at m = 7 + 2c + 3i:
+  ARGV[5] prefix of the classic pub/sub channels (PUBLISH on prefix .. channel)
+  ARGV[6] the namespace's shard channel (Redis >= 7): in sharded mode every frame is SPUBLISHed on it
+          instead, so on a Cluster it stays on the namespace's shard
+  ARGV[7] c, the number of channels
+  ARGV[8 .. 7 + 2c] per channel j (from 0): ARGV[8 + 2j] its name,
+                    ARGV[9 + 2j] its name as a JSON string literal
+  then per message i (from 0), at m = 8 + 2c + 3i:
     ARGV[m]     its channel's number j (from 0)
     ARGV[m + 1] data as JSON text
     ARGV[m + 2] n > 0: its idempotency key is the n-th after the channels'
-                (KEYS[4 + c + n]); 0: it has none
+                (KEYS[5 + c + n]); 0: it has none
 
   Returns { epoch, first, i, id, i, id, … }: the messages stored by this call
   have consecutive ids from `first` on, in batch order; each (i, id) pair is a
@@ -34,6 +38,7 @@
 ]]
 --@include cap
 --@include epoch
+--@include pubsub
 --@include time
 
 local now = redis.call('TIME')
@@ -45,7 +50,9 @@ end
 
 local maxLen = tonumber(ARGV[2])
 local prefix = ARGV[5]
-local c = tonumber(ARGV[6])
+-- The mode as the namespace's config says now: atomic with a switch (pubsubmode-1.lua).
+local classic, sharded = livePaths(redis.call('HGET', KEYS[5], 'pubsub'))
+local c = tonumber(ARGV[7])
 local ts = msText(now)
 local out = { '', 0 }
 local seq = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -57,12 +64,12 @@ local frames, targets = {}, {}
 local keysToSet = {}
 -- idempotency keys set by this call (written after the loop): a key twice in one batch is stored once
 local setHere = {}
-local firstArg = 7 + 2 * c
+local firstArg = 8 + 2 * c
 
 for m = firstArg, #ARGV, 3 do
   local j = tonumber(ARGV[m])
   local n = tonumber(ARGV[m + 2])
-  local idem = n > 0 and KEYS[4 + c + n]
+  local idem = n > 0 and KEYS[5 + c + n]
   local prev = idem and (setHere[idem] or redis.call('GET', idem))
   if prev then
     out[#out + 1] = (m - firstArg) / 3
@@ -70,7 +77,7 @@ for m = firstArg, #ARGV, 3 do
   else
     seq = seq + 1
     local idText = string.format('%d', seq)
-    local frame = '{"op":"msg","id":' .. idText .. ',"ch":' .. ARGV[8 + 2 * j] .. ',"data":' .. ARGV[m + 1] .. ',"ts":' .. ts .. '}'
+    local frame = '{"op":"msg","id":' .. idText .. ',"ch":' .. ARGV[9 + 2 * j] .. ',"data":' .. ARGV[m + 1] .. ',"ts":' .. ts .. '}'
     local a = adds[j]
     if not a then
       a = {}
@@ -85,7 +92,7 @@ for m = firstArg, #ARGV, 3 do
       setHere[idem] = idText
     end
     frames[#frames + 1] = frame
-    targets[#targets + 1] = prefix .. ARGV[7 + 2 * j]
+    if classic then targets[#targets + 1] = prefix .. ARGV[8 + 2 * j] end
   end
 end
 
@@ -100,15 +107,22 @@ for i = 1, #keysToSet, 2 do
   redis.call('SET', keysToSet[i], keysToSet[i + 1], 'EX', ARGV[3])
 end
 for j, a in pairs(adds) do
-  redis.call('ZADD', KEYS[5 + j], unpack(a))
+  redis.call('ZADD', KEYS[6 + j], unpack(a))
 end
 
 -- The channel index and the length cap, once per channel: the same end state as after each message.
 for j, id in pairs(newest) do
-  redis.call('ZADD', KEYS[3], id, ARGV[7 + 2 * j])
-  capChannel(KEYS[5 + j], KEYS[4], ARGV[7 + 2 * j], maxLen)
+  redis.call('ZADD', KEYS[3], id, ARGV[8 + 2 * j])
+  capChannel(KEYS[6 + j], KEYS[4], ARGV[8 + 2 * j], maxLen)
 end
-for i = 1, #frames do
-  redis.call('PUBLISH', targets[i], frames[i])
+if sharded then
+  for i = 1, #frames do
+    redis.call('SPUBLISH', ARGV[6], frames[i])
+  end
+end
+if classic then
+  for i = 1, #frames do
+    redis.call('PUBLISH', targets[i], frames[i])
+  end
 end
 return out
