@@ -49,6 +49,8 @@ export interface Config {
   heartbeatIntervalMs: number;
   /** ms between the keep-alive comments of an SSE stream */
   sseKeepAliveMs: number;
+  /** ms a Durable Streams long-poll (`GET /v1/stream/…?live=long-poll`) waits for data before its 204 */
+  streamLongPollMs: number;
   /** ms after which a Redis connection that does not answer is down; a publish is answered within it */
   redisTimeoutMs: number;
   demo: boolean;
@@ -140,6 +142,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     heartbeatIntervalMs: int(env, 'DPS_HEARTBEAT_INTERVAL', 25000, 100),
     redisTimeoutMs: int(env, 'DPS_REDIS_TIMEOUT', 5000, 500),
     sseKeepAliveMs: int(env, 'DPS_SSE_KEEPALIVE', 15000, 100),
+    streamLongPollMs: int(env, 'DPS_STREAM_LONG_POLL', 30000, 100),
     demo: env.DPS_DEMO === '1' || env.DPS_DEMO === 'true',
     workers: int(env, 'DPS_WORKERS', availableParallelism(), 1),
     ...overrides,

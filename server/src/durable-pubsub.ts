@@ -2,10 +2,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { CloseCode, type HelloFrame, type Json, toClientFrame } from '@durable-pubsub/client-sdk/protocol';
+import { CloseCode, type HelloFrame, isValidChannel, type Json, toClientFrame } from '@durable-pubsub/client-sdk/protocol';
 import type { Registry } from 'prom-client';
 import { WebSocketServer } from 'ws';
-import { createAuthenticator } from './auth';
+import { bearer, createAuthenticator } from './auth';
 import { Bridge } from './bridge';
 import { type Config, ConfigError, loadConfig } from './config';
 import type { Connection } from './connection';
@@ -13,6 +13,7 @@ import { BurstCorker } from './cork';
 import { DpsError } from './errors';
 import { FrameChecks } from './handover';
 import { httpHandler } from './http';
+import { StreamRoutes } from './streams/routes';
 import { originAllowed } from './http-read';
 import { Janitor } from './janitor';
 import { createLogger, type Level, type Logger, silentLogger } from './log';
@@ -210,7 +211,20 @@ export async function durablePubsub(opts: DurablePubsubOptions): Promise<Durable
   });
   const { peers } = opts;
   peers?.attach({ registry, connections });
+  const streams = new StreamRoutes({
+    store,
+    grant: (req, q) => auth.verify(bearer(req.headers.authorization) ?? q.get('token') ?? undefined),
+    longPollMs: config.streamLongPollMs,
+    originAllowed: (origin, req) => originAllowed(origin, req.headers.host, config.allowedOrigins, auth.enabled),
+    // A JSON stream's messages reach the WebSocket and SSE readers of the channel of the same name (after the append).
+    mirror: (path, messages) => {
+      if (!isValidChannel(path)) return;
+      for (const m of messages)
+        store.publish(path, JSON.parse(m.toString('utf8'))).catch((err) => log.warn('stream mirror publish failed', { path, err: String(err) }));
+    },
+  });
   const routes = httpHandler({
+    streams,
     store,
     bridge,
     config,
@@ -291,6 +305,7 @@ export async function durablePubsub(opts: DurablePubsubOptions): Promise<Durable
       ]);
       clearTimeout(timer);
       for (const s of sessions) s.close(CloseCode.goingAway, 'server shutting down');
+      streams.close();
       await janitor.stop();
       for (const s of servers) s.closeAllConnections();
       await Promise.all(closed);

@@ -8,6 +8,7 @@ import { type PublishDone, Publisher, type PublisherOptions, type PublishResult 
 import { type Chunk, Reads } from './reads';
 import { type Ack, type AckOutcome, type HelloResult, Scripts } from './redis/commands';
 import { type Keys, keysFor } from './redis/keys';
+import { Streams } from './streams/storage';
 import { Subscriptions } from './subscriptions';
 import { Trimming } from './trimming';
 import { TurnBatch } from './turn-batch';
@@ -42,6 +43,8 @@ export class Store extends EventEmitter<StoreEvents> {
   readonly keys: Keys;
   /** positions per (recipient, pattern set), off the connection hot path */
   readonly subscriptions: Subscriptions;
+  /** Durable Streams (/v1/stream): their own layout beside the channels */
+  readonly streams: Streams;
   readonly #redis: Redis;
   private readonly scripts: Scripts;
   private readonly guard: EpochGuard;
@@ -72,6 +75,7 @@ export class Store extends EventEmitter<StoreEvents> {
     this.publisher = new Publisher({ scripts, guard: this.guard, timed, mapError: (err) => this.mapError(err) }, opts);
     this.reads = new Reads({ redis, keys, scripts, timed, fail: (err) => this.fail(err) });
     this.trimming = new Trimming(redis, keys, scripts, opts.retentionMaxLen);
+    this.streams = new Streams(redis, keys);
   }
 
   /** the epoch this process serves; empty until `init` */

@@ -73,6 +73,13 @@ export interface ScriptCommands {
   dpsTrim(...args: Args): Promise<[number, number]>;
   dpsRecover(...args: Args): Promise<[string, string, string, number]>;
   dpsClock(...args: Args): Promise<[string, string]>;
+  /** Durable Streams (streams/storage.ts): [status, tail, closed, ct] */
+  dpsDscreate(...args: (string | number | Buffer)[]): Promise<[string, number, string, string]>;
+  /** [status, tail, closed, a, b] */
+  dpsDsappend(...args: (string | number | Buffer)[]): Promise<[string, number, string, number, number]>;
+  /** [status, ct, tail, closed, id, ttl, expAt, exp, from, ...entries], all as Buffers */
+  dpsDsreadBuffer(...args: Args): Promise<Buffer[]>;
+  dpsDsdelete(...args: Args): Promise<string>;
 }
 
 export type ScriptedRedis = Redis & ScriptCommands;
