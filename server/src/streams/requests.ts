@@ -1,5 +1,6 @@
 // Durable Streams requests: the body, the headers a PUT or POST carries, and JSON mode's messages, checked (400 on bad input).
 import type { IncomingMessage } from 'node:http';
+import { offsetPosition } from './offsets';
 import type { Producer, StreamConfig } from './storage';
 
 /** A request the protocol answers with a status before anything is stored. */
@@ -91,13 +92,14 @@ export function createConfig(req: IncomingMessage): StreamConfig {
     c.fork = { src };
     const at = header(req, 'stream-fork-offset');
     if (at !== undefined) {
-      if (!/^\d{16}$/.test(at)) throw bad('Stream-Fork-Offset is not an offset of this server');
-      c.fork.offset = Number(at);
+      const position = offsetPosition(at);
+      if (position === null) throw bad('Stream-Fork-Offset is not an offset of this server');
+      c.fork.offset = position;
     }
     const sub = header(req, 'stream-fork-sub-offset');
     if (sub !== undefined) {
       if (!DECIMAL.test(sub) || Number(sub) > SAFE) throw bad('Stream-Fork-Sub-Offset must be a non-negative integer');
-      c.fork.sub = Number(sub);
+      if (Number(sub) > 0) c.fork.sub = Number(sub);
     }
   } else if (header(req, 'stream-fork-offset') !== undefined || header(req, 'stream-fork-sub-offset') !== undefined) {
     throw bad('Stream-Fork-Offset needs Stream-Forked-From');

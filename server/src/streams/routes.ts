@@ -124,8 +124,8 @@ export class StreamRoutes {
     const config = createConfig(req);
     const body = await readBytes(req, MAX_BODY);
     const json = config.fork ? undefined : isJson(config.ct);
-    let entries = body.length === 0 ? [] : [body];
-    // A fork's content type may come from its source: JSON or not is known once it is found (a second call is rare).
+    // A fork's content type may come from its source: its initial body is appended once the fork exists.
+    let entries = body.length === 0 || config.fork ? [] : [body];
     if (json && body.length) entries = jsonMessages(body);
     let r = await this.deps.store.streams.create(path, config, entries, json ?? false);
     if (config.fork && r.status === 'created' && body.length) {
@@ -145,7 +145,7 @@ export class StreamRoutes {
     switch (r.status) {
       case 'created':
         this.wakeups.notify(path);
-        return end(res, 201, { ...headers, location: `${STREAM_PREFIX}${path}` });
+        return end(res, 201, { ...headers, location: `http://${req.headers.host ?? 'localhost'}${STREAM_PREFIX}${encodeURI(path)}` });
       case 'exists':
         return end(res, 200, headers);
       case 'conflict':
@@ -186,8 +186,8 @@ export class StreamRoutes {
       case 'ok':
         this.wakeups.notify(path);
         if (entries.length && isJson(ct)) this.deps.mirror?.(path, entries);
-        if (producer) return end(res, 200, { ...offset, ...closed, ...prod, 'producer-seq': String(producer.seq) });
-        return end(res, 204, { ...offset, ...closed });
+        if (producer && entries.length) return end(res, 200, { ...offset, ...closed, ...prod, 'producer-seq': String(producer.seq) });
+        return end(res, 204, { ...offset, ...closed, ...prod, ...(producer ? { 'producer-seq': String(producer.seq) } : {}) });
       case 'dup':
         return end(res, 204, { ...offset, ...closed, ...prod, 'producer-seq': String(r.a) });
       case 'closed-ok':
@@ -336,7 +336,7 @@ export class StreamRoutes {
         if (!closed) control.streamCursor = cursor = nextCursor(cursor);
         if (upToDate) control.upToDate = true;
         if (closed) control.streamClosed = true;
-        if (c.count > 0 || upToDate) res.write(`event: control\ndata: ${JSON.stringify(control)}\n\n`);
+        if (c.count > 0 || upToDate) res.write(`event: control\ndata:${JSON.stringify(control)}\n\n`);
         if (closed) break;
         const at = c.next;
         while (!abort.signal.aborted && Date.now() < deadline) {
@@ -364,7 +364,7 @@ function notRead(res: ServerResponse, status: 'missing' | 'gone' | 'bad-offset')
 function dataEvent(body: Buffer, json: boolean, text: boolean): string {
   const payload = text ? body.toString('utf8') : body.toString('base64');
   const lines = json || !text ? [payload] : payload.split(/\r\n|\r|\n/);
-  return `event: data\n${lines.map((l) => `data: ${l}`).join('\n')}\n\n`;
+  return `event: data\n${lines.map((l) => `data:${l}`).join('\n')}\n\n`;
 }
 
 export { essence };

@@ -13,7 +13,7 @@
   ARGV[8] src       path of the fork's source, or ''
   ARGV[9] forkAt    the fork offset (a number), or '' for the source's tail
   ARGV[10] forkSub  sub-offset past forkAt: messages (JSON) or bytes, or ''
-  ARGV[11] json     '1' when ARGV[12..] are JSON messages (then forkSub counts entries)
+  ARGV[11] json     '1' when ARGV[12..] are JSON messages
   ARGV[12..] entries the initial data, one entry each
 
   Returns { status, tail, closed, ct }: status 'created' | 'exists' | 'conflict' | 'gone' | 'no-source' |
@@ -32,6 +32,7 @@ if s then
     same = same and (s.ttl or '') == ARGV[4] and (s.expAt or '') == ARGV[5]
   end
   if ARGV[8] ~= '' and ARGV[9] ~= '' then same = same and s.forkAt == ARGV[9] end
+  if ARGV[8] ~= '' then same = same and (s.forkSub or '') == ARGV[10] end
   if not same then return { 'conflict', tonumber(s.tail), s.closed or '0', s.ct } end
   return { 'exists', tonumber(s.tail), s.closed or '0', s.ct }
 end
@@ -55,8 +56,10 @@ if ARGV[8] ~= '' then
   local sub = tonumber(ARGV[10] ~= '' and ARGV[10] or '0')
   local upTo = at
   if sub > 0 then
-    local after = redis.call('ZRANGEBYSCORE', sd, at, '+inf', 'LIMIT', 0, ARGV[11] == '1' and sub or 1)
-    if ARGV[11] == '1' then
+    -- JSON: sub counts messages (one entry each); anything else: bytes of the entry at the fork offset.
+    local json = dsEssence(src.ct) == 'application/json'
+    local after = redis.call('ZRANGEBYSCORE', sd, at, '+inf', 'LIMIT', 0, json and sub or 1)
+    if json then
       if #after < sub then return { 'bad-sub', 0, 0, '' } end
       local last = after[#after]
       upTo = tonumber(string.sub(last, 1, 16)) + #last - 16
@@ -75,7 +78,7 @@ if ARGV[8] ~= '' then
   end
   tail = upTo
   redis.call('HINCRBY', prefix .. 'm:' .. ARGV[8], 'refs', 1)
-  redis.call('HSET', m, 'src', ARGV[8], 'forkAt', ARGV[9])
+  redis.call('HSET', m, 'src', ARGV[8], 'forkAt', ARGV[9], 'forkSub', ARGV[10])
 end
 for i = 12, #ARGV do
   redis.call('ZADD', d, tail, dsPad(tail) .. ARGV[i])

@@ -1,5 +1,5 @@
 -- Durable Streams (/v1/stream): one stream's keys built from the namespace's stream prefix, its clock, expiry and removal.
--- A stream `p` is: prefix .. 'm:' .. p (hash: ct, tail, closed, ttl, exp, expAt, seq, id, src, forkAt, refs, gone, cb),
+-- A stream `p` is: prefix .. 'm:' .. p (hash: ct, tail, closed, ttl, exp, expAt, seq, id, src, forkAt, forkSub, refs, gone, cb),
 -- prefix .. 'd:' .. p (sorted set: entry = 16-digit start offset .. bytes, scored by its start offset),
 -- prefix .. 'p:' .. p (hash: producer id -> 'epoch:seq'). All share the namespace's hash tag.
 
