@@ -13,7 +13,6 @@ import { BurstCorker } from './cork';
 import { DpsError } from './errors';
 import { FrameChecks } from './handover';
 import { httpHandler } from './http';
-import { StreamRoutes } from './streams/routes';
 import { originAllowed } from './http-read';
 import { Janitor } from './janitor';
 import { createLogger, type Level, type Logger, silentLogger } from './log';
@@ -27,6 +26,7 @@ import { Session } from './session';
 import { stateCounts } from './session-state';
 import { SseCache, SseStream } from './sse';
 import { Store } from './store';
+import { StreamRoutes } from './streams/routes';
 import { MsgsCache } from './wire';
 
 /** Every setting of the server (each DPS_* variable as its camelCase field of Config), and where Redis is. */
@@ -217,10 +217,16 @@ export async function durablePubsub(opts: DurablePubsubOptions): Promise<Durable
     longPollMs: config.streamLongPollMs,
     originAllowed: (origin, req) => originAllowed(origin, req.headers.host, config.allowedOrigins, auth.enabled),
     // A JSON stream's messages reach the WebSocket and SSE readers of the channel of the same name (after the append).
-    mirror: (path, messages) => {
+    // The idempotency key (NUL 'ds:' path offset) tells publishmany-n.lua not to append it to the stream again.
+    mirror: (path, messages, tail) => {
       if (!isValidChannel(path)) return;
-      for (const m of messages)
-        store.publish(path, JSON.parse(m.toString('utf8'))).catch((err) => log.warn('stream mirror publish failed', { path, err: String(err) }));
+      let at = tail - messages.reduce((n, m) => n + m.length, 0);
+      for (const m of messages) {
+        store
+          .publish(path, JSON.parse(m.toString('utf8')), `\0ds:${path}:${at}`)
+          .catch((err) => log.warn('stream mirror publish failed', { path, err: String(err) }));
+        at += m.length;
+      }
     },
   });
   const routes = httpHandler({

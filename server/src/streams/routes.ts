@@ -28,8 +28,8 @@ export interface StreamRouteDeps {
   longPollMs: number;
   /** the CORS origin rule of /v1/* */
   originAllowed(origin: string, req: IncomingMessage): boolean;
-  /** a JSON stream's appended messages, also published on the channel of the same name */
-  mirror?(path: string, messages: Buffer[]): void;
+  /** a JSON stream's appended messages (ending at `tail`), also published on the channel of the same name */
+  mirror?(path: string, messages: Buffer[], tail: number): void;
 }
 
 /** About this many bytes per catch-up answer (more: the client reads on from Stream-Next-Offset). */
@@ -185,7 +185,7 @@ export class StreamRoutes {
     switch (r.status) {
       case 'ok':
         this.wakeups.notify(path);
-        if (entries.length && isJson(ct)) this.deps.mirror?.(path, entries);
+        if (entries.length && isJson(ct)) this.deps.mirror?.(path, entries, r.tail);
         if (producer && entries.length) return end(res, 200, { ...offset, ...closed, ...prod, 'producer-seq': String(producer.seq) });
         return end(res, 204, { ...offset, ...closed, ...prod, ...(producer ? { 'producer-seq': String(producer.seq) } : {}) });
       case 'dup':
@@ -261,7 +261,7 @@ export class StreamRoutes {
     if (live && !q.has('offset')) return fail(res, 400, 'a live read needs an `offset`');
     const from = parseOffset(q.get('offset'));
     if (from === null) return fail(res, 400, '`offset` is not an offset of this server');
-    if (live === 'sse') return this.sse(req, res, path, from, q.get('cursor'));
+    if (live === 'sse') return this.sse(res, path, from, q.get('cursor'));
     let c = await this.chunk(path, from);
     if (c.status !== 'ok') return notRead(res, c.status);
     const first = c;
@@ -283,7 +283,12 @@ export class StreamRoutes {
       const upToDate = c.next === c.meta.tail;
       const cursor: Record<string, string> = c.meta.closed && upToDate ? {} : { 'stream-cursor': nextCursor(q.get('cursor')) };
       if (c.count === 0)
-        return end(res, 204, { ...this.metaHeaders(c.meta), ...position(c.next, true, c.meta.closed), ...cursor, 'cache-control': 'no-store' });
+        return end(res, 204, {
+          ...this.metaHeaders(c.meta),
+          ...position(c.next, true, c.meta.closed),
+          ...cursor,
+          'cache-control': 'no-store',
+        });
       return this.answer(req, res, c, { ...cursor });
     }
     return this.answer(req, res, first, from === 'now' ? { 'cache-control': 'no-store' } : {}, from === 'now');
@@ -309,7 +314,7 @@ export class StreamRoutes {
     end(res, 200, headers, c.body);
   }
 
-  private async sse(req: IncomingMessage, res: ServerResponse, path: string, start: number | 'now', clientCursor: string | null): Promise<void> {
+  private async sse(res: ServerResponse, path: string, start: number | 'now', clientCursor: string | null): Promise<void> {
     let c = await this.chunk(path, start);
     if (c.status !== 'ok') return notRead(res, c.status);
     const first = c;

@@ -13,7 +13,16 @@ export interface StreamConfig {
   fork?: { src: string; offset?: number; sub?: number };
 }
 
-export type CreateStatus = 'created' | 'exists' | 'conflict' | 'gone' | 'no-source' | 'source-gone' | 'bad-offset' | 'bad-sub' | 'ct-mismatch';
+export type CreateStatus =
+  | 'created'
+  | 'exists'
+  | 'conflict'
+  | 'gone'
+  | 'no-source'
+  | 'source-gone'
+  | 'bad-offset'
+  | 'bad-sub'
+  | 'ct-mismatch';
 
 export interface CreateResult {
   status: CreateStatus;
@@ -101,7 +110,10 @@ export class Streams {
   }
 
   /** dsappend-1.lua: appends `entries` (none: a close-only request) with every check at once. */
-  async append(path: string, a: { ct: string; close: boolean; seq?: string; producer?: Producer; entries: Buffer[] }): Promise<AppendResult> {
+  async append(
+    path: string,
+    a: { ct: string; close: boolean; seq?: string; producer?: Producer; entries: Buffer[] },
+  ): Promise<AppendResult> {
     const p = a.producer;
     const r = await this.#r.dpsDsappend(
       this.meta(path),
