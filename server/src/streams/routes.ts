@@ -16,7 +16,7 @@ import {
   StreamRefusal,
   streamSeqOf,
 } from './requests';
-import type { StreamMeta } from './storage';
+import type { StreamMeta } from './types';
 import { Wakeups } from './wakeups';
 
 export const STREAM_PREFIX = '/v1/stream/';
@@ -127,7 +127,7 @@ export class StreamRoutes {
     // A fork's content type may come from its source: its initial body is appended once the fork exists.
     let entries = body.length === 0 || config.fork ? [] : [body];
     if (json && body.length) entries = jsonMessages(body);
-    let r = await this.deps.store.streams.create(path, config, entries, json ?? false);
+    let r = await this.deps.store.streams.create(path, config, entries);
     if (config.fork && r.status === 'created' && body.length) {
       // Initial data of a fork: appended after the inherited data, as the stream's type says.
       const a = await this.deps.store.streams.append(path, {

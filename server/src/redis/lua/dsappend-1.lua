@@ -11,7 +11,7 @@
   ARGV[6] pid       Producer-Id, or ''
   ARGV[7] pepoch    Producer-Epoch
   ARGV[8] pseq      Producer-Seq
-  ARGV[9..] entries the data, one entry each
+  ARGV[i]  (i from 9) the data, one entry each
 
   Returns { status, tail, closed, a, b }: status 'ok' | 'missing' | 'gone' | 'closed' | 'closed-ok' | 'ct-mismatch' |
   'seq-conflict' | 'dup' (a: the producer's last seq) | 'stale' (a: its epoch) | 'epoch-seq' | 'gap' (a: expected, b: got)

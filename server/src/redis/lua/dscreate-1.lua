@@ -13,8 +13,7 @@
   ARGV[8] src       path of the fork's source, or ''
   ARGV[9] forkAt    the fork offset (a number), or '' for the source's tail
   ARGV[10] forkSub  sub-offset past forkAt: messages (JSON) or bytes, or ''
-  ARGV[11] json     '1' when ARGV[12..] are JSON messages
-  ARGV[12..] entries the initial data, one entry each
+  ARGV[i]  (i from 11) the initial data, one entry each (JSON streams: one message each)
 
   Returns { status, tail, closed, ct }: status 'created' | 'exists' | 'conflict' | 'gone' | 'no-source' |
   'source-gone' | 'bad-offset' | 'bad-sub' | 'ct-mismatch'
@@ -80,7 +79,7 @@ if ARGV[8] ~= '' then
   redis.call('HINCRBY', prefix .. 'm:' .. ARGV[8], 'refs', 1)
   redis.call('HSET', m, 'src', ARGV[8], 'forkAt', ARGV[9], 'forkSub', ARGV[10])
 end
-for i = 12, #ARGV do
+for i = 11, #ARGV do
   redis.call('ZADD', d, tail, dsPad(tail) .. ARGV[i])
   tail = tail + #ARGV[i]
 end
