@@ -87,8 +87,8 @@ export class StreamRoutes {
       res.setHeader('access-control-expose-headers', EXPOSED);
     }
     const url = new URL(req.url ?? '/', 'http://x');
-    const path = decodeURIComponent(url.pathname.slice(STREAM_PREFIX.length));
     try {
+      const path = streamPath(url.pathname);
       if (req.method === 'OPTIONS')
         return end(res, 204, {
           'access-control-allow-methods': 'GET, HEAD, PUT, POST, DELETE, OPTIONS',
@@ -355,6 +355,15 @@ export class StreamRoutes {
       this.live.delete(abort);
       res.end();
     }
+  }
+}
+
+/** The stream's path, percent-decoded; a malformed escape is a 400. */
+function streamPath(pathname: string): string {
+  try {
+    return decodeURIComponent(pathname.slice(STREAM_PREFIX.length));
+  } catch {
+    throw new StreamRefusal(400, 'the stream path is not valid percent-encoding');
   }
 }
 
