@@ -75,7 +75,7 @@ export class Store extends EventEmitter<StoreEvents> {
     this.publisher = new Publisher({ scripts, guard: this.guard, timed, mapError: (err) => this.mapError(err) }, opts);
     this.reads = new Reads({ redis, keys, scripts, timed, fail: (err) => this.fail(err) });
     this.trimming = new Trimming(redis, keys, scripts, opts.retentionMaxLen);
-    this.streams = new Streams(scripts);
+    this.streams = new Streams(scripts, redis, keys);
   }
 
   /** the epoch this process serves; empty until `init` */

@@ -6,9 +6,10 @@ import { withServer } from '../support/env';
 describe('durable-pubsub', () => {
   const ctx = withServer({ DPS_STREAM_LONG_POLL: '2000' });
   const config = {
+    subscriptions: true,
     get baseUrl() {
       return ctx.server.url;
     },
   };
-  runConformanceTests(config as { baseUrl: string });
+  runConformanceTests(config as { baseUrl: string; subscriptions: boolean });
 });

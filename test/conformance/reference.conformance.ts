@@ -4,7 +4,7 @@ import { runConformanceTests } from '@durable-streams/server-conformance-tests';
 import { afterAll, beforeAll, describe } from 'vitest';
 
 describe('reference server', () => {
-  const config = { baseUrl: '' };
+  const config = { baseUrl: '', subscriptions: true };
   let server: DurableStreamTestServer;
   beforeAll(async () => {
     server = new DurableStreamTestServer({ port: 0, host: '127.0.0.1', longPollTimeout: 2_000 });

@@ -11,6 +11,8 @@ const ROOT = new URL('../..', import.meta.url).pathname;
 const KNOWN = new URL('../conformance/known-failures.txt', import.meta.url).pathname;
 
 interface Outcome {
+  /** failure messages by test name */
+  why: Map<string, string>;
   passed: string[];
   failed: string[];
   skipped: string[];
@@ -37,13 +39,14 @@ function run(file: string, dir: string): Promise<Outcome> {
     child.on('exit', () => {
       try {
         const report = JSON.parse(readFileSync(out, 'utf8')) as {
-          testResults: { assertionResults: { status: string; ancestorTitles: string[]; title: string }[] }[];
+          testResults: { assertionResults: { status: string; ancestorTitles: string[]; title: string; failureMessages: string[] }[] }[];
         };
-        const o: Outcome = { passed: [], failed: [], skipped: [] };
+        const o: Outcome = { passed: [], failed: [], skipped: [], why: new Map() };
         for (const f of report.testResults)
           for (const a of f.assertionResults) {
             const name = [...a.ancestorTitles.slice(1), a.title].join(' > ');
             (a.status === 'passed' ? o.passed : a.status === 'failed' ? o.failed : o.skipped).push(name);
+            if (a.status === 'failed') o.why.set(name, (a.failureMessages[0] ?? '').split('\n')[0] ?? '');
           }
         resolve(o);
       } catch (err) {
@@ -60,6 +63,11 @@ test('durable-pubsub passes the Durable Streams conformance suite but for its kn
     const count = (o: Outcome) => `${o.passed.length} passed, ${o.failed.length} failed, ${o.skipped.length} skipped`;
     console.log(`conformance: reference server ${count(reference)}`);
     console.log(`conformance: durable-pubsub   ${count(ours)}`);
+    for (const [who, o] of [
+      ['reference server', reference],
+      ['durable-pubsub', ours],
+    ] as const)
+      for (const name of o.failed) console.log(`conformance: ${who} failed: ${name}: ${o.why.get(name)}`);
     const known = readFileSync(KNOWN, 'utf8')
       .split('\n')
       .filter((l) => l.trim() && !l.startsWith('#'));

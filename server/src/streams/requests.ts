@@ -17,20 +17,30 @@ export class StreamRefusal extends Error {
 
 const bad = (message: string) => new StreamRefusal(400, message);
 
-/** The body as bytes, up to `limit` (past it a 413, the rest unread). */
+/**
+ * The body as bytes, up to `limit`; past it a 413, answered once the rest has been read and dropped (a client still
+ * sending would see its connection reset instead of the answer), or after 5 s of it.
+ */
 export function readBytes(req: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    if (Number(req.headers['content-length']) > limit) return reject(new StreamRefusal(413, `body exceeds ${limit} bytes`));
+    const tooLarge = () => {
+      req.removeAllListeners('data');
+      req.removeAllListeners('end');
+      const refuse = () => {
+        clearTimeout(timer);
+        reject(new StreamRefusal(413, `body exceeds ${limit} bytes`, { connection: 'close' }));
+      };
+      const timer = setTimeout(refuse, 5_000);
+      req.once('end', refuse);
+      req.once('error', refuse);
+      req.resume();
+    };
+    if (Number(req.headers['content-length']) > limit) return tooLarge();
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
-      if (size > limit) {
-        req.removeAllListeners('data');
-        req.pause();
-        reject(new StreamRefusal(413, `body exceeds ${limit} bytes`));
-        return;
-      }
+      if (size > limit) return tooLarge();
       chunks.push(chunk);
     });
     req.on('end', () => resolve(Buffer.concat(chunks)));

@@ -16,6 +16,7 @@ import {
   StreamRefusal,
   streamSeqOf,
 } from './requests';
+import { Subscriptions } from './subscriptions';
 import type { StreamMeta } from './types';
 import { Wakeups } from './wakeups';
 
@@ -70,11 +71,22 @@ export class StreamRoutes {
   /** open SSE responses and long-polls, ended when the server stops */
   private readonly live = new Set<AbortController>();
 
-  constructor(private readonly deps: StreamRouteDeps) {}
+  /** §6–7 at /v1/stream/__ds/… */
+  private readonly subs: Subscriptions;
+
+  constructor(private readonly deps: StreamRouteDeps) {
+    this.subs = new Subscriptions(deps.store, (path) => this.wakeups.notify(path));
+  }
 
   /** Ends every live read (the server stops). */
   close(): void {
     for (const c of this.live) c.abort();
+    this.subs.close();
+  }
+
+  /** A stream has new data from `before` on: subscriptions linked to it (or whose pattern matches it) wake. */
+  private changed(req: IncomingMessage, path: string, before: number): void {
+    this.subs.changed(path, before, rootOf(req)).catch(() => {});
   }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -96,6 +108,12 @@ export class StreamRoutes {
           'access-control-max-age': '600',
         });
       if (!path) return fail(res, 400, 'a stream path is needed after /v1/stream/');
+      if (path.startsWith('__ds/')) {
+        // Callbacks, acks and releases carry their wake's own token; the rest is administration.
+        if (!/\/(callback|ack|release)$/.test(path) && !(await this.deps.grant(req, url.searchParams)).admin)
+          return fail(res, 403, 'subscriptions need a token with dps.admin');
+        return await this.subs.handle(req, res, path.slice('__ds/'.length), rootOf(req));
+      }
       const grant = await this.deps.grant(req, url.searchParams);
       const write = req.method === 'PUT' || req.method === 'POST' || req.method === 'DELETE';
       if (write ? !grant.canPublish(path) : !grant.canRead(path))
@@ -145,7 +163,8 @@ export class StreamRoutes {
     switch (r.status) {
       case 'created':
         this.wakeups.notify(path);
-        return end(res, 201, { ...headers, location: `http://${req.headers.host ?? 'localhost'}${STREAM_PREFIX}${encodeURI(path)}` });
+        if (r.tail > 0) this.changed(req, path, 0);
+        return end(res, 201, { ...headers, location: `${rootOf(req)}${encodeURI(path)}` });
       case 'exists':
         return end(res, 200, headers);
       case 'conflict':
@@ -185,6 +204,7 @@ export class StreamRoutes {
     switch (r.status) {
       case 'ok':
         this.wakeups.notify(path);
+        if (entries.length) this.changed(req, path, r.tail - entries.reduce((n, e) => n + e.length, 0));
         if (entries.length && isJson(ct)) this.deps.mirror?.(path, entries, r.tail);
         if (producer && entries.length) return end(res, 200, { ...offset, ...closed, ...prod, 'producer-seq': String(producer.seq) });
         return end(res, 204, { ...offset, ...closed, ...prod, ...(producer ? { 'producer-seq': String(producer.seq) } : {}) });
@@ -356,6 +376,11 @@ export class StreamRoutes {
       res.end();
     }
   }
+}
+
+/** This server's /v1/stream/ URL as the request names it. */
+function rootOf(req: IncomingMessage): string {
+  return `http://${req.headers.host ?? 'localhost'}${STREAM_PREFIX}`;
 }
 
 /** The stream's path, percent-decoded; a malformed escape is a 400. */

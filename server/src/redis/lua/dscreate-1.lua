@@ -84,6 +84,7 @@ for i = 11, #ARGV do
   tail = tail + #ARGV[i]
 end
 local id = redis.call('INCR', prefix .. 'ids')
+redis.call('SADD', prefix .. 'all', path)
 redis.call('HSET', m, 'ct', ct, 'tail', tail, 'closed', closed, 'ttl', ttl, 'expAt', expAt, 'id', id)
 if ttl ~= '' then
   redis.call('HSET', m, 'exp', tostring(now + tonumber(ttl) * 1000))

@@ -1,7 +1,8 @@
 -- Durable Streams (/v1/stream): one stream's keys built from the namespace's stream prefix, its clock, expiry and removal.
 -- A stream `p` is: prefix .. 'm:' .. p (hash: ct, tail, closed, ttl, exp, expAt, seq, id, src, forkAt, forkSub, refs, gone, cb),
 -- prefix .. 'd:' .. p (sorted set: entry = 16-digit start offset .. bytes, scored by its start offset),
--- prefix .. 'p:' .. p (hash: producer id -> 'epoch:seq'). All share the namespace's hash tag.
+-- prefix .. 'p:' .. p (hash: producer id -> 'epoch:seq'); prefix .. 'all' is the set of every stream's path (what
+-- a subscription's pattern is matched against when it is created). All share the namespace's hash tag.
 
 local function dsNow()
   local t = redis.call('TIME')
@@ -18,6 +19,7 @@ local function dsDrop(prefix, path)
     local m, d, p = dsKeys(prefix, path)
     local src = redis.call('HGET', m, 'src')
     redis.call('DEL', m, d, p)
+    redis.call('SREM', prefix .. 'all', path)
     path = nil
     if src and src ~= '' then
       local sm = prefix .. 'm:' .. src
