@@ -51,6 +51,8 @@ export interface Config {
   sseKeepAliveMs: number;
   /** ms a Durable Streams long-poll (`GET /v1/stream/…?live=long-poll`) waits for data before its 204 */
   streamLongPollMs: number;
+  /** ms a Durable Streams long-poll or SSE reader looks again without a wake-up (one lost with the subscriber) */
+  streamRecheckMs: number;
   /** ms after which a Redis connection that does not answer is down; a publish is answered within it */
   redisTimeoutMs: number;
   demo: boolean;
@@ -143,6 +145,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     redisTimeoutMs: int(env, 'DPS_REDIS_TIMEOUT', 5000, 500),
     sseKeepAliveMs: int(env, 'DPS_SSE_KEEPALIVE', 15000, 100),
     streamLongPollMs: int(env, 'DPS_STREAM_LONG_POLL', 30000, 100),
+    streamRecheckMs: int(env, 'DPS_STREAM_RECHECK', 2000, 10),
     demo: env.DPS_DEMO === '1' || env.DPS_DEMO === 'true',
     workers: int(env, 'DPS_WORKERS', availableParallelism(), 1),
     ...overrides,

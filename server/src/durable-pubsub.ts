@@ -2,7 +2,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { CloseCode, type HelloFrame, isValidChannel, type Json, toClientFrame } from '@durable-pubsub/client-sdk/protocol';
+import { CloseCode, escapeGlob, type HelloFrame, isValidChannel, type Json, toClientFrame } from '@durable-pubsub/client-sdk/protocol';
 import type { Registry } from 'prom-client';
 import { WebSocketServer } from 'ws';
 import { bearer, createAuthenticator } from './auth';
@@ -215,6 +215,7 @@ export async function durablePubsub(opts: DurablePubsubOptions): Promise<Durable
     store,
     grant: (req, q) => auth.verify(bearer(req.headers.authorization) ?? q.get('token') ?? undefined),
     longPollMs: config.streamLongPollMs,
+    recheckMs: config.streamRecheckMs,
     originAllowed: (origin, req) => originAllowed(origin, req.headers.host, config.allowedOrigins, auth.enabled),
     // A JSON stream's messages reach the WebSocket and SSE readers of the channel of the same name (after the append).
     // The idempotency key (NUL 'ds:' path offset) tells publishmany-n.lua not to append it to the stream again.
@@ -229,6 +230,15 @@ export async function durablePubsub(opts: DurablePubsubOptions): Promise<Durable
       }
     },
   });
+  // Stream changes on any node wake this node's live readers, through a subscriber of their own (the bridge owns its
+  // connection's patterns); it resubscribes on each reconnect, and readers look again every DPS_STREAM_RECHECK anyway.
+  const wakeSub = subscriberConnection(opts.redisUrl, redis, config.redisTimeoutMs, 'dps-stream-wake');
+  wakeSub.on('error', (err) => log.debug('redis stream wake subscriber error', { err: String(err) }));
+  wakeSub.on('ready', () => {
+    wakeSub.psubscribe(escapeGlob(store.keys.streamWake)).catch((err) => log.debug('stream wake subscribe failed', { err: String(err) }));
+  });
+  wakeSub.on('pmessageBuffer', (_pattern, _channel, path) => streams.wakeups.notify(path.toString()));
+  connect(wakeSub).catch((err) => log.debug('stream wake subscriber did not connect', { err: String(err) }));
   const routes = httpHandler({
     streams,
     store,
@@ -317,6 +327,7 @@ export async function durablePubsub(opts: DurablePubsubOptions): Promise<Durable
       await Promise.all(closed);
       if (opts.ownsRedis) await store.markClean().catch(() => {});
       await bridge.close();
+      wakeSub.disconnect();
       await redis.quit().catch(() => redis.disconnect());
     })();
     return closing;

@@ -78,6 +78,38 @@ describe('a JSON stream and the channel of its name', () => {
   });
 });
 
+describe('two nodes on one Redis', () => {
+  let a: TestServer;
+  let b: TestServer;
+  beforeAll(async () => {
+    // Readers never look again on their own: only a wake-up from the other node can answer them.
+    const env = { DPS_NAMESPACE: 'ds-nodes', DPS_STREAM_RECHECK: '600000', DPS_STREAM_LONG_POLL: '60000' };
+    [a, b] = await Promise.all([startTestServer(ctx.redis.url, env), startTestServer(ctx.redis.url, env)]);
+  });
+  afterAll(() => Promise.all([a?.stop(), b?.stop()]));
+
+  it('wake a long-poll on one node with an append or a publish on the other', async () => {
+    const at = (s: TestServer) => `${s.url}/v1/stream/nodes.s`;
+    expect((await fetch(at(a), { method: 'PUT', headers: { 'content-type': 'application/json' } })).status).toBe(201);
+    const poll = async (offset: string) => {
+      const r = await fetch(`${at(a)}?offset=${offset}&live=long-poll`);
+      return { status: r.status, body: await r.text(), next: r.headers.get('stream-next-offset') as string };
+    };
+    const tail = (await fetch(at(a), { method: 'HEAD' })).headers.get('stream-next-offset') as string;
+    const first = poll(tail);
+    // The long-poll is waiting once A has read the stream for it: give it the time of one read, then append on B.
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await fetch(at(b), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"n":1}' })).status).toBe(204);
+    const one = await first;
+    expect([one.status, one.body]).toEqual([200, '[{"n":1}]']);
+    const second = poll(one.next);
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await httpPublish(b, { ch: 'nodes.s', data: { n: 2 } })).status).toBe(200);
+    const two = await second;
+    expect([two.status, two.body]).toEqual([200, '[{"n":2}]']);
+  });
+});
+
 describe('/v1/stream with auth on', () => {
   const SECRET = 'a-stream-secret-that-is-long-enough-for-hs256';
   let server: TestServer;

@@ -153,6 +153,7 @@ class ClusterSubscriber extends EventEmitter implements Subscriber {
     private readonly options: RedisOptions,
     private readonly discover: () => { host: string; port: number }[],
     private readonly timeoutMs: number,
+    private readonly name = 'dps-subscriber',
   ) {
     super();
     this.nodes = [...seeds];
@@ -178,6 +179,7 @@ class ClusterSubscriber extends EventEmitter implements Subscriber {
       ...this.options,
       ...subscriberOptions,
       ...silenceBound(this.timeoutMs),
+      connectionName: this.name,
       host: node.host,
       port: node.port,
       // A node that stops answering is left for the next one rather than retried.
@@ -214,7 +216,8 @@ class ClusterSubscriber extends EventEmitter implements Subscriber {
 }
 
 /** The subscriber connection: the bridge re-subscribes itself, so it knows when live is live again. */
-export function subscriberConnection(url: string, command?: Redis, timeoutMs = 5000): Subscriber {
+/** A subscriber connection; `name` is its CLIENT name (the bridge's is `dps-subscriber`). */
+export function subscriberConnection(url: string, command?: Redis, timeoutMs = 5000, name = 'dps-subscriber'): Subscriber {
   const target = parseRedisTarget(url);
   if (target.kind === 'cluster') {
     const cluster = command as unknown as Cluster | undefined;
@@ -222,9 +225,9 @@ export function subscriberConnection(url: string, command?: Redis, timeoutMs = 5
       cluster && typeof cluster.nodes === 'function'
         ? cluster.nodes('all').map((n) => ({ host: n.options.host as string, port: n.options.port as number }))
         : [];
-    return new ClusterSubscriber(target.nodes, target.options, discover, timeoutMs);
+    return new ClusterSubscriber(target.nodes, target.options, discover, timeoutMs, name);
   }
-  return redisFor(target, { ...subscriberOptions, ...silenceBound(timeoutMs) });
+  return redisFor(target, { ...subscriberOptions, ...silenceBound(timeoutMs), connectionName: name });
 }
 
 /** The servers holding the namespace's data: the one server, or every Cluster primary. */

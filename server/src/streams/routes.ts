@@ -27,6 +27,8 @@ export interface StreamRouteDeps {
   /** the request's grant (the open grant while auth is off); throws without a valid token */
   grant(req: IncomingMessage, q: URLSearchParams): Promise<Grant>;
   longPollMs: number;
+  /** ms a live reader looks again without being woken */
+  recheckMs: number;
   /** the CORS origin rule of /v1/* */
   originAllowed(origin: string, req: IncomingMessage): boolean;
   /** a JSON stream's appended messages (ending at `tail`), also published on the channel of the same name */
@@ -67,7 +69,7 @@ function position(next: number, upToDate: boolean, closed: boolean): Record<stri
 }
 
 export class StreamRoutes {
-  readonly wakeups = new Wakeups();
+  readonly wakeups: Wakeups;
   /** open SSE responses and long-polls, ended when the server stops */
   private readonly live = new Set<AbortController>();
 
@@ -75,6 +77,7 @@ export class StreamRoutes {
   private readonly subs: Subscriptions;
 
   constructor(private readonly deps: StreamRouteDeps) {
+    this.wakeups = new Wakeups(deps.recheckMs);
     this.subs = new Subscriptions(deps.store, (path) => this.wakeups.notify(path));
   }
 

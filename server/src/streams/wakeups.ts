@@ -1,7 +1,10 @@
-// Wakes a stream's long-polls and SSE readers on this process when it changes; readers also look again every second
-// (another node's appends: there is no cross-node signal for streams yet).
+// Wakes a stream's long-polls and SSE readers on this process when it changes (here, or on any node: the ds scripts
+// publish each change's path on the stream wake channel); readers also look again every `recheckMs` in case a wake
+// was lost with the subscriber connection.
 export class Wakeups {
   private readonly waiting = new Map<string, Set<() => void>>();
+
+  constructor(private readonly recheckMs = 2000) {}
 
   /** Resolves when `path` changes here, after `ms`, or when `signal` aborts, whichever comes first. */
   wait(path: string, ms: number, signal?: AbortSignal): Promise<void> {
@@ -15,7 +18,7 @@ export class Wakeups {
         if (set.size === 0 && this.waiting.get(path) === set) this.waiting.delete(path);
         resolve();
       };
-      const timer = setTimeout(done, Math.min(ms, 1000));
+      const timer = setTimeout(done, Math.min(ms, this.recheckMs));
       signal?.addEventListener('abort', done);
       set.add(done);
     });

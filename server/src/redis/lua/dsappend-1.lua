@@ -65,4 +65,5 @@ if ARGV[4] == '1' then
   if pid ~= '' then redis.call('HSET', m, 'cb', pid .. '\n' .. ARGV[7] .. '\n' .. ARGV[8]) end
 end
 dsTouch(prefix, path, s, now)
+redis.call('PUBLISH', prefix .. 'wake', path)
 return { 'ok', tail, closed, pseq or 0, 0 }

@@ -91,4 +91,5 @@ if ttl ~= '' then
 elseif expMs ~= '' then
   redis.call('HSET', m, 'exp', expMs)
 end
+redis.call('PUBLISH', prefix .. 'wake', path)
 return { 'created', tail, closed, ct }

@@ -14,4 +14,5 @@ local s = dsLoad(prefix, path, dsNow())
 if not s then return 'missing' end
 if s.gone == '1' then return 'gone' end
 dsDelete(prefix, path)
+redis.call('PUBLISH', prefix .. 'wake', path)
 return 'deleted'

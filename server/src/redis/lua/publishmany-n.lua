@@ -29,7 +29,8 @@
 
   A channel with a Durable Streams JSON stream of the same name (includes/ds.lua; its keys built from KEYS[1]'s
   prefix), open and not expired, gets each stored message appended to it too, but for the messages that stream
-  itself published here (idempotency key starting with NUL 'ds:': streams/routes.ts mirrors its appends so).
+  itself published here (idempotency key starting with NUL 'ds:': streams/routes.ts mirrors its appends so); each
+  such stream's path is then published on its wake channel (dsPrefix .. 'wake').
 
   Returns { epoch, first, i, id, i, id, … }: the messages stored by this call
   have consecutive ids from `first` on, in batch order; each (i, id) pair is a
@@ -116,8 +117,10 @@ for m = firstArg, #ARGV, 3 do
     end
   end
 end
-for _, st in pairs(streams) do
+local woken = {}
+for j, st in pairs(streams) do
   if st and st.changed then
+    woken[#woken + 1] = ARGV[7 + 2 * j]
     redis.call('HSET', st[1], 'tail', st[3])
     if st[4] and st[4] ~= '' then redis.call('HSET', st[1], 'exp', tostring(nowMs + tonumber(st[4]) * 1000)) end
   end
@@ -144,5 +147,8 @@ for j, id in pairs(newest) do
 end
 for i = 1, #frames do
   redis.call('PUBLISH', targets[i], frames[i])
+end
+for _, path in ipairs(woken) do
+  redis.call('PUBLISH', dsPrefix .. 'wake', path)
 end
 return out

@@ -2,7 +2,8 @@
 -- A stream `p` is: prefix .. 'm:' .. p (hash: ct, tail, closed, ttl, exp, expAt, seq, id, src, forkAt, forkSub, refs, gone, cb),
 -- prefix .. 'd:' .. p (sorted set: entry = 16-digit start offset .. bytes, scored by its start offset),
 -- prefix .. 'p:' .. p (hash: producer id -> 'epoch:seq'); prefix .. 'all' is the set of every stream's path (what
--- a subscription's pattern is matched against when it is created). All share the namespace's hash tag.
+-- a subscription's pattern is matched against when it is created). All share the namespace's hash tag. A change is
+-- told on the pub/sub channel prefix .. 'wake' (the path), which wakes long-polls and SSE readers on every node.
 
 local function dsNow()
   local t = redis.call('TIME')
