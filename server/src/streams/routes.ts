@@ -357,7 +357,8 @@ export class StreamRoutes {
     try {
       for (;;) {
         if (c.status !== 'ok') break;
-        if (c.count > 0) res.write(dataEvent(c.body, isJson(c.meta.ct), text));
+        // Paced by the reader: the next chunk is read once this one has left (memory stays about one chunk).
+        if (c.count > 0 && !res.write(dataEvent(c.body, isJson(c.meta.ct), text))) await drained(res);
         const upToDate = c.next === c.meta.tail;
         const closed = c.meta.closed && upToDate;
         const control: Record<string, unknown> = { streamNextOffset: formatOffset(c.next) };
@@ -379,6 +380,19 @@ export class StreamRoutes {
       res.end();
     }
   }
+}
+
+/** Resolves when `res` has room again, or is closed. */
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
 }
 
 /** This server's /v1/stream/ URL as the request names it. */
