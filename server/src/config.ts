@@ -61,6 +61,10 @@ export interface Config {
   heartbeatIntervalMs: number;
   /** ms between the keep-alive comments of an SSE stream */
   sseKeepAliveMs: number;
+  /** ms a Durable Streams long-poll (`GET /v1/stream/…?live=long-poll`) waits for data before its 204 */
+  streamLongPollMs: number;
+  /** ms a Durable Streams long-poll or SSE reader looks again without a wake-up (one lost with the subscriber) */
+  streamRecheckMs: number;
   /** ms after which a Redis connection that does not answer is down; a publish is answered within it */
   redisTimeoutMs: number;
   /** postgres://… of the app's database: this server also relays its outbox table (docs/outbox.md); unset: no relay */
@@ -175,6 +179,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     outboxTable: str(env, 'DPS_OUTBOX_TABLE') ?? 'dps_outbox',
     outboxPollMs: int(env, 'DPS_OUTBOX_POLL', 1000, 10),
     outboxBatch: int(env, 'DPS_OUTBOX_BATCH', 500, 1),
+    streamLongPollMs: int(env, 'DPS_STREAM_LONG_POLL', 30000, 100),
+    streamRecheckMs: int(env, 'DPS_STREAM_RECHECK', 2000, 10),
     demo: env.DPS_DEMO === '1' || env.DPS_DEMO === 'true',
     workers: int(env, 'DPS_WORKERS', availableParallelism(), 1),
     ...overrides,

@@ -2,10 +2,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { CloseCode, type HelloFrame, type Json, toClientFrame } from '@durable-pubsub/client-sdk/protocol';
+import { CloseCode, type HelloFrame, isValidChannel, type Json, toClientFrame } from '@durable-pubsub/client-sdk/protocol';
 import type { Registry } from 'prom-client';
 import { WebSocketServer } from 'ws';
-import { createAuthenticator } from './auth';
+import { bearer, createAuthenticator } from './auth';
 import { Bridge } from './bridge';
 import { type Config, ConfigError, loadConfig } from './config';
 import type { Connection } from './connection';
@@ -28,6 +28,7 @@ import { Session } from './session';
 import { stateCounts } from './session-state';
 import { SseCache, SseStream } from './sse';
 import { Store } from './store';
+import { StreamRoutes } from './streams/routes';
 import { MsgsCache } from './wire';
 
 /** Every setting of the server (each DPS_* variable as its camelCase field of Config), and where Redis is. */
@@ -263,7 +264,38 @@ export async function durablePubsub(opts: DurablePubsubOptions): Promise<Durable
   });
   const { peers } = opts;
   peers?.attach({ registry, connections });
+  const streams = new StreamRoutes({
+    store,
+    grant: (req, q) => auth.verify(bearer(req.headers.authorization) ?? q.get('token') ?? undefined),
+    longPollMs: config.streamLongPollMs,
+    recheckMs: config.streamRecheckMs,
+    originAllowed: (origin, req) => originAllowed(origin, req.headers.host, config.allowedOrigins, auth.enabled),
+    // A JSON stream's messages reach the WebSocket and SSE readers of the channel of the same name (after the append).
+    // The idempotency key (NUL 'ds:' path offset) tells publishmany-n.lua not to append it to the stream again.
+    mirror: (path, messages, tail) => {
+      if (!isValidChannel(path)) return;
+      let at = tail - messages.reduce((n, m) => n + m.length, 0);
+      for (const m of messages) {
+        store
+          .publish(path, JSON.parse(m.toString('utf8')), `\0ds:${path}:${at}`)
+          .catch((err) => log.warn('stream mirror publish failed', { path, err: String(err) }));
+        at += m.length;
+      }
+    },
+  });
+  // Stream changes on any node wake this node's live readers, through a subscriber of their own (the bridge owns its
+  // connection's patterns); it resubscribes on each reconnect, and readers look again every DPS_STREAM_RECHECK anyway.
+  const wakeSub = subscriberConnection(opts.redisUrl, redis, config.redisTimeoutMs, undefined, 'dps-stream-wake');
+  wakeSub.on('error', (err) => log.debug('redis stream wake subscriber error', { err: String(err) }));
+  wakeSub.on('ready', () => {
+    // SUBSCRIBE, not PSUBSCRIBE: a pattern would count in PUBSUB NUMPAT, which a namespace's first node reads as a node
+    // of an older version listening classic (pubsub-mode.ts).
+    wakeSub.subscribe(store.keys.streamWake).catch((err) => log.debug('stream wake subscribe failed', { err: String(err) }));
+  });
+  wakeSub.on('messageBuffer', (_channel, path) => streams.wakeups.notify(path.toString()));
+  connect(wakeSub).catch((err) => log.debug('stream wake subscriber did not connect', { err: String(err) }));
   const routes = httpHandler({
+    streams,
     store,
     bridge,
     config,
@@ -360,11 +392,13 @@ export async function durablePubsub(opts: DurablePubsubOptions): Promise<Durable
       ]);
       clearTimeout(timer);
       for (const s of sessions) s.close(CloseCode.goingAway, 'server shutting down');
+      streams.close();
       await janitor.stop();
       for (const s of servers) s.closeAllConnections();
       await Promise.all(closed);
       if (opts.ownsRedis) await store.markClean().catch(() => {});
       await bridge.close();
+      wakeSub.disconnect();
       await redis.quit().catch(() => redis.disconnect());
     })();
     return closing;

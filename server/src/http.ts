@@ -11,8 +11,11 @@ import type { Logger } from './log';
 import type { Link } from './redis/liveness';
 import { serveStatic } from './static';
 import type { Store } from './store';
+import { STREAM_PREFIX, type StreamRoutes } from './streams/routes';
 
 export interface HttpDeps {
+  /** Durable Streams at /v1/stream/* */
+  streams?: StreamRoutes;
   store: Store;
   bridge: Bridge;
   config: Config;
@@ -218,6 +221,7 @@ export function httpHandler(deps: HttpDeps) {
     const path = (req.url ?? '/').split('?')[0];
     const { config, auth } = deps;
     try {
+      if (deps.streams && path?.startsWith(STREAM_PREFIX)) return await deps.streams.handle(req, res);
       if (path?.startsWith('/v1/') && cors(req, res, (o) => originAllowed(o, req.headers.host, config.allowedOrigins, auth.enabled)))
         return;
       if ((path === '/v1/sse' || path === '/v1/poll') && req.method === 'GET')

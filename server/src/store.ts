@@ -9,6 +9,7 @@ import { PubsubModes } from './pubsub-mode';
 import { type Chunk, Reads } from './reads';
 import { type Ack, type AckOutcome, type HelloResult, Scripts } from './redis/commands';
 import { type Keys, keysFor } from './redis/keys';
+import { Streams } from './streams/storage';
 import { Subscriptions } from './subscriptions';
 import { Trimming } from './trimming';
 import { TurnBatch } from './turn-batch';
@@ -43,6 +44,8 @@ export class Store extends EventEmitter<StoreEvents> {
   readonly keys: Keys;
   /** positions per (recipient, pattern set), off the connection hot path */
   readonly subscriptions: Subscriptions;
+  /** Durable Streams (/v1/stream): their own layout beside the channels */
+  readonly streams: Streams;
   readonly #redis: Redis;
   private readonly scripts: Scripts;
   private readonly guard: EpochGuard;
@@ -76,6 +79,7 @@ export class Store extends EventEmitter<StoreEvents> {
     this.reads = new Reads({ redis, keys, scripts, timed, fail: (err) => this.fail(err) });
     this.trimming = new Trimming(redis, keys, scripts, opts.retentionMaxLen);
     this.pubsub = new PubsubModes(redis, keys, scripts);
+    this.streams = new Streams(scripts, redis, keys);
   }
 
   /** the epoch this process serves; empty until `init` */

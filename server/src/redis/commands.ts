@@ -1,6 +1,16 @@
 // A typed caller per Lua script: named arguments in, named results out, keys from `Keys`, negative codes mapped (codes.ts).
 import type { Redis } from 'ioredis';
 import { nanoid } from 'nanoid';
+import type {
+  AppendResult,
+  AppendStatus,
+  CreateResult,
+  CreateStatus,
+  Producer,
+  ReadResult,
+  StreamConfig,
+  StreamMeta,
+} from '../streams/types';
 import { refusalOf } from './codes';
 import type { Keys } from './keys';
 import { defineScripts, type ScriptedRedis } from './scripts';
@@ -220,5 +230,92 @@ export class Scripts {
   async clock(): Promise<number> {
     const [sec, usec] = await this.#r.dpsClock(this.keys.epoch);
     return Number(sec) * 1000 + Number(usec) / 1000;
+  }
+
+  /** The meta key of a Durable Stream (its other keys are built beside it in Lua: includes/ds.lua). */
+  private streamMeta(path: string): string {
+    return `${this.keys.streamPrefix}m:${path}`;
+  }
+
+  /** dscreate-1.lua */
+  async dscreate(a: { path: string; config: StreamConfig; entries: Buffer[] }): Promise<CreateResult> {
+    const { config: c, path } = a;
+    const f = c.fork;
+    const r = await this.#r.dpsDscreate(
+      this.streamMeta(path),
+      this.keys.streamPrefix,
+      path,
+      c.ct,
+      c.ttl ?? '',
+      c.expAt ?? '',
+      c.expMs ?? '',
+      c.closed ? '1' : '0',
+      f?.src ?? '',
+      f?.offset ?? '',
+      f?.sub ?? '',
+      ...a.entries,
+    );
+    return { status: r[0] as CreateStatus, tail: Number(r[1]), closed: String(r[2]) === '1', ct: String(r[3]) };
+  }
+
+  /** dsappend-1.lua */
+  async dsappend(a: {
+    path: string;
+    ct: string;
+    close: boolean;
+    seq?: string;
+    producer?: Producer;
+    entries: Buffer[];
+  }): Promise<AppendResult> {
+    const p = a.producer;
+    const r = await this.#r.dpsDsappend(
+      this.streamMeta(a.path),
+      this.keys.streamPrefix,
+      a.path,
+      a.ct,
+      a.close ? '1' : '0',
+      a.seq ?? '',
+      p?.id ?? '',
+      p?.epoch ?? 0,
+      p?.seq ?? 0,
+      ...a.entries,
+    );
+    return { status: r[0] as AppendStatus, tail: Number(r[1]), closed: String(r[2]) === '1', a: Number(r[3]), b: Number(r[4]) };
+  }
+
+  /** dsread-1.lua: entries come back with their 16-digit start offset cut off. */
+  async dsread(a: { path: string; from: number | 'now'; maxBytes: number; touch: boolean }): Promise<ReadResult> {
+    const r = await this.#r.dpsDsreadBuffer(
+      this.streamMeta(a.path),
+      this.keys.streamPrefix,
+      a.path,
+      a.from,
+      a.maxBytes,
+      a.touch ? '1' : '0',
+    );
+    const text = (i: number) => String(r[i]);
+    const status = text(0);
+    if (status !== 'ok') return { status: status as 'missing' | 'gone' | 'bad-offset' };
+    const ttl = text(5);
+    const expAt = text(6);
+    const meta: StreamMeta = {
+      ct: text(1),
+      tail: Number(text(2)),
+      closed: text(3) === '1',
+      id: text(4),
+      ...(ttl ? { ttl: Number(ttl) } : {}),
+      ...(expAt ? { expAt } : {}),
+    };
+    const entries: { start: number; data: Buffer }[] = [];
+    for (let i = 9; i < r.length; i++) {
+      const e = r[i] as Buffer;
+      entries.push({ start: Number(e.subarray(0, 16).toString('latin1')), data: e.subarray(16) });
+    }
+    return { status: 'ok', meta, from: Number(text(8)), entries };
+  }
+
+  /** dsdelete-1.lua */
+  async dsdelete(a: { path: string }): Promise<'deleted' | 'missing' | 'gone'> {
+    return (await this.#r.dpsDsdelete(this.streamMeta(a.path), this.keys.streamPrefix, a.path)) as 'deleted' | 'missing' | 'gone';
   }
 }

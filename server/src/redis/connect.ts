@@ -177,6 +177,7 @@ class ClusterSubscriber extends EventEmitter implements Subscriber {
     private readonly discover: () => { host: string; port: number }[],
     private readonly timeoutMs: number,
     private readonly owner?: ShardOwner,
+    private readonly name = 'dps-live',
   ) {
     super();
     this.nodes = [...seeds];
@@ -214,6 +215,7 @@ class ClusterSubscriber extends EventEmitter implements Subscriber {
       ...this.options,
       ...subscriberOptions,
       ...silenceBound(this.timeoutMs),
+      connectionName: this.name,
       host: node.host,
       port: node.port,
       // A node that stops answering is left for the next one rather than retried.
@@ -301,9 +303,9 @@ function shardOwner(cluster: Cluster, channel: string): ShardOwner {
 /**
  * The subscriber connection: the bridge re-subscribes itself, so it knows when live is live again. `shardChannel`:
  * the namespace's shard channel, which the bridge SSUBSCRIBEs in sharded mode: on a Cluster the connection goes to the
- * node serving it.
+ * node serving it. `name`: its CLIENT name (the bridge's is `dps-live`).
  */
-export function subscriberConnection(url: string, command?: Redis, timeoutMs = 5000, shardChannel?: string): Subscriber {
+export function subscriberConnection(url: string, command?: Redis, timeoutMs = 5000, shardChannel?: string, name = 'dps-live'): Subscriber {
   const target = parseRedisTarget(url);
   if (target.kind === 'cluster') {
     const cluster = command as unknown as Cluster | undefined;
@@ -312,9 +314,9 @@ export function subscriberConnection(url: string, command?: Redis, timeoutMs = 5
         ? cluster.nodes('all').map((n) => ({ host: n.options.host as string, port: n.options.port as number }))
         : [];
     const owner = cluster && shardChannel ? shardOwner(cluster, shardChannel) : undefined;
-    return new ClusterSubscriber(target.nodes, target.options, discover, timeoutMs, owner);
+    return new ClusterSubscriber(target.nodes, target.options, discover, timeoutMs, owner, name);
   }
-  return redisFor(target, { ...subscriberOptions, ...silenceBound(timeoutMs) });
+  return redisFor(target, { ...subscriberOptions, ...silenceBound(timeoutMs), connectionName: name });
 }
 
 /** The servers holding the namespace's data: the one server, or every Cluster primary. */

@@ -49,6 +49,10 @@ export interface Keys {
   janitorLock: string;
   /** hash: settings of the `dps` Function library (maxLen, idemWindow), written by the server */
   config: string;
+  /** prefix of the Durable Streams keys (/v1/stream): includes/ds.lua builds each stream's keys from it */
+  streamPrefix: string;
+  /** pub/sub channel: the path of each stream that changed (ds*.lua and publishmany-n.lua publish it) */
+  streamWake: string;
   channel(ch: string): string;
   idem(key: string): string;
   recipient(name: string): string;
@@ -87,6 +91,8 @@ export function keysFor(namespace: string): Keys {
     recipientPrefix: `${t}:r:`,
     janitorLock: `${t}:janitor`,
     config: `${t}:config`,
+    streamPrefix: `${t}:ds:`,
+    streamWake: `${t}:ds:wake`,
     channel: (ch) => `${t}:ch:${ch}`,
     idem: (key) => `${t}:idem:${key}`,
     recipient: (name) => `${t}:r:${name}`, // = recipientPrefix + name

@@ -118,6 +118,13 @@ const REPLIES = {
   dpsRecover: ['e1', 'same', 'run', 9],
   dpsClock: ['1700000000', '250000'],
   dpsPubsubmode: 'sharded',
+  dpsDscreate: ['created', 5, '0', 'text/plain'],
+  dpsDsappend: ['gap', 5, '0', 2, 4],
+  /** called as dpsDsreadBuffer */
+  dpsDsread: ['ok', 'text/plain', 8, '1', '3', '', '', '', 0, Buffer.from('0000000000000000hello'), Buffer.from('0000000000000005abc')].map(
+    (v) => (typeof v === 'string' ? Buffer.from(v) : v),
+  ),
+  dpsDsdelete: 'gone',
 };
 
 /** One call of each caller, by the script's command name, with what it should answer. */
@@ -164,6 +171,27 @@ const CALLS: Record<string, [(s: Scripts) => Promise<unknown>, unknown]> = {
   recover: [(s) => s.recover({ decision: 'check' }), { epoch: 'e1', outcome: 'same', runId: 'run', head: 9 }],
   clock: [(s) => s.clock(), 1_700_000_000_250],
   pubsubmode: [(s) => s.pubsubMode('init', 'sharded'), 'sharded'],
+  dscreate: [
+    (s) => s.dscreate({ path: 'a', config: { ct: 'text/plain', closed: false }, entries: [] }),
+    { status: 'created', tail: 5, closed: false, ct: 'text/plain' },
+  ],
+  dsappend: [
+    (s) => s.dsappend({ path: 'a', ct: 'text/plain', close: false, producer: { id: 'p', epoch: 0, seq: 4 }, entries: [] }),
+    { status: 'gap', tail: 5, closed: false, a: 2, b: 4 },
+  ],
+  dsread: [
+    (s) => s.dsread({ path: 'a', from: 0, maxBytes: 100, touch: true }),
+    {
+      status: 'ok',
+      meta: { ct: 'text/plain', tail: 8, closed: true, id: '3' },
+      from: 0,
+      entries: [
+        { start: 0, data: Buffer.from('hello') },
+        { start: 5, data: Buffer.from('abc') },
+      ],
+    },
+  ],
+  dsdelete: [(s) => s.dsdelete({ path: 'a' }), 'gone'],
 };
 
 describe('typed callers', () => {

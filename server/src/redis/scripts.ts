@@ -74,6 +74,13 @@ export interface ScriptCommands {
   dpsRecover(...args: Args): Promise<[string, string, string, number]>;
   dpsClock(...args: Args): Promise<[string, string]>;
   dpsPubsubmode(...args: Args): Promise<string>;
+  /** Durable Streams (streams/storage.ts): [status, tail, closed, ct] */
+  dpsDscreate(...args: (string | number | Buffer)[]): Promise<[string, number, string, string]>;
+  /** [status, tail, closed, a, b] */
+  dpsDsappend(...args: (string | number | Buffer)[]): Promise<[string, number, string, number, number]>;
+  /** [status, ct, tail, closed, id, ttl, expAt, exp, from, ...entries], all as Buffers */
+  dpsDsreadBuffer(...args: Args): Promise<Buffer[]>;
+  dpsDsdelete(...args: Args): Promise<string>;
 }
 
 export type ScriptedRedis = Redis & ScriptCommands;

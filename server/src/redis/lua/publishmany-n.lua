@@ -31,6 +31,11 @@
     ARGV[m + 2] n > 0: its idempotency key is the n-th after the channels'
                 (KEYS[5 + c + n]); 0: it has none
 
+  A channel with a Durable Streams JSON stream of the same name (includes/ds.lua; its keys built from KEYS[1]'s
+  prefix), open and not expired, gets each stored message appended to it too, but for the messages that stream
+  itself published here (idempotency key starting with NUL 'ds:': streams/routes.ts mirrors its appends so); each
+  such stream's path is then published on its wake channel (dsPrefix .. 'wake').
+
   Returns { epoch, first, i, id, i, id, … }: the messages stored by this call
   have consecutive ids from `first` on, in batch order; each (i, id) pair is a
   message (number i from 0) whose key was already used: it stored nothing and
@@ -65,6 +70,24 @@ local keysToSet = {}
 -- idempotency keys set by this call (written after the loop): a key twice in one batch is stored once
 local setHere = {}
 local firstArg = 8 + 2 * c
+-- per channel number: the Durable Streams JSON stream of its name ({ meta key, data key, tail }), false if none
+local streams = {}
+local dsPrefix = string.sub(KEYS[1], 1, #KEYS[1] - #'seq') .. 'ds:'
+local nowMs = toMs(now)
+local function streamOf(j)
+  local s = streams[j]
+  if s == nil then
+    s = false
+    local m = dsPrefix .. 'm:' .. ARGV[8 + 2 * j]
+    local f = redis.call('HMGET', m, 'ct', 'gone', 'closed', 'tail', 'exp', 'ttl')
+    if f[1] and string.lower(string.match(f[1], '^[^;]*')) == 'application/json' and f[2] ~= '1' and f[3] ~= '1'
+      and not (f[5] and f[5] ~= '' and tonumber(f[5]) <= nowMs) then
+      s = { m, dsPrefix .. 'd:' .. ARGV[8 + 2 * j], tonumber(f[4]), f[6] }
+    end
+    streams[j] = s
+  end
+  return s
+end
 
 for m = firstArg, #ARGV, 3 do
   local j = tonumber(ARGV[m])
@@ -93,6 +116,20 @@ for m = firstArg, #ARGV, 3 do
     end
     frames[#frames + 1] = frame
     if classic then targets[#targets + 1] = prefix .. ARGV[8 + 2 * j] end
+    local st = streamOf(j)
+    if st and not (idem and string.find(idem, ':idem:\0ds:', 1, true)) then
+      redis.call('ZADD', st[2], st[3], string.format('%016d', st[3]) .. ARGV[m + 1])
+      st[3] = st[3] + #ARGV[m + 1]
+      st.changed = true
+    end
+  end
+end
+local woken = {}
+for j, st in pairs(streams) do
+  if st and st.changed then
+    woken[#woken + 1] = ARGV[8 + 2 * j]
+    redis.call('HSET', st[1], 'tail', st[3])
+    if st[4] and st[4] ~= '' then redis.call('HSET', st[1], 'exp', tostring(nowMs + tonumber(st[4]) * 1000)) end
   end
 end
 
@@ -124,5 +161,8 @@ if classic then
   for i = 1, #frames do
     redis.call('PUBLISH', targets[i], frames[i])
   end
+end
+for _, path in ipairs(woken) do
+  redis.call('PUBLISH', dsPrefix .. 'wake', path)
 end
 return out
