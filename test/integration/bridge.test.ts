@@ -7,9 +7,10 @@ import { RawClient } from '../support/raw-client';
 const ctx = withServer({ DPS_BRIDGE_WIDE_THRESHOLD: '4', DPS_SHARDED_PUBSUB: 'off' });
 
 const numpat = async () => Number(await ctx.redis.client.call('PUBSUB', 'NUMPAT'));
+/** the bridge's subscriber connections (the Durable Streams wake subscriber, `dps-stream-wake`, is another) */
 const pubsubConnections = async () => {
   const list = (await ctx.redis.client.call('CLIENT', 'LIST', 'TYPE', 'pubsub')) as string;
-  return list.trim().split('\n').length;
+  return list.split('\n').filter((line) => line.includes(' name=dps-live ')).length;
 };
 
 async function client(recipient: string, subs: string[]): Promise<RawClient> {
