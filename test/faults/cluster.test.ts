@@ -117,7 +117,17 @@ describe('Redis Cluster', () => {
         const rc = await RawClient.connect(s.wsUrl);
         await rc.hello({ recipient: 'bus-reader', subs: ['bus.*'] });
         await rc.next('live');
-        const before = await busCounters(c);
+        // A namespace's first node announces its mode on the classic path (a marker PUBLISHed at start): let the bus
+        // deliver it before the counters are read (settled: every message sent over the bus has been received).
+        let before = await busCounters(c);
+        await until(
+          async () => {
+            before = await busCounters(c);
+            return before.publish_received === before.publish_sent && before.publishshard_received === before.publishshard_sent;
+          },
+          5000,
+          'the bus to settle',
+        );
         const ids: number[] = [];
         for (let n = 0; n < N; n++) ids.push((await httpPublish(s, { ch: `bus.${n % 7}`, data: n })).body.id);
         await until(() => rc.msgIds().length >= N, 10_000, 'every message live');
