@@ -1,4 +1,4 @@
-// `pnpm bench [--quick] [--runs N] [--only fanout,patterns,publish,replay,storm,idle,sse] [--systems P,B,S]`
+// `pnpm bench [--quick] [--runs N] [--only fanout,patterns,publish,replay,storm,idle,sse,connections,workers] [--systems P,B,S]`
 // P (this project), B (a bare ws + PSUBSCRIBE bridge) and S (Socket.IO 4.8 + redis-streams-adapter with
 // connection state recovery), each started fresh on a fresh redis-server of the same build. Servers are
 // pinned to CPU 0, Redis and the load generators to CPU 1 (taskset), when the machine has two or more.
@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util';
 import { freePort, type ManagedRedis, Store, startRedis } from '@durable-pubsub/server';
 import { commandConnection, connect } from '@durable-pubsub/server/src/redis/connect';
 import type { System, Transport } from './clients';
+import { connections } from './connections';
 import type { Spec } from './load';
 
 const { values } = parseArgs({
@@ -37,6 +38,9 @@ interface Row {
   unit: string;
   /** scenario `sse`: how P's readers read */
   transport?: Transport;
+  /** scenarios `connections` and `workers`: the number of connections (or readers), and server processes */
+  point?: number;
+  workers?: number;
 }
 const rows: Row[] = [];
 
@@ -578,6 +582,7 @@ for (const [name, fn] of [
   ['storm', storm],
   ['idle', idle],
   ['sse', sse],
+  ['connections', () => connections({ quick: QUICK, systems: SYSTEMS, rows })],
 ] as const)
   if (want(name)) {
     await fn();
