@@ -26,6 +26,7 @@ import { Session } from './session';
 import { stateCounts } from './session-state';
 import { SseCache, SseStream } from './sse';
 import { Store } from './store';
+import { sweep } from './sweep';
 import { MsgsCache } from './wire';
 
 /** Every setting of the server (each DPS_* variable as its camelCase field of Config), and where Redis is. */
@@ -157,6 +158,8 @@ export async function durablePubsub(opts: DurablePubsubOptions): Promise<Durable
   });
 
   const sessions = new Set<Connection>();
+  /** admitted, open connections per recipient (the per-recipient limit) */
+  const perRecipient = new Map<string, number>();
   /** open connections per state, counted by the sessions' transitions */
   const states = stateCounts();
   bridge.on('down', () => {
@@ -184,10 +187,9 @@ export async function durablePubsub(opts: DurablePubsubOptions): Promise<Durable
     }
     return counts;
   };
-  // Dead connections (their peer vanished without a close) are gone within two intervals.
-  const heartbeat = setInterval(() => {
-    for (const s of sessions) s.heartbeat();
-  }, config.heartbeatIntervalMs);
+  // Dead connections (their peer vanished without a close) are gone within two intervals. One timer for all, each
+  // connection visited once per interval, a slice of them at a time (sweep.ts).
+  const stopHeartbeat = sweep(sessions, config.heartbeatIntervalMs, (s) => s.heartbeat());
   // An idle SSE stream gets a comment now and then, so proxies do not close it.
   const keepAlive = setInterval(() => {
     for (const s of sessions) s.keepAlive();
@@ -239,10 +241,13 @@ export async function durablePubsub(opts: DurablePubsubOptions): Promise<Durable
     msgs: new MsgsCache(),
     checks: new FrameChecks(),
     states,
-    connectionsOf: (recipient: string) => {
-      let n = 0;
-      for (const s of sessions) if (s.recipient === recipient && !s.closed && s.state !== 'hello') n++;
-      return n;
+    // Counted as connections come and go: every hello asks, and a walk over all connections made a connect storm of
+    // 10,000 spend 3 of its 10 CPU seconds here.
+    connectionsOf: (recipient: string) => perRecipient.get(recipient) ?? 0,
+    countRecipient: (recipient: string, delta: 1 | -1) => {
+      const n = (perRecipient.get(recipient) ?? 0) + delta;
+      if (n > 0) perRecipient.set(recipient, n);
+      else perRecipient.delete(recipient);
     },
     onClose: (s: Connection) => sessions.delete(s),
     sse: new SseCache(),
@@ -277,7 +282,7 @@ export async function durablePubsub(opts: DurablePubsubOptions): Promise<Durable
   const close = () => {
     closing ??= (async () => {
       clearInterval(touch);
-      clearInterval(heartbeat);
+      stopHeartbeat();
       clearInterval(keepAlive);
       liveness.stop();
       const closed = [...servers].map((s) => new Promise<void>((resolve) => s.close(() => resolve())));

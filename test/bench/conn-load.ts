@@ -13,8 +13,10 @@ export interface ConnLoadSpec {
   /** the first connection's index (recipients are `conn-<index>`) */
   from: number;
   count: number;
-  /** source address of every connection of this process */
+  /** source addresses of this process's connections: the first open, and their resume (the ports of the first
+   * are in TIME_WAIT after the drop) */
   localAddress: string;
+  resumeAddress: string;
   /** connects in flight at once */
   parallel: number;
 }
@@ -69,7 +71,7 @@ function goLive(i: number): void {
 }
 
 /** P and B: the fast client; P says hello (resuming from its last id after a drop), B subscribes. */
-function openWs(i: number, resume: boolean): Promise<void> {
+function openWs(i: number, resume: boolean, ownPort = true): Promise<void> {
   const view: { buf: Buffer; start: number; end: number } = { buf: Buffer.alloc(0), start: 0, end: 0 };
   let me: FastWs | undefined;
   const url = system === 'P' ? `${spec.base.replace('http', 'ws')}/ws` : spec.base.replace('http', 'ws');
@@ -104,7 +106,8 @@ function openWs(i: number, resume: boolean): Promise<void> {
       // A dropped socket's close may come after its successor is open.
       if (sockets[i] === me) live[i] = 0;
     },
-    spec.localAddress,
+    resume ? spec.resumeAddress : spec.localAddress,
+    ownPort ? FIRST_PORT + i : undefined,
   ).then((ws) => {
     me = ws;
     sockets[i] = ws;
@@ -115,13 +118,15 @@ function openWs(i: number, resume: boolean): Promise<void> {
   });
 }
 
+/** Connection i binds port FIRST_PORT + i of its source address (below the ephemeral range, 32768 and up). */
+const FIRST_PORT = 12_000;
+
 /** S: socket.io-client; joined to the room once it acks. Reconnects on its own after a drop (state recovery). */
 function openSio(i: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const s = io(spec.base, {
       transports: ['websocket'],
       forceNew: true,
-      localAddress: spec.localAddress,
       reconnectionDelay: S_AWAY_MS,
       reconnectionDelayMax: S_AWAY_MS,
       randomizationFactor: 0,
@@ -163,7 +168,8 @@ async function openAll(resume: boolean): Promise<{ first: number; last: number; 
     while (next < count) {
       const i = next++;
       try {
-        await (system === 'S' ? openSio(i) : openWs(i, resume));
+        // A port of ours that something else holds (EADDRINUSE): the kernel picks one instead.
+        await (system === 'S' ? openSio(i) : openWs(i, resume).catch(() => openWs(i, resume, false)));
       } catch {
         failed++;
       }

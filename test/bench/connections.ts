@@ -52,6 +52,7 @@ class Loads {
         from,
         count: Math.floor(((k + 1) * n) / count) - from,
         localAddress: `127.0.0.${2 + k}`,
+        resumeAddress: `127.0.1.${2 + k}`,
         parallel: system === 'S' ? 200 : 500,
       };
       const p = fork(LOAD, [JSON.stringify(spec)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
@@ -212,7 +213,8 @@ const fmt = (v: number) =>
   !Number.isFinite(v) ? 'n/a' : Math.abs(v) >= 100 ? Math.round(v).toLocaleString('en-US') : v.toFixed(Math.abs(v) >= 10 ? 1 : 2);
 
 export async function connections(ctx: BenchContext): Promise<void> {
-  const points = ctx.quick ? [500] : [10_000, 50_000, 100_000];
+  // DPS_BENCH_POINTS=10000,50000: other points (development runs: 100k takes the whole machine).
+  const points = process.env.DPS_BENCH_POINTS?.split(',').map(Number) ?? (ctx.quick ? [500] : [10_000, 50_000, 100_000]);
   for (const n of points) {
     const results = new Map<System, PointResult>();
     for (const system of ctx.systems) {
