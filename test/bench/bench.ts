@@ -14,6 +14,7 @@ import { commandConnection, connect } from '@durable-pubsub/server/src/redis/con
 import type { System, Transport } from './clients';
 import { connections } from './connections';
 import type { Spec } from './load';
+import { workers } from './workers';
 
 const { values } = parseArgs({
   options: {
@@ -583,6 +584,7 @@ for (const [name, fn] of [
   ['idle', idle],
   ['sse', sse],
   ['connections', () => connections({ quick: QUICK, systems: SYSTEMS, rows })],
+  ['workers', () => workers({ quick: QUICK, systems: SYSTEMS, rows })],
 ] as const)
   if (want(name)) {
     await fn();
