@@ -7,6 +7,7 @@ import type { Bridge, LiveSink } from './bridge';
 import type { Config } from './config';
 import { Credentials } from './credentials';
 import { DpsError, toDpsError } from './errors';
+import type { Gate } from './gate';
 import { HandOver, type HandOverDeps, type HandOverHost, type Outlet, type StreamOptions } from './handover';
 import { Interest, patternProblem } from './interest';
 import type { Logger } from './log';
@@ -28,6 +29,8 @@ export interface ConnectionDeps extends Omit<HandOverDeps, 'store' | 'bridge'> {
   connectionsOf(recipient: string): number;
   /** a connection of `recipient` was admitted (+1) or closed (-1): what `connectionsOf` counts */
   countRecipient(recipient: string, delta: 1 | -1): void;
+  /** the hellos of this server in flight to Redis (a connect storm waits its turn here) */
+  hellos: Gate;
   onClose(connection: Connection): void;
 }
 
@@ -178,8 +181,8 @@ export abstract class Connection implements LiveSink, HandOverHost {
     await deps.bridge.add(this, hello.subs);
     if (this.closed) return;
     const setKey = this.interest.setKey();
-    const r = await deps.store.hello(hello.recipient, setKey, hello);
-    if (this.closed) return;
+    const r = await deps.hellos.run(async () => (this.closed ? undefined : deps.store.hello(hello.recipient, setKey, hello)));
+    if (this.closed || !r) return;
     // One string for all connections of the epoch, not a copy each.
     const epoch = r.epoch === deps.store.epoch ? deps.store.epoch : r.epoch;
     this.position.start({ recipient: hello.recipient, epoch, setKey, resumeFrom: r.resumeFrom, acked: r.acked });

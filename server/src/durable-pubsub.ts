@@ -11,6 +11,7 @@ import { type Config, ConfigError, loadConfig } from './config';
 import type { Connection } from './connection';
 import { BurstCorker } from './cork';
 import { DpsError } from './errors';
+import { Gate } from './gate';
 import { FrameChecks } from './handover';
 import { httpHandler } from './http';
 import { originAllowed } from './http-read';
@@ -85,6 +86,11 @@ export interface DurablePubsub {
 const TOUCH_EVERY_MS = 30_000;
 /** how long a graceful stop waits for acks to be stored before it closes the sockets anyway */
 const SHUTDOWN_ACK_WAIT_MS = 3000;
+/**
+ * Hello scripts of one server in flight to Redis at once (gate.ts): enough to fill the pipeline, few enough that a
+ * connect storm of 100,000 leaves Redis free to answer the liveness probe and publishes in time.
+ */
+const HELLOS_IN_FLIGHT = 256;
 
 /** A process's Config as one instance's options: what concerns the process (its port, its managed Redis, the demo) left out. */
 export function instanceSettings(config: Config): Omit<DurablePubsubOptions, 'redisUrl'> {
@@ -250,6 +256,7 @@ export async function durablePubsub(opts: DurablePubsubOptions): Promise<Durable
       else perRecipient.delete(recipient);
     },
     onClose: (s: Connection) => sessions.delete(s),
+    hellos: new Gate(HELLOS_IN_FLIGHT),
     sse: new SseCache(),
   };
   const serveReader = async (reader: SseStream | PollRequest, hello: HelloFrame) => {

@@ -25,11 +25,11 @@ export type ConnCommand = { cmd: 'open' } | { cmd: 'arm' } | { cmd: 'drop' } | {
 
 export type ConnReply =
   | { cmd: 'ready' }
-  | { cmd: 'opened'; held: number; failed: number; first: number; last: number }
+  | { cmd: 'opened'; held: number; failed: number; closed: number; first: number; last: number }
   | { cmd: 'armed' }
   | { cmd: 'arrived'; lat: number[]; missing: number }
   | { cmd: 'dropped'; at: number }
-  | { cmd: 'resumed'; first: number; last: number; live: number; got: number; bad: number; failed: number };
+  | { cmd: 'resumed'; first: number; last: number; live: number; got: number; bad: number; failed: number; closed: number };
 
 const spec = JSON.parse(process.argv[2] as string) as ConnLoadSpec;
 const { system, count } = spec;
@@ -51,6 +51,8 @@ let arrived = 0;
 /** resume: missed messages received, and those at or below the last id before (duplicates, or out of order) */
 const got = new Int32Array(count);
 let bad = 0;
+/** sockets the server closed (not this process): a refused or failed hello, a stalled reader */
+let closedByServer = 0;
 let resuming = false;
 let epoch = '';
 let onArrived = () => {};
@@ -104,7 +106,9 @@ function openWs(i: number, resume: boolean, ownPort = true): Promise<void> {
     },
     () => {
       // A dropped socket's close may come after its successor is open.
-      if (sockets[i] === me) live[i] = 0;
+      if (sockets[i] !== me) return;
+      live[i] = 0;
+      closedByServer++;
     },
     resume ? spec.resumeAddress : spec.localAddress,
     ownPort ? FIRST_PORT + i : undefined,
@@ -155,14 +159,11 @@ const S_AWAY_MS = 2000;
 async function openAll(resume: boolean): Promise<{ first: number; last: number; failed: number }> {
   let next = 0;
   let failed = 0;
-  let liveCount = live.reduce((a, b) => a + b, 0);
   let last = 0;
-  const allLive = new Promise<void>((resolve) => {
-    onLive = () => {
-      last = now();
-      if (++liveCount >= count - failed) resolve();
-    };
-  });
+  onLive = () => {
+    last = now();
+  };
+  const closedBefore = closedByServer;
   const first = now();
   const worker = async () => {
     while (next < count) {
@@ -176,14 +177,16 @@ async function openAll(resume: boolean): Promise<{ first: number; last: number; 
     }
   };
   await Promise.all(Array.from({ length: spec.parallel }, worker));
-  if (liveCount < count - failed) await Promise.race([allLive, sleep(120_000)]);
+  // Until every connection is live, or failed, or was closed by the server (counted, not waited for).
+  const done = () => live.reduce((a, b) => a + b, 0) + failed + closedByServer - closedBefore >= count;
+  while (!done() && now() - first < 120_000) await sleep(20);
   return { first, last, failed };
 }
 
 process.on('message', async (m: ConnCommand) => {
   if (m.cmd === 'open') {
     const r = await openAll(false);
-    reply({ cmd: 'opened', held: live.reduce((a, b) => a + b, 0), ...r });
+    reply({ cmd: 'opened', held: live.reduce((a, b) => a + b, 0), ...r, closed: closedByServer });
   } else if (m.cmd === 'arm') {
     arrival.fill(Number.NaN);
     arrived = 0;
@@ -198,6 +201,7 @@ process.on('message', async (m: ConnCommand) => {
   } else if (m.cmd === 'drop') {
     if (system === 'S') for (const s of sockets as Socket[]) s.io.engine.close();
     else for (const s of sockets as FastWs[]) s.close();
+    sockets.fill(undefined);
     live.fill(0);
     reply({ cmd: 'dropped', at: now() });
   } else if (m.cmd === 'resume') {
@@ -217,12 +221,12 @@ process.on('message', async (m: ConnCommand) => {
       r = await openAll(true);
       // Live means every missed message was sent before it; a few may still be in flight in this process.
       const until = now() + 5000;
-      while (system === 'P' && got.some((g) => g < m.missed) && now() < until) await sleep(10);
+      while (system === 'P' && got.some((g, i) => g < m.missed && live[i]) && now() < until) await sleep(10);
       r.last = Math.max(r.last, now());
     }
     resuming = false;
     const live_ = system === 'S' ? (sockets as Socket[]).filter((s) => s.connected && s.recovered).length : live.reduce((a, b) => a + b, 0);
-    reply({ cmd: 'resumed', ...r, live: live_, got: got.reduce((a, b) => a + b, 0), bad });
+    reply({ cmd: 'resumed', ...r, live: live_, got: got.reduce((a, b) => a + b, 0), bad, closed: closedByServer });
   } else if (m.cmd === 'exit') process.exit(0);
 });
 reply({ cmd: 'ready' });

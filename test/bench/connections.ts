@@ -116,6 +116,7 @@ interface PointResult {
   missedDelivered: number;
   missedExpected: number;
   outOfOrder: number;
+  closedByServer: number;
   cpu: Record<'connect' | 'broadcast' | 'reconnect', { server: number; load: number; seconds: number }>;
 }
 
@@ -201,6 +202,7 @@ async function point(system: System, n: number, quick: boolean): Promise<PointRe
       missedDelivered: system === 'B' ? Number.NaN : resumed.reduce((a, r) => a + r.got, 0),
       missedExpected: system === 'B' ? Number.NaN : held * MISSED,
       outOfOrder: system === 'P' ? resumed.reduce((a, r) => a + r.bad, 0) : Number.NaN,
+      closedByServer: resumed.reduce((a, r) => a + r.closed, 0),
       cpu: { connect, broadcast, reconnect },
     };
   } finally {
@@ -234,6 +236,7 @@ export async function connections(ctx: BenchContext): Promise<void> {
       add('broadcast arrivals missing', r.missingBroadcast, 'deliveries');
       add('reconnect storm: all live and caught up', r.reconnectMs, 'ms');
       add('reconnect storm: connections back', r.reconnected, 'connections');
+      add('connections closed by the server', r.closedByServer, 'connections');
       add('reconnect storm: missed messages delivered', r.missedDelivered, 'msgs');
       add('reconnect storm: missed messages expected', r.missedExpected, 'msgs');
       add('reconnect storm: out of order or duplicate', r.outOfOrder, 'msgs');
