@@ -245,6 +245,8 @@ export async function connections(ctx: BenchContext): Promise<void> {
         add(`load CPU, ${ph}`, r.cpu[ph].load, 'CPU s');
         add(`wall time, ${ph}`, r.cpu[ph].seconds, 's');
       }
+      // Each system's column as soon as it is measured (a point of 100k takes minutes per system).
+      if (system !== ctx.systems.at(-1)) printPoint(ctx, n, results);
     }
     printPoint(ctx, n, results);
   }
