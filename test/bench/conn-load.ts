@@ -200,8 +200,10 @@ process.on('message', async (m: ConnCommand) => {
     reply({ cmd: 'arrived', lat: Array.from(arrival).filter((x) => !Number.isNaN(x)), missing: count - arrived });
   } else if (m.cmd === 'drop') {
     if (system === 'S') for (const s of sockets as Socket[]) s.io.engine.close();
-    else for (const s of sockets as FastWs[]) s.close();
-    sockets.fill(undefined);
+    else {
+      for (const s of sockets as FastWs[]) s.close();
+      sockets.fill(undefined);
+    }
     live.fill(0);
     reply({ cmd: 'dropped', at: now() });
   } else if (m.cmd === 'resume') {

@@ -35,7 +35,7 @@ const LOAD = new URL('./conn-load.ts', import.meta.url).pathname;
 class Loads {
   /** per process: answers not yet taken, and those waiting for one */
   private readonly inbox: ConnReply[][] = [];
-  private readonly waiting: ((m: ConnReply) => void)[][] = [];
+  private readonly waiting: ((m: ConnReply | Error) => void)[][] = [];
 
   constructor(
     system: System,
@@ -57,11 +57,15 @@ class Loads {
       };
       const p = fork(LOAD, [JSON.stringify(spec)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
       const inbox: ConnReply[] = [];
-      const waiting: ((m: ConnReply) => void)[] = [];
+      const waiting: ((m: ConnReply | Error) => void)[] = [];
       p.on('message', (m: ConnReply) => {
         const w = waiting.shift();
         if (w) w(m);
         else inbox.push(m);
+      });
+      // A load process that dies fails the point instead of leaving the harness waiting for its answer.
+      p.on('exit', (code, signal) => {
+        if (signal !== 'SIGKILL') for (const w of waiting.splice(0)) w(new Error(`a load process exited (${code ?? signal})`));
       });
       procs.push(p);
       this.inbox.push(inbox);
@@ -78,10 +82,11 @@ class Loads {
     return Promise.all(
       this.procs.map(
         (_, k) =>
-          new Promise<T>((resolve) => {
+          new Promise<T>((resolve, reject) => {
             const m = this.inbox[k]?.shift();
             if (m) resolve(m as T);
-            else this.waiting[k]?.push(resolve as (m: ConnReply) => void);
+            else if (this.procs[k]?.exitCode !== null) reject(new Error('a load process exited'));
+            else this.waiting[k]?.push((r) => (r instanceof Error ? reject(r) : resolve(r as T)));
           }),
       ),
     );
@@ -216,7 +221,7 @@ const fmt = (v: number) =>
 
 export async function connections(ctx: BenchContext): Promise<void> {
   // DPS_BENCH_POINTS=10000,50000: other points (development runs: 100k takes the whole machine).
-  const points = process.env.DPS_BENCH_POINTS?.split(',').map(Number) ?? (ctx.quick ? [500] : [10_000, 50_000, 100_000]);
+  const points = process.env.DPS_BENCH_POINTS?.split(',').map(Number) ?? (ctx.quick ? [300] : [10_000, 50_000, 100_000]);
   for (const n of points) {
     const results = new Map<System, PointResult>();
     for (const system of ctx.systems) {
