@@ -2,11 +2,12 @@
 // token, registered live before the store decides where it resumes, then served by the one hand-over (handover.ts).
 import { CloseCode, type HelloFrame } from '@durable-pubsub/client-sdk/protocol';
 import { nanoid } from 'nanoid';
-import type { Authenticator } from './auth';
+import type { Authenticator, Grant } from './auth';
 import type { Bridge, LiveSink } from './bridge';
 import type { Config } from './config';
 import { Credentials } from './credentials';
 import { DpsError, toDpsError } from './errors';
+import type { Gate } from './gate';
 import { HandOver, type HandOverDeps, type HandOverHost, type Outlet, type StreamOptions } from './handover';
 import { Interest, patternProblem } from './interest';
 import type { Logger } from './log';
@@ -26,6 +27,10 @@ export interface ConnectionDeps extends Omit<HandOverDeps, 'store' | 'bridge'> {
   states: StateCounts;
   /** other open connections of `recipient` on this node (WebSocket, SSE and long-poll alike) */
   connectionsOf(recipient: string): number;
+  /** a connection of `recipient` was admitted (+1) or closed (-1): what `connectionsOf` counts */
+  countRecipient(recipient: string, delta: 1 | -1): void;
+  /** the hellos of this server in flight to Redis (a connect storm waits its turn here) */
+  hellos: Gate;
   onClose(connection: Connection): void;
 }
 
@@ -49,19 +54,30 @@ export abstract class Connection implements LiveSink, HandOverHost {
   protected readonly openedAt = Date.now();
   /** how it ended (a WebSocket close code; 1006 for a peer that vanished) */
   protected closeCode = 0;
+  /** counted in `connectionsOf` its recipient (admitted, not closed yet) */
+  #counted = false;
   /** `ws`, `sse` or `poll`: in logs */
   abstract readonly kind: string;
 
   constructor(protected readonly deps: ConnectionDeps) {
     countMove(deps.states, null, 'hello');
-    this.credentials = new Credentials(
-      deps.auth,
-      (grant) => {
-        this.interest.grant = grant;
-      },
-      () => this.close(CloseCode.unauthorized, 'token expired'),
-    );
-    this.position = new Position(deps.store, deps.log, () => this.close(CloseCode.goingAway, 'the log was reset (new epoch), reconnect'));
+    this.credentials = new Credentials(deps.auth, this);
+    this.position = new Position(deps.store, deps.log, this);
+  }
+
+  /** Credentials: a grant accepted (at hello, or by `auth`). */
+  applyGrant(grant: Grant): void {
+    this.interest.grant = grant;
+  }
+
+  /** Credentials: the token expired without a successful `auth`. */
+  tokenExpired(): void {
+    this.close(CloseCode.unauthorized, 'token expired');
+  }
+
+  /** Position: the log was reset under this connection (new epoch). */
+  epochGone(): void {
+    this.close(CloseCode.goingAway, 'the log was reset (new epoch), reconnect');
   }
 
   get state(): SessionState {
@@ -160,11 +176,13 @@ export abstract class Connection implements LiveSink, HandOverHost {
     for (const p of hello.subs) this.interest.add(p, 0);
     this.stream = new HandOver(deps, this, out, opts);
     this.position.recipient = hello.recipient;
+    deps.countRecipient(hello.recipient, 1);
+    this.#counted = true;
     await deps.bridge.add(this, hello.subs);
     if (this.closed) return;
     const setKey = this.interest.setKey();
-    const r = await deps.store.hello(hello.recipient, setKey, hello);
-    if (this.closed) return;
+    const r = await deps.hellos.run(async () => (this.closed ? undefined : deps.store.hello(hello.recipient, setKey, hello)));
+    if (this.closed || !r) return;
     // One string for all connections of the epoch, not a copy each.
     const epoch = r.epoch === deps.store.epoch ? deps.store.epoch : r.epoch;
     this.position.start({ recipient: hello.recipient, epoch, setKey, resumeFrom: r.resumeFrom, acked: r.acked });
@@ -192,6 +210,7 @@ export abstract class Connection implements LiveSink, HandOverHost {
     this.credentials.stop();
     this.stream?.end();
     this.deps.bridge.remove(this, this.interest.list);
+    if (this.#counted) this.deps.countRecipient(this.recipient, -1);
     if (greeted) {
       void this.position.flush();
       this.deps.log.info('connection closed', {

@@ -2,16 +2,21 @@
 import type { Authenticator, Grant } from './auth';
 import { DpsError } from './errors';
 
+export interface CredentialsHost {
+  /** receives each grant accepted (the connection's interest reads within it) */
+  applyGrant(grant: Grant): void;
+  /** the token expired without a successful `auth` */
+  tokenExpired(): void;
+}
+
 export class Credentials {
   private expiry: NodeJS.Timeout | undefined;
   private stopped = false;
 
   constructor(
     private readonly auth: Authenticator,
-    /** receives each grant accepted (the connection's interest reads within it) */
-    private readonly apply: (grant: Grant) => void,
-    /** the token expired without a successful `auth` */
-    private readonly onExpired: () => void,
+    // The connection itself, not two closures: ~200 B a connection at 100,000 of them.
+    private readonly host: CredentialsHost,
   ) {}
 
   get enabled(): boolean {
@@ -23,11 +28,11 @@ export class Credentials {
     const grant = await this.auth.verify(token);
     if (this.auth.enabled && grant.subject !== recipient) throw new DpsError('unauthorized', 'the token is for another recipient');
     if (this.stopped) return grant;
-    this.apply(grant);
+    this.host.applyGrant(grant);
     clearTimeout(this.expiry);
     if (grant.exp !== null) {
       const ms = Math.min(2 ** 31 - 1, Math.max(0, grant.exp * 1000 - Date.now()));
-      this.expiry = setTimeout(this.onExpired, ms);
+      this.expiry = setTimeout(() => this.host.tokenExpired(), ms);
     }
     return grant;
   }

@@ -32,13 +32,13 @@ export class Position {
   private wanted = 0;
   private flushing: Promise<void> | null = null;
   /** a move to another set: acks wait for it, so none lands on a set not yet there */
-  private moving: Promise<unknown> = Promise.resolve();
+  private moving: Promise<unknown> | undefined;
 
   constructor(
     private readonly store: Pick<Store, 'ack' | 'subscriptions'>,
     private readonly log: Logger,
-    /** the log was reset under this connection (new epoch): it must reconnect */
-    private readonly onEpochGone: () => void,
+    /** told when the log was reset under this connection (new epoch): it must reconnect */
+    private readonly host: { epochGone(): void },
   ) {}
 
   start(s: PositionStart): void {
@@ -74,7 +74,7 @@ export class Position {
         const id = this.wanted;
         const setKey = this.setKey;
         const r = await this.store.ack(this.recipient, setKey, id, this.epoch);
-        if (r.status === 'epoch-gone') return this.onEpochGone();
+        if (r.status === 'epoch-gone') return this.host.epochGone();
         // Moved to another set meanwhile: that set's position is what counts now.
         if (setKey === this.setKey) this.acked = r.status === 'forgotten' ? id : Math.max(this.acked, r.position);
       }
@@ -99,7 +99,7 @@ export class Position {
     const position = this.own;
     const covered = coveredFrom(this.resumedFrom);
     const { store } = this;
-    this.moving = this.moving
+    this.moving = (this.moving ?? Promise.resolve())
       .then(async () => {
         // Acks received before the move were for the old set.
         if (pending) await store.ack(this.recipient, from, pending, this.epoch);

@@ -14,12 +14,12 @@ import {
   type HelloFrame,
   type Ref,
 } from '@durable-pubsub/client-sdk/protocol';
-import type { WebSocket } from 'ws';
+import type { RawData, WebSocket } from 'ws';
 import { Connection, type ConnectionDeps, Refusal } from './connection';
 import type { BurstCorker } from './cork';
 import { patternProblem } from './interest';
 import { TokenBucket } from './rate-limit';
-import { WsOutlet } from './ws-outlet';
+import { type OutletOptions, WsOutlet } from './ws-outlet';
 
 export type { SessionState } from './session-state';
 
@@ -29,15 +29,40 @@ export interface SessionDeps extends ConnectionDeps {
 
 const ignore = () => {};
 
+// ws calls its listeners with the socket as `this`: one function each for every connection, which the socket leads to
+// its session, instead of three closures (and their context) per connection.
+const SESSION = Symbol('session');
+type Owned = WebSocket & { [SESSION]: Session };
+function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
+  (this as Owned)[SESSION].received(data as Buffer, isBinary);
+}
+function onPong(this: WebSocket): void {
+  (this as Owned)[SESSION].heard = true;
+}
+function onClose(this: WebSocket, code: number): void {
+  (this as Owned)[SESSION].wsClosed(code);
+}
+
+/** The outlet settings, one object per server. */
+const outletOptions = new WeakMap<SessionDeps, OutletOptions>();
+function optionsOf(deps: SessionDeps): OutletOptions {
+  let o = outletOptions.get(deps);
+  if (!o) {
+    o = { corker: deps.corker, highWater: deps.config.sendHighWater, stallMs: deps.config.slowConsumerTimeoutMs };
+    outletOptions.set(deps, o);
+  }
+  return o;
+}
+
 export class Session extends Connection {
   readonly kind = 'ws';
   private readonly out: WsOutlet;
   private helloTimer: NodeJS.Timeout | undefined;
   private readonly frames: TokenBucket;
   /** the sub/unsub in progress and those behind it (patternOp) */
-  private patternOps: Promise<void> = Promise.resolve();
+  private patternOps: Promise<void> | undefined;
   /** the peer answered a ping, or sent anything, since the previous heartbeat */
-  private heard = true;
+  heard = true;
 
   constructor(
     private readonly ws: WebSocket,
@@ -45,29 +70,30 @@ export class Session extends Connection {
   ) {
     super(deps);
     this.frames = new TokenBucket(deps.config.maxFramesPerSec);
-    this.out = new WsOutlet(ws, {
-      corker: deps.corker,
-      highWater: deps.config.sendHighWater,
-      stallMs: deps.config.slowConsumerTimeoutMs,
-      // A reader that makes no progress at all for the timeout is closed (4508): it resumes from its acked position.
-      onStalled: () => {
-        deps.stats.slowClosed++;
-        this.close(CloseCode.slowConsumer, 'slow consumer: no progress');
-      },
-    });
-    ws.on('message', (data, isBinary) => {
-      this.heard = true;
-      this.onFrame(data as Buffer, isBinary);
-    });
-    ws.on('pong', () => {
-      this.heard = true;
-    });
-    ws.on('close', (code) => {
-      this.closeCode = code;
-      this.onClosed();
-    });
+    this.out = new WsOutlet(ws, optionsOf(deps), this);
+    (ws as Owned)[SESSION] = this;
+    ws.on('message', onMessage);
+    ws.on('pong', onPong);
+    ws.on('close', onClose);
     ws.on('error', ignore); // 'close' follows
     this.helloTimer = setTimeout(() => this.close(CloseCode.helloTimeout, 'no hello in time'), deps.config.helloTimeoutMs);
+  }
+
+  /** A frame from the peer. */
+  received(data: Buffer, isBinary: boolean): void {
+    this.heard = true;
+    this.onFrame(data, isBinary);
+  }
+
+  wsClosed(code: number): void {
+    this.closeCode = code;
+    this.onClosed();
+  }
+
+  /** The outlet: a reader that makes no progress at all for the timeout is closed (4508); it resumes from its acked position. */
+  stalled(): void {
+    this.deps.stats.slowClosed++;
+    this.close(CloseCode.slowConsumer, 'slow consumer: no progress');
   }
 
   /** A server frame's text (the protocol module's encoders build it). */
@@ -179,7 +205,7 @@ export class Session extends Connection {
    * meanwhile must not find nothing to remove (answered first, and the pattern left subscribed).
    */
   private patternOp(op: () => Promise<void>, ref: Ref | undefined): void {
-    this.patternOps = this.patternOps.then(op).catch((err) => this.fail(err, ref));
+    this.patternOps = (this.patternOps ?? Promise.resolve()).then(op).catch((err) => this.fail(err, ref));
   }
 
   private async onAuth(token: string): Promise<void> {

@@ -15,14 +15,18 @@ function closeReason(reason: string): string {
   return `${cut}…`;
 }
 
+/** One per server, shared by its sockets (an object and a closure per connection cost ~100 B each). */
 export interface OutletOptions {
   corker: BurstCorker;
   /** the send buffer's high-water mark: replay waits below it */
   highWater: number;
   /** a reader that takes nothing at all for this long is stalled */
   stallMs: number;
+}
+
+export interface OutletHost {
   /** the reader stalled: the connection is closed (it resumes from its acked position) */
-  onStalled(): void;
+  stalled(): void;
 }
 
 export class WsOutlet implements Outlet {
@@ -31,6 +35,7 @@ export class WsOutlet implements Outlet {
   constructor(
     private readonly ws: WebSocket,
     private readonly o: OutletOptions,
+    private readonly host: OutletHost,
   ) {
     this.socket = (ws as unknown as { _socket?: Socket })._socket;
   }
@@ -88,7 +93,7 @@ export class WsOutlet implements Outlet {
         timeoutMs: this.o.stallMs,
         stopped: () => !this.open,
         onStalled: () => {
-          this.o.onStalled();
+          this.host.stalled();
           // The close frame waits behind data the reader does not take: free the socket now.
           setTimeout(() => this.ws.terminate(), 1000).unref();
         },

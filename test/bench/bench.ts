@@ -1,4 +1,4 @@
-// `pnpm bench [--quick] [--runs N] [--only fanout,patterns,publish,replay,storm,idle,sse,http] [--systems P,B,S]`
+// `pnpm bench [--quick] [--runs N] [--only fanout,patterns,publish,replay,storm,idle,sse,http,connections,workers] [--systems P,B,S]`
 // P (this project), B (a bare ws + PSUBSCRIBE bridge) and S (Socket.IO 4.8 + redis-streams-adapter with
 // connection state recovery), each started fresh on a fresh redis-server of the same build. Servers are
 // pinned to CPU 0, Redis and the load generators to CPU 1 (taskset), when the machine has two or more.
@@ -13,8 +13,10 @@ import { parseArgs } from 'node:util';
 import { freePort, type ManagedRedis, Store, startRedis } from '@durable-pubsub/server';
 import { commandConnection, connect } from '@durable-pubsub/server/src/redis/connect';
 import type { System, Transport } from './clients';
+import { connections } from './connections';
 import { type Fsync, httpScenario } from './http';
 import type { Spec } from './load';
+import { workers } from './workers';
 
 const { values } = parseArgs({
   options: {
@@ -42,6 +44,9 @@ interface Row {
   transport?: Transport;
   /** scenario `http`: P's Redis's appendfsync (append-only on) */
   fsync?: Fsync;
+  /** scenarios `connections` and `workers`: the number of connections (or readers), and server processes */
+  point?: number;
+  workers?: number;
 }
 const rows: Row[] = [];
 
@@ -608,6 +613,8 @@ for (const [name, fn] of [
   ['idle', idle],
   ['sse', sse],
   ['http', http],
+  ['connections', () => connections({ quick: QUICK, systems: SYSTEMS, rows })],
+  ['workers', () => workers({ quick: QUICK, systems: SYSTEMS, rows })],
 ] as const)
   if (want(name)) {
     await fn();

@@ -18,6 +18,8 @@ export interface Spec {
   base: string;
   redisUrl: string;
   serverPid: number;
+  /** every process of the system (a primary and its workers): their CPU is summed; default [serverPid] */
+  serverPids?: number[];
   sockets: number;
   /** ramp: 'fanout' (all on one pattern) or 'patterns' (one pattern each plus a shared one) */
   shape?: 'fanout' | 'patterns';
@@ -33,10 +35,12 @@ const spec = JSON.parse(process.argv[2] as string) as Spec;
 const PAD = 'x'.repeat(60); // with t and the JSON around it: ~100 B of data
 const PUBACK = Buffer.from('{"op":"puback"');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const cpuTicks = (pid: number) => {
+const ticksOf = (pid: number) => {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
   return Number(f[11]) + Number(f[12]); // utime + stime, 1/100 s
 };
+/** The system's CPU: `serverPid`, or all of `serverPids` summed. */
+const cpuTicks = (pid: number) => (spec.serverPids ?? [pid]).reduce((a, p) => a + ticksOf(p), 0);
 
 function patternsFor(system: System, shape: 'fanout' | 'patterns', i: number): string[] {
   if (shape === 'fanout') return [system === 'S' ? 'fan.x' : 'fan.*'];
