@@ -2,7 +2,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { CloseCode, type HelloFrame, isValidChannel, type Json, toClientFrame } from '@durable-pubsub/client-sdk/protocol';
+import { CloseCode, type HelloFrame, type Json, toClientFrame } from '@durable-pubsub/client-sdk/protocol';
 import type { Registry } from 'prom-client';
 import { WebSocketServer } from 'ws';
 import { bearer, createAuthenticator } from './auth';
@@ -278,18 +278,6 @@ export async function durablePubsub(opts: DurablePubsubOptions): Promise<Durable
     longPollMs: config.streamLongPollMs,
     recheckMs: config.streamRecheckMs,
     originAllowed: (origin, req) => originAllowed(origin, req.headers.host, config.allowedOrigins, auth.enabled),
-    // A JSON stream's messages reach the WebSocket and SSE readers of the channel of the same name (after the append).
-    // The idempotency key (NUL 'ds:' path offset) tells publishmany-n.lua not to append it to the stream again.
-    mirror: (path, messages, tail) => {
-      if (!isValidChannel(path)) return;
-      let at = tail - messages.reduce((n, m) => n + m.length, 0);
-      for (const m of messages) {
-        store
-          .publish(path, JSON.parse(m.toString('utf8')), `\0ds:${path}:${at}`)
-          .catch((err) => log.warn('stream mirror publish failed', { path, err: String(err) }));
-        at += m.length;
-      }
-    },
   });
   // Stream changes on any node wake this node's live readers, through a subscriber of their own (the bridge owns its
   // connection's patterns); it resubscribes on each reconnect, and readers look again every DPS_STREAM_RECHECK anyway.

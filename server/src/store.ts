@@ -79,7 +79,16 @@ export class Store extends EventEmitter<StoreEvents> {
     this.reads = new Reads({ redis, keys, scripts, timed, fail: (err) => this.fail(err) });
     this.trimming = new Trimming(redis, keys, scripts, opts.retentionMaxLen);
     this.pubsub = new PubsubModes(redis, keys, scripts);
-    this.streams = new Streams(scripts, redis, keys);
+    this.streams = new Streams(scripts, redis, keys, {
+      maxLen: opts.retentionMaxLen,
+      ready: async () => {
+        if (!this.guard.verified) await this.guard.verify();
+      },
+      stored: (epoch, count) => {
+        this.guard.observe(epoch);
+        if (opts.stats) opts.stats.published += count;
+      },
+    });
   }
 
   /** the epoch this process serves; empty until `init` */

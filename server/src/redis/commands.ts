@@ -1,4 +1,6 @@
 // A typed caller per Lua script: named arguments in, named results out, keys from `Keys`, negative codes mapped (codes.ts).
+
+import { isValidChannel } from '@durable-pubsub/client-sdk/protocol';
 import type { Redis } from 'ioredis';
 import { nanoid } from 'nanoid';
 import type {
@@ -258,7 +260,7 @@ export class Scripts {
     return { status: r[0] as CreateStatus, tail: Number(r[1]), closed: String(r[2]) === '1', ct: String(r[3]) };
   }
 
-  /** dsappend-1.lua */
+  /** dsappend-7.lua: a JSON stream whose path is a channel stores its messages on that channel in the same call. */
   async dsappend(a: {
     path: string;
     ct: string;
@@ -266,11 +268,20 @@ export class Scripts {
     seq?: string;
     producer?: Producer;
     entries: Buffer[];
+    /** max messages kept per channel (retention by length) */
+    maxLen: number;
   }): Promise<AppendResult> {
     const p = a.producer;
+    const k = this.keys;
     const r = await this.#r.dpsDsappend(
       this.streamMeta(a.path),
-      this.keys.streamPrefix,
+      k.seq,
+      k.epoch,
+      k.index,
+      k.trimmed,
+      k.config,
+      k.channel(a.path),
+      k.streamPrefix,
       a.path,
       a.ct,
       a.close ? '1' : '0',
@@ -278,9 +289,22 @@ export class Scripts {
       p?.id ?? '',
       p?.epoch ?? 0,
       p?.seq ?? 0,
+      a.maxLen,
+      nanoid(),
+      k.livePrefix,
+      k.liveShard,
+      isValidChannel(a.path) ? JSON.stringify(a.path) : '',
       ...a.entries,
     );
-    return { status: r[0] as AppendStatus, tail: Number(r[1]), closed: String(r[2]) === '1', a: Number(r[3]), b: Number(r[4]) };
+    const out: AppendResult = {
+      status: r[0] as AppendStatus,
+      tail: Number(r[1]),
+      closed: String(r[2]) === '1',
+      a: Number(r[3]),
+      b: Number(r[4]),
+    };
+    if (r.length > 5) out.channel = { epoch: String(r[5]), first: Number(r[6]) };
+    return out;
   }
 
   /** dsread-1.lua: entries come back with their 16-digit start offset cut off. */

@@ -176,7 +176,7 @@ const CALLS: Record<string, [(s: Scripts) => Promise<unknown>, unknown]> = {
     { status: 'created', tail: 5, closed: false, ct: 'text/plain' },
   ],
   dsappend: [
-    (s) => s.dsappend({ path: 'a', ct: 'text/plain', close: false, producer: { id: 'p', epoch: 0, seq: 4 }, entries: [] }),
+    (s) => s.dsappend({ path: 'a', ct: 'text/plain', close: false, producer: { id: 'p', epoch: 0, seq: 4 }, entries: [], maxLen: 10 }),
     { status: 'gap', tail: 5, closed: false, a: 2, b: 4 },
   ],
   dsread: [

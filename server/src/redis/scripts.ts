@@ -77,7 +77,7 @@ export interface ScriptCommands {
   /** Durable Streams (streams/storage.ts): [status, tail, closed, ct] */
   dpsDscreate(...args: (string | number | Buffer)[]): Promise<[string, number, string, string]>;
   /** [status, tail, closed, a, b] */
-  dpsDsappend(...args: (string | number | Buffer)[]): Promise<[string, number, string, number, number]>;
+  dpsDsappend(...args: (string | number | Buffer)[]): Promise<[string, number, string, number, number, string?, number?]>;
   /** [status, ct, tail, closed, id, ttl, expAt, exp, from, ...entries], all as Buffers */
   dpsDsreadBuffer(...args: Args): Promise<Buffer[]>;
   dpsDsdelete(...args: Args): Promise<string>;

@@ -31,8 +31,6 @@ export interface StreamRouteDeps {
   recheckMs: number;
   /** the CORS origin rule of /v1/* */
   originAllowed(origin: string, req: IncomingMessage): boolean;
-  /** a JSON stream's appended messages (ending at `tail`), also published on the channel of the same name */
-  mirror?(path: string, messages: Buffer[], tail: number): void;
 }
 
 /** About this many bytes per catch-up answer (more: the client reads on from Stream-Next-Offset). */
@@ -208,7 +206,6 @@ export class StreamRoutes {
       case 'ok':
         this.wakeups.notify(path);
         if (entries.length) this.changed(req, path, r.tail - entries.reduce((n, e) => n + e.length, 0));
-        if (entries.length && isJson(ct)) this.deps.mirror?.(path, entries, r.tail);
         if (producer && entries.length) return end(res, 200, { ...offset, ...closed, ...prod, 'producer-seq': String(producer.seq) });
         return end(res, 204, { ...offset, ...closed, ...prod, ...(producer ? { 'producer-seq': String(producer.seq) } : {}) });
       case 'dup':

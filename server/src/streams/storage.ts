@@ -6,6 +6,16 @@ import type { AppendResult, CreateResult, Producer, ReadResult, StreamConfig } f
 
 export type * from './types';
 
+/** What an append that reaches a channel needs of the channel log (the Store's epoch guard and settings). */
+export interface StreamLog {
+  /** max messages kept per channel */
+  maxLen: number;
+  /** resolves once the Redis server under the log is checked (EpochGuard.verify when not verified) */
+  ready(): Promise<void>;
+  /** `count` messages were stored on a channel in epoch `epoch` */
+  stored(epoch: string, count: number): void;
+}
+
 export class Streams {
   readonly #redis: Redis;
 
@@ -13,6 +23,7 @@ export class Streams {
     private readonly scripts: Scripts,
     redis: Redis,
     private readonly keys: Keys,
+    private readonly log: StreamLog,
   ) {
     this.#redis = redis;
   }
@@ -49,9 +60,19 @@ export class Streams {
     return this.scripts.dscreate({ path, config, entries });
   }
 
-  /** Appends `entries` (none: a close-only request) with every check at once (dsappend-1.lua). */
-  append(path: string, a: { ct: string; close: boolean; seq?: string; producer?: Producer; entries: Buffer[] }): Promise<AppendResult> {
-    return this.scripts.dsappend({ path, ...a });
+  /**
+   * Appends `entries` (none: a close-only request) with every check at once (dsappend-7.lua); a JSON stream whose path
+   * is a channel stores them on that channel in the same call (as a publish would: ids, live frames).
+   */
+  async append(
+    path: string,
+    a: { ct: string; close: boolean; seq?: string; producer?: Producer; entries: Buffer[] },
+  ): Promise<AppendResult> {
+    // As before a publish: after anything that may have put another Redis server under the log, check it first.
+    if (a.entries.length) await this.log.ready();
+    const r = await this.scripts.dsappend({ path, ...a, maxLen: this.log.maxLen });
+    if (r.channel) this.log.stored(r.channel.epoch, a.entries.length);
+    return r;
   }
 
   /** The meta, and entries from `from` on up to about `maxBytes` (0: the meta alone) (dsread-1.lua). */

@@ -55,6 +55,8 @@ export interface AppendResult {
   a: number;
   /** gap: the received seq */
   b: number;
+  /** ok, a JSON stream whose path is a channel: the log's epoch and the id of the first message stored on the channel */
+  channel?: { epoch: string; first: number };
 }
 
 export interface StreamMeta {

@@ -32,19 +32,16 @@
                 (KEYS[5 + c + n]); 0: it has none
 
   A channel with a Durable Streams JSON stream of the same name (includes/ds.lua; its keys built from KEYS[1]'s
-  prefix), open and not expired, gets each stored message appended to it too, but for the messages that stream
-  itself published here (idempotency key starting with NUL 'ds:': streams/routes.ts mirrors its appends so); each
-  such stream's path is then published on its wake channel (dsPrefix .. 'wake').
+  prefix), open and not expired, gets each stored message appended to it too; each such stream's path is then
+  published on its wake channel (dsPrefix .. 'wake'). (An append to such a stream reaches the channel the other way,
+  inside dsappend-7.lua, which stores it here directly: neither ever comes back through the other.)
 
   Returns { epoch, first, i, id, i, id, … }: the messages stored by this call
   have consecutive ids from `first` on, in batch order; each (i, id) pair is a
   message (number i from 0) whose key was already used: it stored nothing and
   its id is the earlier one. An error starting with DEADLINE: nothing was done.
 ]]
---@include cap
---@include epoch
---@include pubsub
---@include time
+--@include channel-store
 
 local now = redis.call('TIME')
 local deadline = tonumber(ARGV[1])
@@ -100,7 +97,7 @@ for m = firstArg, #ARGV, 3 do
   else
     seq = seq + 1
     local idText = string.format('%d', seq)
-    local frame = '{"op":"msg","id":' .. idText .. ',"ch":' .. ARGV[9 + 2 * j] .. ',"data":' .. ARGV[m + 1] .. ',"ts":' .. ts .. '}'
+    local frame = msgFrame(idText, ARGV[9 + 2 * j], ARGV[m + 1], ts)
     local a = adds[j]
     if not a then
       a = {}
@@ -117,7 +114,7 @@ for m = firstArg, #ARGV, 3 do
     frames[#frames + 1] = frame
     if classic then targets[#targets + 1] = prefix .. ARGV[8 + 2 * j] end
     local st = streamOf(j)
-    if st and not (idem and string.find(idem, ':idem:\0ds:', 1, true)) then
+    if st then
       redis.call('ZADD', st[2], st[3], string.format('%016d', st[3]) .. ARGV[m + 1])
       st[3] = st[3] + #ARGV[m + 1]
       st.changed = true
@@ -143,25 +140,11 @@ out[1] = ensureEpoch(KEYS[2], ARGV[4])
 for i = 1, #keysToSet, 2 do
   redis.call('SET', keysToSet[i], keysToSet[i + 1], 'EX', ARGV[3])
 end
+-- Per channel: its messages, then the channel index and the length cap once (the same end state as after each message).
 for j, a in pairs(adds) do
-  redis.call('ZADD', KEYS[6 + j], unpack(a))
+  channelWrite(KEYS[6 + j], KEYS[3], KEYS[4], ARGV[8 + 2 * j], a, newest[j], maxLen)
 end
-
--- The channel index and the length cap, once per channel: the same end state as after each message.
-for j, id in pairs(newest) do
-  redis.call('ZADD', KEYS[3], id, ARGV[8 + 2 * j])
-  capChannel(KEYS[6 + j], KEYS[4], ARGV[8 + 2 * j], maxLen)
-end
-if sharded then
-  for i = 1, #frames do
-    redis.call('SPUBLISH', ARGV[6], frames[i])
-  end
-end
-if classic then
-  for i = 1, #frames do
-    redis.call('PUBLISH', targets[i], frames[i])
-  end
-end
+channelPublish(classic, sharded, ARGV[6], frames, targets)
 for _, path in ipairs(woken) do
   redis.call('PUBLISH', dsPrefix .. 'wake', path)
 end
