@@ -1,5 +1,8 @@
 // The official Durable Streams client (@durable-streams/client) and WebSocket clients on one channel: a JSON stream is
 // the channel of its name, both ways, in order; and /v1/stream keeps the grants of everything else when auth is on.
+
+import { keysFor } from '@durable-pubsub/server';
+import { Scripts } from '@durable-pubsub/server/src/redis/commands';
 import { DurableStream } from '@durable-streams/client';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -75,6 +78,114 @@ describe('a JSON stream and the channel of its name', () => {
     await ws.waitFor((f) => f.op === 'msg', 10_000, 'the published message');
     expect(ws.frames.filter((f) => f.op === 'msg').map((f) => f.data)).toEqual(['published']);
     ws.close();
+  });
+});
+
+describe('an append to a JSON stream is stored on its channel in the same step (dsappend-7.lua)', () => {
+  /** The channel's log straight from Redis: [id, frame] per message. */
+  const log = async (ch: string) => {
+    const flat = (await ctx.redis.client.zrange(keysFor(ctx.server.config.namespace).channel(ch), '0', '-1', 'WITHSCORES')) as string[];
+    const out: [number, { op: string; id: number; ch: string; data: unknown }][] = [];
+    for (let i = 0; i < flat.length; i += 2) out.push([Number(flat[i + 1]), JSON.parse(flat[i] as string)]);
+    return out;
+  };
+  const post = (ch: string, body: string) =>
+    fetch(`${ctx.server.url}/v1/stream/${ch}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+
+  it('is in the channel log when the POST is answered, with the ids the WebSocket reader gets', async () => {
+    const ch = 'atomic.a';
+    const ws = await RawClient.connect(ctx.server.wsUrl);
+    await ws.hello({ recipient: 'atomic-reader', subs: [ch] });
+    await ws.next('live');
+    expect(
+      (await fetch(`${ctx.server.url}/v1/stream/${ch}`, { method: 'PUT', headers: { 'content-type': 'application/json' } })).status,
+    ).toBe(201);
+    expect((await post(ch, '[{"n":1},{"n":2}]')).status).toBe(204);
+    // Read right after the answer, nothing awaited in between: the append and the channel store are one script.
+    const stored = await log(ch);
+    expect(stored.map(([, f]) => [f.op, f.ch, f.data])).toEqual([
+      ['msg', ch, { n: 1 }],
+      ['msg', ch, { n: 2 }],
+    ]);
+    const [id1, id2] = stored.map(([id]) => id) as [number, number];
+    expect(id2).toBe(id1 + 1);
+    expect(stored.map(([, f]) => f.id)).toEqual([id1, id2]);
+    expect(Number(await ctx.redis.client.zscore(keysFor(ctx.server.config.namespace).index, ch))).toBe(id2);
+    await until(() => ws.msgIds().length >= 2, 10_000, 'both appends on the WebSocket');
+    expect(ws.frames.filter((f) => f.op === 'msg').map((f) => [f.id, f.data])).toEqual([
+      [id1, { n: 1 }],
+      [id2, { n: 2 }],
+    ]);
+    // A publish on the channel is appended to the stream once, and the append is not stored on the channel twice.
+    expect((await httpPublish(ctx.server, { ch, data: { n: 3 } })).status).toBe(200);
+    expect((await log(ch)).map(([, f]) => f.data)).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }]);
+    const read = await fetch(`${ctx.server.url}/v1/stream/${ch}?offset=-1`);
+    expect(await read.json()).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }]);
+    ws.close();
+  });
+
+  it('reaches a resuming WebSocket client when appended while the live subscribers are down', async () => {
+    const ch = 'atomic.resume';
+    const first = await RawClient.connect(ctx.server.wsUrl);
+    const w = await first.hello({ recipient: 'atomic-resume', subs: [ch] });
+    await first.next('live');
+    expect(
+      (await fetch(`${ctx.server.url}/v1/stream/${ch}`, { method: 'PUT', headers: { 'content-type': 'application/json' } })).status,
+    ).toBe(201);
+    expect((await post(ch, '{"n":1}')).status).toBe(204);
+    await first.waitFor((f) => f.op === 'msg', 10_000, 'the first append');
+    const [seen] = first.msgIds() as [number];
+    first.close();
+    await first.closed();
+    // Every subscriber connection of the server dropped (its live bridge and its stream wake-ups): append meanwhile.
+    await ctx.redis.client.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    expect((await post(ch, '[{"n":2},{"n":3}]')).status).toBe(204);
+    const ids = (await log(ch)).map(([id]) => id);
+    expect(ids).toEqual([seen, seen + 1, seen + 2]);
+    const back = await RawClient.connect(ctx.server.wsUrl);
+    await back.hello({ recipient: 'atomic-resume', subs: [ch], epoch: w.epoch as string, lastAckedId: seen });
+    await until(() => back.msgIds().length >= 2, 10_000, 'the two appends replayed');
+    expect(back.frames.filter((f) => f.op === 'msg').map((f) => [f.id, f.data])).toEqual([
+      [seen + 1, { n: 2 }],
+      [seen + 2, { n: 3 }],
+    ]);
+    back.close();
+  });
+
+  it('needs no server after the script: the stream and the channel hold the same messages, a byte stream stays apart', async () => {
+    // The scripts alone, as a server that dies right after its call leaves Redis.
+    const keys = keysFor('ds-script');
+    const scripts = new Scripts(ctx.redis.client, keys);
+    const json = { ct: 'application/json', closed: false };
+    expect((await scripts.dscreate({ path: 'sc.j', config: json, entries: [] })).status).toBe('created');
+    const r = await scripts.dsappend({
+      path: 'sc.j',
+      ct: 'application/json',
+      close: false,
+      entries: ['{"n":1}', '"two"'].map((t) => Buffer.from(t)),
+      maxLen: 10,
+    });
+    expect(r.status).toBe('ok');
+    expect(r.channel?.first).toBe(1);
+    const frames = (await ctx.redis.client.zrange(keys.channel('sc.j'), '0', '-1')).map((f) => JSON.parse(f));
+    expect(frames.map((f) => [f.op, f.id, f.ch, f.data])).toEqual([
+      ['msg', 1, 'sc.j', { n: 1 }],
+      ['msg', 2, 'sc.j', 'two'],
+    ]);
+    expect(await ctx.redis.client.get(keys.seq)).toBe('2');
+    expect(await ctx.redis.client.get(keys.epoch)).toBe(r.channel?.epoch);
+    // Not a channel (over 256 bytes) or not JSON: the stream alone.
+    const long = `sc.${'x'.repeat(300)}`;
+    await scripts.dscreate({ path: long, config: json, entries: [] });
+    expect(
+      (await scripts.dsappend({ path: long, ct: 'application/json', close: false, entries: [Buffer.from('1')], maxLen: 10 })).channel,
+    ).toBeUndefined();
+    await scripts.dscreate({ path: 'sc.t', config: { ct: 'text/plain', closed: false }, entries: [] });
+    expect(
+      (await scripts.dsappend({ path: 'sc.t', ct: 'text/plain', close: false, entries: [Buffer.from('x')], maxLen: 10 })).channel,
+    ).toBeUndefined();
+    expect(await ctx.redis.client.exists(keys.channel('sc.t'), keys.channel(long))).toBe(0);
+    expect(await ctx.redis.client.get(keys.seq)).toBe('2');
   });
 });
 
