@@ -152,6 +152,23 @@ describe('an append to a JSON stream is stored on its channel in the same step (
     back.close();
   });
 
+  it('FCALL dps_publish appends to the JSON stream of its channel too, in the same call', async () => {
+    const ch = 'atomic.fcall';
+    const ns = ctx.server.config.namespace;
+    expect(
+      (await fetch(`${ctx.server.url}/v1/stream/${ch}`, { method: 'PUT', headers: { 'content-type': 'application/json' } })).status,
+    ).toBe(201);
+    const [id, dup] = (await ctx.redis.client.call('FCALL', 'dps_publish', '1', `dps:{${ns}}`, ch, '{"n":1}')) as [number, number];
+    expect(dup).toBe(0);
+    expect((await log(ch)).map(([i, f]) => [i, f.id, f.data])).toEqual([[id, id, { n: 1 }]]);
+    expect(await (await fetch(`${ctx.server.url}/v1/stream/${ch}?offset=-1`)).json()).toEqual([{ n: 1 }]);
+    // A repeated key stores nothing, on the channel or the stream.
+    await ctx.redis.client.call('FCALL', 'dps_publish', '1', `dps:{${ns}}`, ch, '{"n":2}', 'k');
+    await ctx.redis.client.call('FCALL', 'dps_publish', '1', `dps:{${ns}}`, ch, '{"n":3}', 'k');
+    expect(await (await fetch(`${ctx.server.url}/v1/stream/${ch}?offset=-1`)).json()).toEqual([{ n: 1 }, { n: 2 }]);
+    expect((await log(ch)).map(([, f]) => f.data)).toEqual([{ n: 1 }, { n: 2 }]);
+  });
+
   it('needs no server after the script: the stream and the channel hold the same messages, a byte stream stays apart', async () => {
     // The scripts alone, as a server that dies right after its call leaves Redis.
     const keys = keysFor('ds-script');

@@ -15,16 +15,16 @@
   then the ready-made frame, SPUBLISHed on the namespace's shard channel <prefix>:live when the namespace's
   pub/sub mode is sharded (on a Cluster it stays on the namespace's shard), PUBLISHed on
   <prefix>:live:<channel> when it is classic, both while it has none (includes/pubsub.lua). Settings come from <prefix>:config: maxLen and idemWindow, which the server
-  writes at start, and pubsub, the namespace's mode (pubsubmode-1.lua), read by every call.
+  writes at start, and pubsub, the namespace's mode (pubsubmode-1.lua), read by every call. A channel with a Durable
+  Streams JSON stream of the same name (open, not expired) gets the message appended to it too, in this same call, and
+  the stream's path published on <prefix>:ds:wake, as publishmany-n.lua does (includes/channel-store.lua).
 
   Returns { id, dup (0|1), epoch }. An invalid channel or data is refused with an error starting with
   `bad_request`, and nothing is stored. Without flags, Redis refuses the whole call up front when it
   refuses writes (OOM, MISCONF): never half done.
 ]]
 --@include json-valid
---@include cap
---@include pubsub
---@include time
+--@include channel-store
 
 local function publish(keys, args)
   local base, ch, data, key = keys[1], args[1], args[2], args[3]
@@ -54,16 +54,19 @@ local function publish(keys, args)
     redis.call('SET', base .. ':epoch', epoch)
   end
   local idText = string.format('%d', id)
-  local ts = msText(redis.call('TIME'))
-  local frame = '{"op":"msg","id":' .. idText .. ',"ch":' .. chJson .. ',"data":' .. data .. ',"ts":' .. ts .. '}'
-  local chKey = base .. ':ch:' .. ch
-  redis.call('ZADD', chKey, id, frame)
-  redis.call('ZADD', base .. ':index', id, ch)
-  capChannel(chKey, base .. ':trimmed', ch, maxLen)
+  local now = redis.call('TIME')
+  local frame = msgFrame(idText, chJson, data, msText(now))
+  channelWrite(base .. ':ch:' .. ch, base .. ':index', base .. ':trimmed', ch, { id, frame }, id, maxLen)
   if idem then redis.call('SET', idem, idText, 'EX', window) end
+  local dsPrefix, nowMs = base .. ':ds:', toMs(now)
+  local st = channelStream(dsPrefix, ch, nowMs)
+  if st then
+    streamAppend(st, data)
+    streamAppended(st, nowMs)
+  end
   local classic, sharded = livePaths(conf[3])
-  if sharded then redis.call('SPUBLISH', base .. ':live', frame) end
-  if classic then redis.call('PUBLISH', base .. ':live:' .. ch, frame) end
+  channelPublish(classic, sharded, base .. ':live', { frame }, { base .. ':live:' .. ch })
+  if st then redis.call('PUBLISH', dsPrefix .. 'wake', ch) end
   return { id, 0, epoch }
 end
 

@@ -74,13 +74,7 @@ local nowMs = toMs(now)
 local function streamOf(j)
   local s = streams[j]
   if s == nil then
-    s = false
-    local m = dsPrefix .. 'm:' .. ARGV[8 + 2 * j]
-    local f = redis.call('HMGET', m, 'ct', 'gone', 'closed', 'tail', 'exp', 'ttl')
-    if f[1] and string.lower(string.match(f[1], '^[^;]*')) == 'application/json' and f[2] ~= '1' and f[3] ~= '1'
-      and not (f[5] and f[5] ~= '' and tonumber(f[5]) <= nowMs) then
-      s = { m, dsPrefix .. 'd:' .. ARGV[8 + 2 * j], tonumber(f[4]), f[6] }
-    end
+    s = channelStream(dsPrefix, ARGV[8 + 2 * j], nowMs)
     streams[j] = s
   end
   return s
@@ -114,19 +108,14 @@ for m = firstArg, #ARGV, 3 do
     frames[#frames + 1] = frame
     if classic then targets[#targets + 1] = prefix .. ARGV[8 + 2 * j] end
     local st = streamOf(j)
-    if st then
-      redis.call('ZADD', st[2], st[3], string.format('%016d', st[3]) .. ARGV[m + 1])
-      st[3] = st[3] + #ARGV[m + 1]
-      st.changed = true
-    end
+    if st then streamAppend(st, ARGV[m + 1]) end
   end
 end
 local woken = {}
 for j, st in pairs(streams) do
   if st and st.changed then
     woken[#woken + 1] = ARGV[8 + 2 * j]
-    redis.call('HSET', st[1], 'tail', st[3])
-    if st[4] and st[4] ~= '' then redis.call('HSET', st[1], 'exp', tostring(nowMs + tonumber(st[4]) * 1000)) end
+    streamAppended(st, nowMs)
   end
 end
 

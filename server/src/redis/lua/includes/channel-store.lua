@@ -1,7 +1,9 @@
 -- Storing messages in a channel's log: the next ids, the `msg` frames, the channel's sorted set, the channel index, the
 -- length cap, then the live publish by the namespace's pub/sub mode. Shared by publishmany-n.lua (the server's
--- publishes, many channels per call) and dsappend-7.lua (a JSON stream's append reaches the channel of its name in
--- the same script: the stream never has a message that the channel lacks).
+-- publishes, many channels per call), functions/dps.lua (FCALL dps_publish) and dsappend-7.lua (a JSON stream's
+-- append reaches the channel of its name in the same script: the stream never has a message that the channel lacks).
+-- And the other way: a publish on a channel appends to the Durable Streams JSON stream of its name (includes/ds.lua's
+-- layout), in the publish's own script.
 --@include cap
 --@include epoch
 --@include pubsub
@@ -56,4 +58,29 @@ local function channelStore(k, ch, chJson, datas, maxLen, candidate, livePrefix,
   channelWrite(k.ch, k.index, k.trimmed, ch, adds, seq, maxLen)
   channelPublish(classic, sharded, shard, frames, targets)
   return epoch, first
+end
+
+-- The Durable Streams JSON stream of the channel `ch` (keys under `dsPrefix`, the namespace's stream prefix), when it
+-- is open, not deleted and not expired at `nowMs` (ms): { meta key, data key, tail, ttl }; false otherwise.
+local function channelStream(dsPrefix, ch, nowMs)
+  local m = dsPrefix .. 'm:' .. ch
+  local f = redis.call('HMGET', m, 'ct', 'gone', 'closed', 'tail', 'exp', 'ttl')
+  if f[1] and string.lower((string.gsub(string.match(f[1], '^[^;]*'), '%s', ''))) == 'application/json' and f[2] ~= '1'
+    and f[3] ~= '1' and not (f[5] and f[5] ~= '' and tonumber(f[5]) <= nowMs) then
+    return { m, dsPrefix .. 'd:' .. ch, tonumber(f[4]), f[6] }
+  end
+  return false
+end
+
+-- Appends one message (JSON text) to such a stream at its tail: one entry, scored by its start offset.
+local function streamAppend(st, data)
+  redis.call('ZADD', st[2], st[3], string.format('%016d', st[3]) .. data)
+  st[3] = st[3] + #data
+  st.changed = true
+end
+
+-- After a stream's appends: its new tail, and its sliding TTL restarted (the caller then publishes the wake).
+local function streamAppended(st, nowMs)
+  redis.call('HSET', st[1], 'tail', st[3])
+  if st[4] and st[4] ~= '' then redis.call('HSET', st[1], 'exp', tostring(nowMs + tonumber(st[4]) * 1000)) end
 end
