@@ -263,7 +263,7 @@ function printPoint(ctx: BenchContext, n: number, results: Map<System, PointResu
   const get = (m: string, s: System) => mine.find((r) => r.metric === m && r.system === s)?.value ?? Number.NaN;
   const procs = ['P', 'B', 'S'].map((s) => `${s} ${results.get(s as System)?.workers ?? '-'}`).join(', ');
   console.log(
-    `\n8. Connections: ${n.toLocaleString('en-US')} (server processes: ${procs}; S is one process and stops at its file limit, 20,000)`,
+    `\n9. Connections: ${n.toLocaleString('en-US')} (server processes: ${procs}; S is one process and stops at its file limit, 20,000)`,
   );
   const head = ['metric', 'unit', 'P', 'B', 'S', 'P/B', 'P/S'];
   const lines = metrics.map((m) => {

@@ -91,7 +91,7 @@ export async function workers(ctx: BenchContext): Promise<void> {
       lines.push(['', system, 'load CPU (% of a core)', ...cells((s) => 100 * s.loadCpu)]);
     }
   }
-  console.log('\n9. Workers: fan-out with 1 and 2 server processes (P: serve --workers; B: node:cluster), CPU summed over processes');
+  console.log('\n10. Workers: fan-out with 1 and 2 server processes (P: serve --workers; B: node:cluster), CPU summed over processes');
   const head = ['readers', 'system', 'metric', '1 process', '2 processes', '2 / 1'];
   const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] as string).length)));
   const show = (c: string[]) =>
