@@ -20,8 +20,8 @@ import { createLogger, type Level, type Logger, silentLogger } from './log';
 import { createMetrics, createStats } from './metrics';
 import { OutboxRelay } from './outbox';
 import { PollRequest } from './poll';
-import type { Resolved } from './pubsub-mode';
-import { commandConnection, connect, shardedPubsub, subscriberConnection } from './redis/connect';
+import { resolveMode } from './pubsub-mode';
+import { commandConnection, connect, subscriberConnection } from './redis/connect';
 import { isValidNamespace, subMember } from './redis/keys';
 import { Liveness } from './redis/liveness';
 import { ReadAhead } from './replay';
@@ -29,7 +29,7 @@ import { Session } from './session';
 import { stateCounts } from './session-state';
 import { SseCache, SseStream } from './sse';
 import { Store } from './store';
-import { StreamRoutes } from './streams/routes';
+import { nodeStreams } from './streams/node';
 import { sweep } from './sweep';
 import { MsgsCache } from './wire';
 
@@ -92,22 +92,6 @@ export interface DurablePubsub {
 
 const TOUCH_EVERY_MS = 30_000;
 
-/** Says how this node came to the namespace's pub/sub mode, and warns when its own setting would have chosen otherwise. */
-function logPubsubMode(log: Logger, r: Resolved, preference: 'auto' | 'off', namespace: string, redisHasSharded: boolean): void {
-  if (r.decided) log.info("decided the namespace's pub/sub mode (the first node to start)", { namespace, mode: r.mode, why: r.why });
-  else if (preference === 'off' && r.mode === 'sharded')
-    log.warn(
-      "DPS_SHARDED_PUBSUB=off, but the namespace's pub/sub mode is sharded (stored in Redis): following it. `durable-pubsub pubsub-mode classic` switches it",
-      { namespace },
-    );
-  else if (preference === 'auto' && r.mode === 'classic' && redisHasSharded)
-    log.warn(
-      "DPS_SHARDED_PUBSUB=auto and Redis has sharded pub/sub, but the namespace's pub/sub mode is classic (stored in Redis): following it. Once no node of an older version runs, `durable-pubsub pubsub-mode sharded` switches it",
-      { namespace },
-    );
-  else log.debug('pub/sub mode', { namespace, mode: r.mode });
-}
-
 /** how long a graceful stop waits for acks to be stored before it closes the sockets anyway */
 const SHUTDOWN_ACK_WAIT_MS = 3000;
 /**
@@ -155,11 +139,7 @@ export async function durablePubsub(opts: DurablePubsubOptions): Promise<Durable
   await store.init();
   // The namespace's pub/sub mode, stored in Redis (decided now if it has none): the scripts publish by it, and the
   // bridge subscribes by it, whatever this node's DPS_SHARDED_PUBSUB says.
-  const resolved = await store.pubsub.resolve(config.shardedPubsub);
-  // Only to say so when this node's setting would have chosen otherwise (a classic namespace on Redis >= 7).
-  const redisHasSharded =
-    !resolved.decided && resolved.mode === 'classic' && config.shardedPubsub === 'auto' && (await shardedPubsub(redis).catch(() => false));
-  logPubsubMode(log, resolved, config.shardedPubsub, config.namespace, redisHasSharded);
+  const resolved = await resolveMode(store.pubsub, redis, config.shardedPubsub, config.namespace, log);
   const sub = subscriberConnection(opts.redisUrl, redis, config.redisTimeoutMs, store.keys.liveShard);
   sub.on('error', (err) => log.debug('redis subscriber error', { err: String(err) }));
   const bridge = new Bridge(sub, store.keys, config.bridgeWideThreshold, resolved.mode);
@@ -272,26 +252,19 @@ export async function durablePubsub(opts: DurablePubsubOptions): Promise<Durable
   });
   const { peers } = opts;
   peers?.attach({ registry, connections });
-  const streams = new StreamRoutes({
-    store,
-    grant: (req, q) => auth.verify(bearer(req.headers.authorization) ?? q.get('token') ?? undefined),
-    longPollMs: config.streamLongPollMs,
-    recheckMs: config.streamRecheckMs,
-    originAllowed: (origin, req) => originAllowed(origin, req.headers.host, config.allowedOrigins, auth.enabled),
-  });
-  // Stream changes on any node wake this node's live readers, through a subscriber of their own (the bridge owns its
-  // connection's patterns); it resubscribes on each reconnect, and readers look again every DPS_STREAM_RECHECK anyway.
-  const wakeSub = subscriberConnection(opts.redisUrl, redis, config.redisTimeoutMs, undefined, 'dps-stream-wake');
-  wakeSub.on('error', (err) => log.debug('redis stream wake subscriber error', { err: String(err) }));
-  wakeSub.on('ready', () => {
-    // SUBSCRIBE, not PSUBSCRIBE: a pattern would count in PUBSUB NUMPAT, which a namespace's first node reads as a node
-    // of an older version listening classic (pubsub-mode.ts).
-    wakeSub.subscribe(store.keys.streamWake).catch((err) => log.debug('stream wake subscribe failed', { err: String(err) }));
-  });
-  wakeSub.on('messageBuffer', (_channel, path) => streams.wakeups.notify(path.toString()));
-  connect(wakeSub).catch((err) => log.debug('stream wake subscriber did not connect', { err: String(err) }));
+  const streams = nodeStreams(
+    {
+      store,
+      grant: (req, q) => auth.verify(bearer(req.headers.authorization) ?? q.get('token') ?? undefined),
+      longPollMs: config.streamLongPollMs,
+      recheckMs: config.streamRecheckMs,
+      originAllowed: (origin, req) => originAllowed(origin, req.headers.host, config.allowedOrigins, auth.enabled),
+    },
+    { url: opts.redisUrl, command: redis, timeoutMs: config.redisTimeoutMs },
+    log,
+  );
   const routes = httpHandler({
-    streams,
+    streams: streams.routes,
     store,
     bridge,
     config,
@@ -398,7 +371,6 @@ export async function durablePubsub(opts: DurablePubsubOptions): Promise<Durable
       await Promise.all(closed);
       if (opts.ownsRedis) await store.markClean().catch(() => {});
       await bridge.close();
-      wakeSub.disconnect();
       await redis.quit().catch(() => redis.disconnect());
     })();
     return closing;

@@ -1,6 +1,7 @@
 // The namespace's pub/sub mode (classic | sharded), stored in Redis: read, decided by the first node, switched by the CLI.
 import { Cluster, type Redis } from 'ioredis';
 import { DpsError } from './errors';
+import type { Logger } from './log';
 import type { PubsubMode, Scripts } from './redis/commands';
 import { connect, primaries, shardedPubsub } from './redis/connect';
 import type { Keys } from './redis/keys';
@@ -111,4 +112,38 @@ export class PubsubModes {
     await this.scripts.pubsubMode('set', mode);
     return before;
   }
+}
+
+/**
+ * The namespace's mode for this node (decided now if it has none), said in the log, with a warning when this node's own
+ * setting would have chosen otherwise.
+ */
+export async function resolveMode(
+  modes: PubsubModes,
+  redis: Redis,
+  preference: 'auto' | 'off',
+  namespace: string,
+  log: Logger,
+): Promise<Resolved> {
+  const r = await modes.resolve(preference);
+  // Only to say so when this node's setting would have chosen otherwise (a classic namespace on Redis >= 7).
+  const redisHasSharded = !r.decided && r.mode === 'classic' && preference === 'auto' && (await shardedPubsub(redis).catch(() => false));
+  logPubsubMode(log, r, preference, namespace, redisHasSharded);
+  return r;
+}
+
+/** Says how this node came to the namespace's pub/sub mode, and warns when its own setting would have chosen otherwise. */
+function logPubsubMode(log: Logger, r: Resolved, preference: 'auto' | 'off', namespace: string, redisHasSharded: boolean): void {
+  if (r.decided) log.info("decided the namespace's pub/sub mode (the first node to start)", { namespace, mode: r.mode, why: r.why });
+  else if (preference === 'off' && r.mode === 'sharded')
+    log.warn(
+      "DPS_SHARDED_PUBSUB=off, but the namespace's pub/sub mode is sharded (stored in Redis): following it. `durable-pubsub pubsub-mode classic` switches it",
+      { namespace },
+    );
+  else if (preference === 'auto' && r.mode === 'classic' && redisHasSharded)
+    log.warn(
+      "DPS_SHARDED_PUBSUB=auto and Redis has sharded pub/sub, but the namespace's pub/sub mode is classic (stored in Redis): following it. Once no node of an older version runs, `durable-pubsub pubsub-mode sharded` switches it",
+      { namespace },
+    );
+  else log.debug('pub/sub mode', { namespace, mode: r.mode });
 }
