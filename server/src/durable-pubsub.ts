@@ -20,7 +20,7 @@ import { createLogger, type Level, type Logger, silentLogger } from './log';
 import { createMetrics, createStats } from './metrics';
 import { OutboxRelay } from './outbox';
 import { PollRequest } from './poll';
-import { resolveMode } from './pubsub-mode';
+import { followMode, resolveMode } from './pubsub-mode';
 import { commandConnection, connect, subscriberConnection } from './redis/connect';
 import { isValidNamespace, subMember } from './redis/keys';
 import { Liveness } from './redis/liveness';
@@ -144,14 +144,7 @@ export async function durablePubsub(opts: DurablePubsubOptions): Promise<Durable
   sub.on('error', (err) => log.debug('redis subscriber error', { err: String(err) }));
   const bridge = new Bridge(sub, store.keys, config.bridgeWideThreshold, resolved.mode);
   await connect(sub);
-  /** Reads the namespace's mode (deciding again if it was lost with Redis's data) and moves the bridge to it. */
-  const followMode = async () => {
-    bridge.follow((await store.pubsub.resolve(config.shardedPubsub)).mode);
-  };
-  // After each (re)subscription: a switch between reading the mode and subscribing sent its marker before we listened.
-  bridge.on('up', () => void followMode().catch(() => {}));
-  // The fallback for a node whose subscription missed a switch's marker.
-  const modePoll = setInterval(() => void followMode().catch(() => {}), config.pubsubModePollMs);
+  const modePoll = followMode(bridge, store.pubsub, config.shardedPubsub, config.pubsubModePollMs, log);
   const installFunctions = async () => {
     const why = await store.installFunctions();
     if (why) log.warn('could not install the dps Function library: FCALL dps_publish is not available (needs Redis >= 7)', { err: why });
@@ -161,20 +154,14 @@ export async function durablePubsub(opts: DurablePubsubOptions): Promise<Durable
     timeoutMs: config.redisTimeoutMs,
     probeCommand: () => store.clock(),
     commandReady: () => store.redisReady,
+    command: redis,
     subscriber: sub,
+    onSilent: (link) => {
+      stats.redisSilent++;
+      log.warn(`the Redis ${link} connection went silent; replacing it`, { timeoutMs: config.redisTimeoutMs });
+    },
   });
   liveness.start();
-  for (const [conn, name] of [
-    [redis, 'command'],
-    [sub, 'subscriber'],
-  ] as const)
-    conn.on('error', (err) => {
-      // ioredis destroyed a socket that answered nothing for half of DPS_REDIS_TIMEOUT (connect.ts): it reconnects.
-      if (/^Socket timeout/.test(err.message)) {
-        stats.redisSilent++;
-        log.warn(`the Redis ${name} connection went silent; replacing it`, { timeoutMs: config.redisTimeoutMs });
-      }
-    });
   store.on('recovered', (info) => {
     void installFunctions();
     if (info.outcome === 'reset')
@@ -195,16 +182,6 @@ export async function durablePubsub(opts: DurablePubsubOptions): Promise<Durable
     }
     for (const s of sessions) s.liveLost();
   });
-  bridge.on('refused', (err, mode) =>
-    log.warn('Redis refused the live subscription; retrying at the next read of the pub/sub mode', { mode, err: String(err) }),
-  );
-  bridge.on('switch', (mode, from, marker) =>
-    log.info("the namespace's pub/sub mode changed; moving live delivery, connections catch up from the store meanwhile", {
-      mode,
-      from,
-      by: marker ? 'marker' : 'read',
-    }),
-  );
   bridge.on('up', () => log.info('Redis subscription is live'));
   bridge.on('invalid', (id, ch) => {
     stats.invalidFrames++;

@@ -1,5 +1,6 @@
 // The namespace's pub/sub mode (classic | sharded), stored in Redis: read, decided by the first node, switched by the CLI.
 import { Cluster, type Redis } from 'ioredis';
+import type { Bridge } from './bridge';
 import { DpsError } from './errors';
 import type { Logger } from './log';
 import type { PubsubMode, Scripts } from './redis/commands';
@@ -146,4 +147,29 @@ function logPubsubMode(log: Logger, r: Resolved, preference: 'auto' | 'off', nam
       { namespace },
     );
   else log.debug('pub/sub mode', { namespace, mode: r.mode });
+}
+
+/**
+ * Keeps the bridge on the namespace's mode: read again after each (re)subscription (a switch between reading the mode
+ * and subscribing sent its marker before we listened) and every `pollMs` (a node whose subscription missed a switch's
+ * marker), deciding again if the mode was lost with Redis's data. Returns the poll's timer.
+ */
+export function followMode(bridge: Bridge, modes: PubsubModes, preference: 'auto' | 'off', pollMs: number, log: Logger): NodeJS.Timeout {
+  const follow = () =>
+    void modes.resolve(preference).then(
+      (r) => bridge.follow(r.mode),
+      () => {},
+    );
+  bridge.on('up', follow);
+  bridge.on('refused', (err, mode) =>
+    log.warn('Redis refused the live subscription; retrying at the next read of the pub/sub mode', { mode, err: String(err) }),
+  );
+  bridge.on('switch', (mode, from, marker) =>
+    log.info("the namespace's pub/sub mode changed; moving live delivery, connections catch up from the store meanwhile", {
+      mode,
+      from,
+      by: marker ? 'marker' : 'read',
+    }),
+  );
+  return setInterval(follow, pollMs);
 }

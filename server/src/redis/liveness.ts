@@ -12,7 +12,11 @@ export interface LivenessOptions {
   probeCommand(): Promise<unknown>;
   /** is the command connection connected at all */
   commandReady(): boolean;
+  /** the command connection's events (its `error`) */
+  command: { on(event: 'error', fn: (err: Error) => void): unknown };
   subscriber: Subscriber;
+  /** ioredis destroyed the socket of `link` because it answered nothing for half the timeout (it reconnects) */
+  onSilent(link: Link): void;
 }
 
 /**
@@ -31,6 +35,13 @@ export class Liveness {
   constructor(private readonly o: LivenessOptions) {
     const now = Date.now();
     this.answered = { command: now, subscriber: now };
+    for (const [conn, link] of [
+      [o.command, 'command'],
+      [o.subscriber, 'subscriber'],
+    ] as const)
+      conn.on('error', (err: Error) => {
+        if (/^Socket timeout/.test(err.message)) o.onSilent(link);
+      });
   }
 
   start(): void {

@@ -4,18 +4,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Grant } from '../auth';
 import type { Store } from '../store';
 import { formatOffset, nextCursor, parseOffset } from './offsets';
-import {
-  closedHeader,
-  createConfig,
-  essence,
-  isJson,
-  isText,
-  jsonMessages,
-  producerOf,
-  readBytes,
-  StreamRefusal,
-  streamSeqOf,
-} from './requests';
+import { readChunk, streamSse } from './reading';
+import { closedHeader, createConfig, essence, isJson, jsonMessages, producerOf, readBytes, StreamRefusal, streamSeqOf } from './requests';
 import { Subscriptions } from './subscriptions';
 import type { StreamMeta } from './types';
 import { Wakeups } from './wakeups';
@@ -33,12 +23,8 @@ export interface StreamRouteDeps {
   originAllowed(origin: string, req: IncomingMessage): boolean;
 }
 
-/** About this many bytes per catch-up answer (more: the client reads on from Stream-Next-Offset). */
-const CHUNK = 1 << 20;
 /** Bytes a POST or PUT may carry. */
 const MAX_BODY = 8 << 20;
-/** An SSE response is ended after this long so that CDNs can collapse readers (§10.2); the client reconnects. */
-const SSE_MAX_MS = 60_000;
 
 const EXPOSED =
   'stream-next-offset, stream-cursor, stream-up-to-date, stream-closed, stream-ttl, stream-expires-at, stream-sse-data-encoding, etag, location, producer-epoch, producer-seq, producer-expected-seq, producer-received-seq';
@@ -260,19 +246,14 @@ export class StreamRoutes {
   }
 
   /** Reads from `from`: the body (JSON streams: an array), where it ends, and the meta. */
-  private async chunk(path: string, from: number | 'now') {
-    const r = await this.deps.store.streams.read(path, from, CHUNK, true);
-    if (r.status !== 'ok') return r;
-    const json = isJson(r.meta.ct);
-    const parts: Buffer[] = [];
-    let next = r.from;
-    for (const e of r.entries) {
-      const data = e.start < r.from ? e.data.subarray(r.from - e.start) : e.data;
-      parts.push(data);
-      next = e.start + e.data.length;
-    }
-    const body = json ? Buffer.from(`[${parts.map((p) => p.toString('utf8')).join(',')}]`) : Buffer.concat(parts);
-    return { status: 'ok' as const, meta: r.meta, from: r.from, next, body, count: parts.length };
+  private chunk(path: string, from: number | 'now') {
+    return readChunk(this.deps.store, path, from);
+  }
+
+  private async sse(res: ServerResponse, path: string, start: number | 'now', clientCursor: string | null): Promise<void> {
+    const c = await this.chunk(path, start);
+    if (c.status !== 'ok') return notRead(res, c.status);
+    await streamSse(res, path, c, clientCursor, { next: (from) => this.chunk(path, from), wakeups: this.wakeups, live: this.live });
   }
 
   private async read(req: IncomingMessage, res: ServerResponse, path: string, q: URLSearchParams): Promise<void> {
@@ -333,63 +314,6 @@ export class StreamRoutes {
     if (!now && req.headers['if-none-match'] === etag) return end(res, 304, headers);
     end(res, 200, headers, c.body);
   }
-
-  private async sse(res: ServerResponse, path: string, start: number | 'now', clientCursor: string | null): Promise<void> {
-    let c = await this.chunk(path, start);
-    if (c.status !== 'ok') return notRead(res, c.status);
-    const first = c;
-    const text = isText(first.meta.ct);
-    res.writeHead(200, {
-      'content-type': 'text/event-stream',
-      'cache-control': 'no-cache',
-      connection: 'keep-alive',
-      ...(text ? {} : { 'stream-sse-data-encoding': 'base64' }),
-    });
-    res.flushHeaders();
-    const abort = new AbortController();
-    this.live.add(abort);
-    res.on('close', () => abort.abort());
-    const deadline = Date.now() + SSE_MAX_MS;
-    let cursor = clientCursor;
-    try {
-      for (;;) {
-        if (c.status !== 'ok') break;
-        // Paced by the reader: the next chunk is read once this one has left (memory stays about one chunk).
-        if (c.count > 0 && !res.write(dataEvent(c.body, isJson(c.meta.ct), text))) await drained(res);
-        const upToDate = c.next === c.meta.tail;
-        const closed = c.meta.closed && upToDate;
-        const control: Record<string, unknown> = { streamNextOffset: formatOffset(c.next) };
-        if (!closed) control.streamCursor = cursor = nextCursor(cursor);
-        if (upToDate) control.upToDate = true;
-        if (closed) control.streamClosed = true;
-        if (c.count > 0 || upToDate) res.write(`event: control\ndata:${JSON.stringify(control)}\n\n`);
-        if (closed) break;
-        const at = c.next;
-        while (!abort.signal.aborted && Date.now() < deadline) {
-          if (upToDate) await this.wakeups.wait(path, deadline - Date.now(), abort.signal);
-          c = await this.chunk(path, at);
-          if (c.status !== 'ok' || c.count > 0 || c.meta.closed || !upToDate) break;
-        }
-        if (abort.signal.aborted || Date.now() >= deadline) break;
-      }
-    } finally {
-      this.live.delete(abort);
-      res.end();
-    }
-  }
-}
-
-/** Resolves when `res` has room again, or is closed. */
-function drained(res: ServerResponse): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.on('drain', done);
-    res.on('close', done);
-  });
 }
 
 /** This server's /v1/stream/ URL as the request names it. */
@@ -411,13 +335,6 @@ function notRead(res: ServerResponse, status: 'missing' | 'gone' | 'bad-offset')
   if (status === 'missing') return fail(res, 404, 'no such stream');
   if (status === 'gone') return fail(res, 410, 'the stream was deleted');
   fail(res, 400, '`offset` is past the stream’s tail');
-}
-
-/** One `data` event: JSON arrays and text line by line, anything else as base64. */
-function dataEvent(body: Buffer, json: boolean, text: boolean): string {
-  const payload = text ? body.toString('utf8') : body.toString('base64');
-  const lines = json || !text ? [payload] : payload.split(/\r\n|\r|\n/);
-  return `event: data\n${lines.map((l) => `data:${l}`).join('\n')}\n\n`;
 }
 
 export { essence };

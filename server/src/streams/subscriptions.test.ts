@@ -1,6 +1,7 @@
 // Subscription patterns (§6.2 globs) and the webhook URL guard, on their own.
 import { describe, expect, it } from 'vitest';
-import { globMatcher, webhookUrlAllowed } from './subscriptions';
+import { globMatcher } from './links';
+import { webhookUrlAllowed } from './webhooks';
 
 describe('globMatcher', () => {
   const paths = ['events', 'events/a', 'events/a/b', 'events/a/b/c', 'other/a', 'events.x/a', 'eventsa'];

@@ -1,31 +1,14 @@
 // Durable Streams subscriptions (§6–7) at /v1/stream/__ds/…: glob and explicit stream links with acked offsets, wakes
 // by signed webhook or by a pull-wake stream, claim/ack/release leases, generation fencing. State is one JSON value per
 // subscription in the Store; this process serializes its own changes to each (one node: docs/durable-streams.md).
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, randomBytes, sign } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { isIP } from 'node:net';
 import type { Store } from '../store';
+import { globMatcher, type Link, type LinkType, linkType } from './links';
 import { formatOffset, offsetPosition } from './offsets';
 import { readBytes, StreamRefusal } from './requests';
-
-type LinkType = 'glob' | 'explicit';
-
-interface Link {
-  glob: boolean;
-  explicit: boolean;
-  /** byte position acked (inclusive of everything before it) */
-  acked: number;
-}
-
-interface Config {
-  type: 'webhook' | 'pull-wake';
-  pattern: string | null;
-  streams: string[];
-  webhook: { url: string } | null;
-  wake_stream: string | null;
-  lease_ttl_ms: number;
-  description: string | null;
-}
+import { type Config, configOf, parseBody, SubError } from './subscription-config';
+import { WebhookSigner } from './webhooks';
 
 interface State {
   id: string;
@@ -39,61 +22,6 @@ interface State {
   status: 'active' | 'failed';
 }
 
-class SubError extends StreamRefusal {
-  constructor(status: number, code: string, extra: Record<string, unknown> = {}) {
-    super(status, code);
-    this.body = { error: { code, ...extra } };
-  }
-  readonly body: unknown;
-}
-
-const DEFAULT_LEASE = 30_000;
-
-/** `*` is one path segment, `**` zero or more. */
-export function globMatcher(pattern: string): (path: string) => boolean {
-  const segs = pattern.split('/');
-  let re = '';
-  let slash = false;
-  segs.forEach((seg, i) => {
-    if (seg === '**') {
-      const last = i === segs.length - 1;
-      re += last ? (slash ? '(?:/[^/]+)*' : '(?:[^/]+(?:/[^/]+)*)?') : slash ? '/(?:[^/]+/)*' : '(?:[^/]+/)*';
-      slash = false;
-    } else {
-      re +=
-        (slash ? '/' : '') +
-        seg
-          .split('*')
-          .map((x) => x.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
-          .join('[^/]*');
-      slash = true;
-    }
-  });
-  const compiled = new RegExp(`^${re}$`);
-  return (path) => compiled.test(path);
-}
-
-/** §6.2: https anywhere public; plain http only to localhost or 127.0.0.x; never a private, link-local or loopback literal. */
-export function webhookUrlAllowed(raw: string): boolean {
-  let u: URL;
-  try {
-    u = new URL(raw);
-  } catch {
-    return false;
-  }
-  const host = u.hostname.replace(/^\[|\]$/g, '');
-  const dev = host === 'localhost' || /^127\.0\.0\.\d{1,3}$/.test(host);
-  if (u.protocol === 'http:') return dev;
-  if (u.protocol !== 'https:') return false;
-  if (dev) return true;
-  if (isIP(host) === 4) {
-    const [a, b] = host.split('.').map(Number) as [number, number];
-    return !(a === 10 || a === 127 || a === 0 || (a === 172 && b >= 16 && b < 32) || (a === 192 && b === 168) || (a === 169 && b === 254));
-  }
-  if (isIP(host) === 6) return !/^(::1?|f[cd]|fe[89ab])/i.test(host);
-  return !host.endsWith('.local') && !host.endsWith('.internal');
-}
-
 function json(res: ServerResponse, status: number, body?: unknown, type = 'application/json'): void {
   if (body === undefined) {
     res.writeHead(status);
@@ -105,7 +33,7 @@ function json(res: ServerResponse, status: number, body?: unknown, type = 'appli
 }
 
 export class Subscriptions {
-  private key: Promise<{ priv: KeyObject; kid: string; x: string }> | undefined;
+  private readonly signer: WebhookSigner;
   /** per subscription: the tail of its queue of changes (one at a time on this process) */
   private readonly queues = new Map<string, Promise<unknown>>();
   private readonly timers = new Set<NodeJS.Timeout>();
@@ -115,20 +43,12 @@ export class Subscriptions {
   constructor(
     private readonly store: Store,
     private readonly onAppended: (path: string) => void,
-  ) {}
+  ) {
+    this.signer = new WebhookSigner(store);
+  }
 
   close(): void {
     for (const t of this.timers) clearTimeout(t);
-  }
-
-  private signing() {
-    this.key ??= (async () => {
-      const offer = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-      const priv = createPrivateKey(await this.store.streams.signingKey(offer));
-      const x = createPublicKey(priv).export({ format: 'jwk' }).x as string;
-      return { priv, x, kid: `ds_${createHash('sha256').update(x).digest('base64url').slice(0, 16)}` };
-    })();
-    return this.key;
   }
 
   /** Runs `fn` on subscription `id` after every earlier change to it here. */
@@ -160,20 +80,14 @@ export class Subscriptions {
     this.base = root;
     try {
       if (rest === 'jwks.json' && req.method === 'GET') {
-        const k = await this.signing();
         res.setHeader('cache-control', 'public, max-age=300');
-        return json(
-          res,
-          200,
-          { keys: [{ kty: 'OKP', crv: 'Ed25519', kid: k.kid, use: 'sig', alg: 'EdDSA', x: k.x }] },
-          'application/jwk-set+json',
-        );
+        return json(res, 200, await this.signer.jwks(), 'application/jwk-set+json');
       }
       const m = /^subscriptions\/([^/]+)(?:\/(streams|callback|claim|ack|release)(?:\/(.+))?)?$/.exec(rest);
       if (!m) throw new SubError(404, 'NOT_FOUND');
       const [, id, action, tailPath] = m as unknown as [string, string, string | undefined, string | undefined];
       const body = req.method === 'POST' || req.method === 'PUT' ? await readBytes(req, 1 << 20) : Buffer.alloc(0);
-      const input = body.length ? this.parse(body) : {};
+      const input = body.length ? parseBody(body) : {};
       if (!action) {
         if (req.method === 'PUT') return await this.create(res, id, input, root);
         if (req.method === 'GET') return await this.get(res, id, root);
@@ -195,52 +109,8 @@ export class Subscriptions {
     }
   }
 
-  private parse(body: Buffer): Record<string, unknown> {
-    try {
-      const v = JSON.parse(body.toString('utf8'));
-      if (typeof v === 'object' && v !== null && !Array.isArray(v)) return v;
-    } catch {}
-    throw new SubError(400, 'INVALID_REQUEST', { message: 'the body must be a JSON object' });
-  }
-
-  private configOf(input: Record<string, unknown>): Config {
-    const bad = (message: string) => new SubError(400, 'INVALID_REQUEST', { message });
-    const type = input.type;
-    if (type !== 'webhook' && type !== 'pull-wake') throw bad('`type` must be webhook or pull-wake');
-    const pattern = input.pattern ?? null;
-    if (pattern !== null && (typeof pattern !== 'string' || !pattern)) throw bad('`pattern` must be a glob');
-    const streams = input.streams ?? [];
-    if (!Array.isArray(streams) || !streams.every((s) => typeof s === 'string' && s)) throw bad('`streams` must be stream paths');
-    if (pattern === null && streams.length === 0) throw bad('give `pattern` or `streams`');
-    const lease = input.lease_ttl_ms ?? DEFAULT_LEASE;
-    if (typeof lease !== 'number' || !Number.isInteger(lease) || lease < 1000 || lease > 600_000)
-      throw bad('`lease_ttl_ms` must be 1000 to 600000');
-    const description = input.description ?? null;
-    if (description !== null && typeof description !== 'string') throw bad('`description` must be a string');
-    let webhook: Config['webhook'] = null;
-    let wake: string | null = null;
-    if (type === 'webhook') {
-      const url = (input.webhook as { url?: unknown } | undefined)?.url;
-      if (typeof url !== 'string') throw bad('`webhook.url` is needed');
-      if (!webhookUrlAllowed(url)) throw new SubError(400, 'WEBHOOK_URL_REJECTED', { message: 'the webhook URL is not allowed' });
-      webhook = { url };
-    } else {
-      if (typeof input.wake_stream !== 'string' || !input.wake_stream) throw bad('`wake_stream` is needed');
-      wake = input.wake_stream;
-    }
-    return {
-      type,
-      pattern,
-      streams: [...new Set(streams as string[])].sort(),
-      webhook,
-      wake_stream: wake,
-      lease_ttl_ms: lease,
-      description,
-    };
-  }
-
   private create(res: ServerResponse, id: string, input: Record<string, unknown>, root: string): Promise<void> {
-    const config = this.configOf(input);
+    const config = configOf(input);
     const hash = createHash('sha256').update(JSON.stringify(config)).digest('hex');
     return this.serial(id, async () => {
       const old = await this.load(id);
@@ -261,7 +131,7 @@ export class Subscriptions {
   }
 
   private async view(s: State, root: string) {
-    const k = s.config.webhook ? await this.signing() : null;
+    const kid = s.config.webhook ? await this.signer.kid() : null;
     return {
       id: s.id,
       subscription_id: s.id,
@@ -269,9 +139,7 @@ export class Subscriptions {
       pattern: s.config.pattern,
       streams: Object.entries(s.links).map(([path, l]) => ({ path, link_type: linkType(l), acked_offset: formatOffset(l.acked) })),
       webhook:
-        s.config.webhook && k
-          ? { url: s.config.webhook.url, signing: { alg: 'ed25519', kid: k.kid, jwks_url: `${root}__ds/jwks.json` } }
-          : null,
+        s.config.webhook && kid ? { url: s.config.webhook.url, signing: { alg: 'ed25519', kid, jwks_url: `${root}__ds/jwks.json` } } : null,
       wake_stream: s.config.wake_stream,
       lease_ttl_ms: s.config.lease_ttl_ms,
       created_at: s.createdAt,
@@ -405,20 +273,9 @@ export class Subscriptions {
       callback_url: `${this.base}__ds/subscriptions/${encodeURIComponent(id)}/callback`,
       callback_token: s.wake.token,
     });
-    const k = await this.signing();
-    const t = Math.floor(Date.now() / 1000);
-    const sig = sign(null, Buffer.from(`${t}.${body}`), k.priv).toString('base64url');
     let done = false;
     try {
-      const r = await fetch(s.config.webhook.url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'webhook-signature': `t=${t},kid=${k.kid},ed25519=${sig}` },
-        body,
-        signal: AbortSignal.timeout(10_000),
-      });
-      const answer = (await r.json().catch(() => ({}))) as { done?: unknown };
-      done = r.ok && answer.done === true;
-      if (!r.ok) throw new Error(`webhook answered ${r.status}`);
+      done = (await this.signer.post(s.config.webhook.url, body)).done;
     } catch {
       await this.serial(id, async () => {
         const cur = await this.load(id);
@@ -503,8 +360,4 @@ export class Subscriptions {
       json(res, 200, { ok: true, next_wake: next });
     });
   }
-}
-
-function linkType(l: Link): LinkType {
-  return l.explicit ? 'explicit' : 'glob';
 }
