@@ -1,4 +1,5 @@
 // Server configuration: PROTOCOL.md's environment variables with their defaults, plus internal tunables.
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { OUTBOX_TABLE_RE } from './outbox-sql';
@@ -55,6 +56,11 @@ export interface Config {
   maxPatternStars: number;
   /** connections of one recipient on this node */
   maxConnectionsPerRecipient: number;
+  /**
+   * open connections (WebSocket, HTTP) of this process's own server at most; past it a worker's connections go to
+   * another worker (all full: they wait in the primary), and a single process closes them (0: no limit)
+   */
+  maxConnections: number;
   /** ms a socket over its send buffer limit may make no progress before it is closed with 4508 */
   slowConsumerTimeoutMs: number;
   /** ms between WebSocket pings; a connection silent since the previous ping is terminated */
@@ -171,6 +177,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     maxPatterns: int(env, 'DPS_MAX_PATTERNS', 100, 1),
     maxPatternStars: int(env, 'DPS_MAX_PATTERN_STARS', 4, 0),
     maxConnectionsPerRecipient: int(env, 'DPS_MAX_CONNECTIONS_PER_RECIPIENT', 20, 1),
+    maxConnections: int(env, 'DPS_MAX_CONNECTIONS', connectionLimit(), 0),
     slowConsumerTimeoutMs: int(env, 'DPS_SLOW_CONSUMER_TIMEOUT', 30000, 10),
     heartbeatIntervalMs: int(env, 'DPS_HEARTBEAT_INTERVAL', 25000, 100),
     redisTimeoutMs: int(env, 'DPS_REDIS_TIMEOUT', 5000, 500),
@@ -187,6 +194,23 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
   };
   checkOutbox(config);
   return config;
+}
+
+/** files a process keeps for itself besides its connections: Redis, PostgreSQL, logs, static files, the rest */
+const FILES_KEPT = 1024;
+
+/**
+ * The default of DPS_MAX_CONNECTIONS: the process's open-file limit (Node raises its soft limit to the hard one) less
+ * the files it keeps for itself, so that a worker never fails an accept or a Redis reconnect for want of a file
+ * (a worker at the limit has its connections routed to the others). 0 (no limit) where the limit cannot be read.
+ */
+function connectionLimit(): number {
+  try {
+    const line = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    return line ? Math.max(FILES_KEPT, Number(line[1]) - FILES_KEPT) : 0;
+  } catch {
+    return 0;
+  }
 }
 
 function outboxUrl(env: Env): string | undefined {

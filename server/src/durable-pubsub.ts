@@ -377,6 +377,8 @@ export async function durablePubsub(opts: DurablePubsubOptions): Promise<Durable
     },
     async listen(port = 0, host = '127.0.0.1') {
       const server = createServer((req, res) => void routes(req, res));
+      // At the limit a worker's new connections go to another worker (node:cluster routes them); a single process closes them.
+      if (config.maxConnections > 0) server.maxConnections = config.maxConnections;
       server.on('upgrade', handleUpgrade);
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);

@@ -617,8 +617,10 @@ for (const [name, fn] of [
   ['workers', () => workers({ quick: QUICK, systems: SYSTEMS, rows })],
 ] as const)
   if (want(name)) {
+    const started = performance.now();
     await fn();
     save();
+    console.log(`(${name}: ${((performance.now() - started) / 1000).toFixed(1)} s)`);
   }
 console.log(
   `\n${save()} rows in test/bench/results/${QUICK ? 'quick' : 'latest'}.json (${((performance.now() - t0) / 1000).toFixed(0)} s)`,

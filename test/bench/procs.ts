@@ -67,7 +67,9 @@ export async function startMulti(system: System, workers: number, env: Record<st
   const redis = await startRedis({ dataDir, appendonly: false });
   const port = await freePort();
   const entry = { P: 'server/src/main.ts', B: 'test/bench/systems/bare.ts', S: 'test/bench/systems/sio.ts' }[system];
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, entry)], {
+  // DPS_BENCH_PROF=<dir>: P and B (and P's workers, which inherit it) write CPU profiles there when they stop.
+  const prof = system !== 'S' && process.env.DPS_BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.DPS_BENCH_PROF}`] : [];
+  const child = spawn(process.execPath, [...prof, '--import', 'tsx', join(ROOT, entry)], {
     cwd: ROOT,
     env: {
       ...process.env,
@@ -102,6 +104,11 @@ export async function startMulti(system: System, workers: number, env: Record<st
     pids,
     base,
     async stop() {
+      // A profiled system stops cleanly so that its profiles are written.
+      if (prof.length) {
+        child.kill('SIGTERM');
+        await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(0) : child.once('exit', r)));
+      }
       for (const pid of pids.toReversed())
         try {
           process.kill(pid, 'SIGKILL');
