@@ -375,7 +375,7 @@ async function storm() {
  */
 async function idle() {
   const sockets = QUICK ? 1000 : 10_000;
-  const settleMs = QUICK ? 3000 : 10_000;
+  const settleMs = QUICK ? 1500 : 10_000;
   for (const system of SYSTEMS) {
     const results = await runs(system, async (sys) => {
       const rss: number[] = [];
