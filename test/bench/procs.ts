@@ -67,7 +67,9 @@ export async function startMulti(system: System, workers: number, env: Record<st
   const redis = await startRedis({ dataDir, appendonly: false });
   const port = await freePort();
   const entry = { P: 'server/src/main.ts', B: 'test/bench/systems/bare.ts', S: 'test/bench/systems/sio.ts' }[system];
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, entry)], {
+  // DPS_BENCH_PROF=<dir>: P and B write a CPU profile there (`node --cpu-prof`; workers inherit it) when they stop.
+  const prof = system !== 'S' && process.env.DPS_BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.DPS_BENCH_PROF}`] : [];
+  const child = spawn(process.execPath, [...prof, '--import', 'tsx', join(ROOT, entry)], {
     cwd: ROOT,
     env: {
       ...process.env,
@@ -102,6 +104,11 @@ export async function startMulti(system: System, workers: number, env: Record<st
     pids,
     base,
     async stop() {
+      if (prof.length && child.exitCode === null) {
+        // A profiled system stops cleanly (the primary stops its workers) so that each profile is written.
+        child.kill('SIGTERM');
+        await Promise.race([new Promise((r) => child.once('exit', r)), sleep(15_000)]);
+      }
       for (const pid of pids.toReversed())
         try {
           process.kill(pid, 'SIGKILL');
