@@ -27,6 +27,8 @@ export interface Spec {
   rates?: number[];
   stepMs?: number;
   messages?: number;
+  /** ramp: an unmeasured step at the first rate before the ramp, this long (ms) */
+  warmMs?: number;
   /** idle: connections opened (and measured) before the rest */
   warm?: number;
 }
@@ -98,8 +100,9 @@ async function ramp() {
   const perPublish = shape === 'fanout' ? spec.sockets : 1;
   let n = 0;
   let failed = 0;
-  for (const rate of spec.rates ?? []) {
-    const stepMs = spec.stepMs ?? 2000;
+  const stepMs = spec.stepMs ?? 2000;
+  /** Publishes at `rate` for `ms`; then waits (bounded) for the step's messages to arrive. */
+  const step = async (rate: number, ms: number) => {
     await sleep(200);
     delivered = 0;
     lat = [];
@@ -109,7 +112,7 @@ async function ramp() {
     let sent = 0;
     let inflight = 0;
     // Every 10 ms, what the rate owes so far; a system that cannot take it just falls behind.
-    while (performance.now() - t0 < stepMs) {
+    while (performance.now() - t0 < ms) {
       const owed = Math.floor(((performance.now() - t0) / 1000) * rate) - sent;
       if (owed > 0 && inflight < 8) {
         const batch = Array.from({ length: owed }, () => ({
@@ -133,7 +136,7 @@ async function ramp() {
     const c1 = cpuTicks(spec.serverPid);
     const own = process.cpuUsage(own0);
     lat.sort((a, b) => a - b);
-    steps.push({
+    const result = {
       rate,
       offered: Math.round((sent * perPublish) / elapsed),
       delivered: Math.round(inStep / elapsed),
@@ -145,12 +148,22 @@ async function ramp() {
       serverCpu: (c1 - c0) / 100 / elapsed,
       /** share of a core this load process used: near 1, its own limit is in the numbers */
       loadCpu: (own.user + own.system) / 1e6 / elapsed,
-    });
-    // Let the backlog drain before the next step (bounded), and stop once deliveries fall well behind.
+    };
+    // Let the backlog drain before the next step (bounded).
     const want = sent * perPublish;
     const until = performance.now() + 5000;
     while (delivered < want && performance.now() < until) await sleep(20);
-    if (inStep < 0.8 * sent * perPublish) break;
+    return { result, keptUp: inStep >= 0.8 * want };
+  };
+  // An unmeasured step first (spec.warmMs): the first messages to thousands of fresh sockets pay one-time costs on both
+  // sides (each socket's first writes, each connection's first ack, JIT), which at 5,000 readers were enough to fail
+  // the first measured step.
+  if (spec.warmMs && spec.rates?.length) await step(spec.rates[0] as number, spec.warmMs);
+  for (const rate of spec.rates ?? []) {
+    const { result, keptUp } = await step(rate, stepMs);
+    steps.push(result);
+    // Stop once deliveries fall well behind.
+    if (!keptUp) break;
   }
   pub.close();
   for (const s of subs) s.close();
