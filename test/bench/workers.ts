@@ -39,8 +39,8 @@ const fmt = (v: number) =>
   !Number.isFinite(v) ? 'n/a' : Math.abs(v) >= 100 ? Math.round(v).toLocaleString('en-US') : v.toFixed(Math.abs(v) >= 10 ? 1 : 2);
 
 export async function workers(ctx: BenchContext): Promise<void> {
-  // 5,000 readers start at 50k deliveries/s: one process's first step at 100k/s failed on latency (every delivery is
-  // its own write at 20 msg/s, and all 5,000 readers ack in the same millisecond every 250 ms), leaving no figure.
+  // 5,000 readers start at 50k deliveries/s: one process's first step at 100k/s was late (every delivery its own write
+  // at 20 msg/s), and a ramp whose first step fails leaves no figure.
   const all = ctx.quick
     ? [{ sockets: 100, rates: [500, 2000] }]
     : [
@@ -51,7 +51,7 @@ export async function workers(ctx: BenchContext): Promise<void> {
   const only = process.env.DPS_BENCH_READERS?.split(',').map(Number);
   const points = only ? all.filter((p) => only.includes(p.sockets)) : all;
   const stepMs = ctx.quick ? 500 : 2000;
-  // An unmeasured step at the first rate before the ramp (load.ts), but in --quick (CI time; 100 readers do not need it).
+  // An unmeasured step at the first rate before the ramp (load.ts), except in --quick (CI time; 100 readers do not need it).
   const warmMs = ctx.quick ? 0 : stepMs;
   // A step goes on to the next if its deliveries arrived within half a step after it: at 5,000 readers one process was
   // late (p50 0.2-0.5 s) with its core half idle, and the rule of deliveries inside the step stopped it at 74k msg/s.
