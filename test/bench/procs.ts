@@ -67,7 +67,7 @@ export async function startMulti(system: System, workers: number, env: Record<st
   const redis = await startRedis({ dataDir, appendonly: false });
   const port = await freePort();
   const entry = { P: 'server/src/main.ts', B: 'test/bench/systems/bare.ts', S: 'test/bench/systems/sio.ts' }[system];
-  // DPS_BENCH_PROF=<dir>: P and B (and P's workers, which inherit it) write CPU profiles there when they stop.
+  // DPS_BENCH_PROF=<dir>: P and B write a CPU profile there (`node --cpu-prof`; workers inherit it) when they stop.
   const prof = system !== 'S' && process.env.DPS_BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.DPS_BENCH_PROF}`] : [];
   const child = spawn(process.execPath, [...prof, '--import', 'tsx', join(ROOT, entry)], {
     cwd: ROOT,
@@ -104,10 +104,10 @@ export async function startMulti(system: System, workers: number, env: Record<st
     pids,
     base,
     async stop() {
-      // A profiled system stops cleanly so that its profiles are written.
-      if (prof.length) {
+      if (prof.length && child.exitCode === null) {
+        // A profiled system stops cleanly (the primary stops its workers) so that each profile is written.
         child.kill('SIGTERM');
-        await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(0) : child.once('exit', r)));
+        await Promise.race([new Promise((r) => child.once('exit', r)), sleep(15_000)]);
       }
       for (const pid of pids.toReversed())
         try {
