@@ -329,10 +329,13 @@ export class Bridge extends EventEmitter<BridgeEvents> {
     if (n > this.wideThreshold) this.wide = true;
     else if (n <= this.wideThreshold / 2) this.wide = false;
     const want = new Map<string, SubKind>();
-    // Sharded: the one shard channel carries every frame of the namespace, whatever the patterns (none too), and the
-    // marker of a switch back to classic. Classic: the patterns, and the control channel (the marker of a switch).
-    if (this._mode === 'sharded') want.set(this.keys.liveShard, 'shard');
-    else {
+    // Sharded: the one shard channel carries every frame of the namespace and the marker of a switch back to classic;
+    // held while any pattern is registered (a node with no reader, say one that only publishes, reads no live stream:
+    // a switch meanwhile reaches it by the mode's read, within DPS_PUBSUB_MODE_POLL). Classic: the patterns, and the
+    // control channel (the marker of a switch).
+    if (this._mode === 'sharded') {
+      if (n > 0) want.set(this.keys.liveShard, 'shard');
+    } else {
       want.set(this.keys.modeChannel, 'channel');
       if (this.wide) want.set(this.keys.livePattern('*'), 'pattern');
       else for (const p of this.patterns.keys()) want.set(this.keys.livePattern(p), 'pattern');

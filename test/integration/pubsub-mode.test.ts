@@ -95,7 +95,12 @@ describe("the namespace's pub/sub mode", () => {
     servers.push(await startTestServer(redis.url, { DPS_NAMESPACE: 'fresh', DPS_SHARDED_PUBSUB: 'off' }));
     expect(await stored('fresh')).toBe('sharded');
     expect(servers.map((s) => s.bridge.mode)).toEqual(['sharded', 'sharded']);
+    // A node reads the shard channel while it has readers only (one with none, say one that only publishes, does not).
+    expect(await pubsub('SHARDNUMSUB', 'dps:{fresh}:live')).toEqual(['dps:{fresh}:live', 0]);
+    const readers = await Promise.all(servers.map((s, i) => client(s, `fresh-${i}`, ['f.*'])));
     expect(await pubsub('SHARDNUMSUB', 'dps:{fresh}:live')).toEqual(['dps:{fresh}:live', 2]);
+    for (const r of readers) r.close();
+    await until(async () => ((await pubsub('SHARDNUMSUB', 'dps:{fresh}:live')) as [string, number])[1] === 0, 5000, 'no reader left');
 
     // DPS_SHARDED_PUBSUB=off on a namespace without a mode: classic, and an auto node follows it.
     servers.push(await startTestServer(redis.url, { DPS_NAMESPACE: 'off', DPS_SHARDED_PUBSUB: 'off' }));
