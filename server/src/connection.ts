@@ -49,9 +49,11 @@ export abstract class Connection implements LiveSink, HandOverHost {
   #state: SessionState = 'hello';
   readonly interest = new Interest();
   protected readonly position: Position;
-  protected readonly credentials: Credentials;
+  /** made at the first token accepted with auth on; auth off has no token and no expiry to hold */
+  #credentials: Credentials | undefined;
   protected stream: HandOver | undefined;
-  protected readonly openedAt = Date.now();
+  /** ms since the process started, whole: a small integer, where Date.now() would box a number for each connection */
+  protected readonly openedAt = Math.trunc(performance.now());
   /** how it ended (a WebSocket close code; 1006 for a peer that vanished) */
   protected closeCode = 0;
   /** counted in `connectionsOf` its recipient (admitted, not closed yet) */
@@ -61,8 +63,14 @@ export abstract class Connection implements LiveSink, HandOverHost {
 
   constructor(protected readonly deps: ConnectionDeps) {
     countMove(deps.states, null, 'hello');
-    this.credentials = new Credentials(deps.auth, this);
     this.position = new Position(deps.store, deps.log, this);
+  }
+
+  /** This connection's credentials (with auth off, a passing one each time: nothing of it is kept). */
+  protected get credentials(): Credentials {
+    if (!this.deps.auth.enabled) return new Credentials(this.deps.auth, this);
+    this.#credentials ??= new Credentials(this.deps.auth, this);
+    return this.#credentials;
   }
 
   /** Credentials: a grant accepted (at hello, or by `auth`). */
@@ -207,7 +215,7 @@ export abstract class Connection implements LiveSink, HandOverHost {
     if (this.closed) return;
     const greeted = this.#state !== 'hello';
     this.setState('closed');
-    this.credentials.stop();
+    this.#credentials?.stop();
     this.stream?.end();
     this.deps.bridge.remove(this, this.interest.list);
     if (this.#counted) this.deps.countRecipient(this.recipient, -1);
@@ -218,7 +226,7 @@ export abstract class Connection implements LiveSink, HandOverHost {
         kind: this.kind,
         recipient: this.recipient,
         code: this.closeCode || undefined,
-        durationMs: Date.now() - this.openedAt,
+        durationMs: Math.trunc(performance.now()) - this.openedAt,
         sentLive: this.stream?.sentLive ?? 0,
         sentReplayed: this.stream?.sentReplayed ?? 0,
         acked: this.position.acked,

@@ -59,7 +59,10 @@ class PollOutlet implements Outlet {
 }
 
 export class PollRequest extends Connection {
-  readonly kind = 'poll';
+  // On the prototype, not a field of every connection.
+  get kind(): string {
+    return 'poll';
+  }
   private readonly out = new PollOutlet(this);
   answered = false;
   private epochChanged = false;

@@ -55,7 +55,10 @@ function optionsOf(deps: SessionDeps): OutletOptions {
 }
 
 export class Session extends Connection {
-  readonly kind = 'ws';
+  // On the prototype, not a field of every connection.
+  get kind(): string {
+    return 'ws';
+  }
   private readonly out: WsOutlet;
   private helloTimer: NodeJS.Timeout | undefined;
   private readonly frames: TokenBucket;

@@ -172,7 +172,10 @@ class SseOutlet implements Outlet {
 }
 
 export class SseStream extends Connection {
-  readonly kind = 'sse';
+  // On the prototype, not a field of every connection.
+  get kind(): string {
+    return 'sse';
+  }
   private readonly out: SseOutlet;
 
   constructor(
