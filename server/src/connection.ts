@@ -44,8 +44,13 @@ export class Refusal extends DpsError {
   }
 }
 
+/** Connection ids: a random prefix per process, then the connection's number there. */
+const CONN_PREFIX = nanoid(12);
+let connections = 0;
+
 export abstract class Connection implements LiveSink, HandOverHost {
-  readonly conn = nanoid();
+  /** this connection's number in its process: its id is made from it when asked (a string each is ~40 B) */
+  readonly #seq = ++connections;
   #state: SessionState = 'hello';
   readonly interest = new Interest();
   protected readonly position: Position;
@@ -86,6 +91,11 @@ export abstract class Connection implements LiveSink, HandOverHost {
   /** Position: the log was reset under this connection (new epoch). */
   epochGone(): void {
     this.close(CloseCode.goingAway, 'the log was reset (new epoch), reconnect');
+  }
+
+  /** This connection's id (in welcome and logs), unique across processes. */
+  get conn(): string {
+    return `${CONN_PREFIX}${this.#seq.toString(36)}`;
   }
 
   get state(): SessionState {

@@ -87,7 +87,7 @@ export class Interest implements ReplayFilter {
     const p: Pattern = { pattern: intern(pattern), matcher: matcherFor(pattern), since };
     const at = this.indexOf(pattern);
     // A new array of the exact size: a push would grow its store to 17 slots for one pattern.
-    this.patterns = at >= 0 ? this.patterns.map((q, i) => (i === at ? p : q)) : [...this.patterns, p];
+    this.patterns = at >= 0 ? this.patterns.map((q, i) => (i === at ? p : q)) : this.patterns.concat([p]);
     this.floors = undefined;
   }
 

@@ -18,7 +18,7 @@ import type { RawData, WebSocket } from 'ws';
 import { Connection, type ConnectionDeps, Refusal } from './connection';
 import type { BurstCorker } from './cork';
 import { patternProblem } from './interest';
-import { TokenBucket } from './rate-limit';
+import { type Bucket, takeToken } from './rate-limit';
 import { type OutletOptions, WsOutlet } from './ws-outlet';
 
 export type { SessionState } from './session-state';
@@ -54,14 +54,16 @@ function optionsOf(deps: SessionDeps): OutletOptions {
   return o;
 }
 
-export class Session extends Connection {
+export class Session extends Connection implements Bucket {
   // On the prototype, not a field of every connection.
   get kind(): string {
     return 'ws';
   }
   private readonly out: WsOutlet;
   private helloTimer: NodeJS.Timeout | undefined;
-  private readonly frames: TokenBucket;
+  /** the frame rate limit's bucket (rate-limit.ts) */
+  tokens: number;
+  tokensAt = Math.trunc(performance.now());
   /** the sub/unsub in progress and those behind it (patternOp) */
   private patternOps: Promise<void> | undefined;
   /** the peer answered a ping, or sent anything, since the previous heartbeat */
@@ -72,7 +74,7 @@ export class Session extends Connection {
     protected override readonly deps: SessionDeps,
   ) {
     super(deps);
-    this.frames = new TokenBucket(deps.config.maxFramesPerSec);
+    this.tokens = deps.config.maxFramesPerSec;
     this.out = new WsOutlet(ws, optionsOf(deps), this);
     (ws as Owned)[SESSION] = this;
     ws.on('message', onMessage);
@@ -155,7 +157,7 @@ export class Session extends Connection {
   private handleFrame(data: Buffer, isBinary: boolean): void {
     if (this.closed) return;
     // A token per frame, refilled at the configured rate; a client that runs out is closed (4429).
-    if (!this.frames.take()) {
+    if (!takeToken(this, this.deps.config.maxFramesPerSec)) {
       this.error('rate_limited', `more than ${this.deps.config.maxFramesPerSec} frames per second`);
       return this.close(CloseCode.rateLimited, 'rate limited');
     }
