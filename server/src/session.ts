@@ -81,7 +81,18 @@ export class Session extends Connection implements Bucket {
     ws.on('pong', onPong);
     ws.on('close', onClose);
     ws.on('error', ignore); // 'close' follows
-    this.helloTimer = setTimeout(() => this.close(CloseCode.helloTimeout, 'no hello in time'), deps.config.helloTimeoutMs);
+    this.helloTimer = setTimeout(() => this.helloLate(), deps.config.helloTimeoutMs);
+  }
+
+  /**
+   * No hello within DPS_HELLO_TIMEOUT, as far as this process read. Timers run before the loop reads its sockets: a
+   * process busy for longer than the timeout would close a client whose hello came in time and waits unread (the
+   * server's slowness, not the client's). The sockets are read first; then a connection still without hello is closed.
+   */
+  private helloLate(): void {
+    setImmediate(() => {
+      if (this.state === 'hello') this.close(CloseCode.helloTimeout, 'no hello in time');
+    });
   }
 
   /** A frame from the peer. */
@@ -113,12 +124,20 @@ export class Session extends Connection implements Bucket {
    */
   override heartbeat(): void {
     if (this.closed) return;
-    if (!this.heard) {
+    if (this.heard) return this.ping();
+    // Its answer may be waiting unread (this process was busy, timers run before the loop reads its sockets): the
+    // sockets are read first, then a connection that still said nothing is dead.
+    setImmediate(() => {
+      if (this.closed) return;
+      if (this.heard) return this.ping();
       this.deps.stats.deadTerminated++;
       this.closeCode = 1006;
       this.ws.terminate();
-      return this.onClosed();
-    }
+      this.onClosed();
+    });
+  }
+
+  private ping(): void {
     this.heard = false;
     if (this.out.open) this.ws.ping();
   }

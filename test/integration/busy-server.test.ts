@@ -1,8 +1,10 @@
-// A server busy for longer than half of DPS_REDIS_TIMEOUT keeps its Redis connections: an answer that came while it
-// was busy is read before the connection is judged silent (it was the server's slowness, not Redis's).
+// A server does not close for its own slowness: busy for longer than half of DPS_REDIS_TIMEOUT it keeps its Redis
+// connections (an answer that came meanwhile is read before the connection is judged silent), and busy for longer
+// than DPS_HELLO_TIMEOUT it keeps a client whose hello came in time.
 import { commandConnection, connect, subscriberConnection } from '@durable-pubsub/server/src/redis/connect';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestRedis, type TestRedis } from '../support/env';
+import { startTestRedis, startTestServer, type TestRedis } from '../support/env';
+import { RawClient } from '../support/raw-client';
 
 let redis: TestRedis;
 beforeAll(async () => {
@@ -22,10 +24,7 @@ function busyAfter(command: () => Promise<unknown>, ms: number): Promise<string>
     setImmediate(() => {
       const sent = command();
       setImmediate(() => {
-        const until = performance.now() + ms;
-        while (performance.now() < until) {
-          // the server's own work
-        }
+        busy(ms);
         sent.then(
           (r) => resolve(`answered ${String(r)}`),
           (err) => resolve(`failed: ${String(err)}`),
@@ -35,7 +34,29 @@ function busyAfter(command: () => Promise<unknown>, ms: number): Promise<string>
   );
 }
 
-describe('a busy server and its Redis connections', () => {
+function busy(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until) {
+    // the server's own work
+  }
+}
+
+describe('a busy server', () => {
+  it('keeps a client whose hello came in time, while it was busy for longer than DPS_HELLO_TIMEOUT', async () => {
+    const server = await startTestServer(redis.url, { DPS_HELLO_TIMEOUT: '300' });
+    try {
+      // The server's session exists (its hello timer runs) once the client is open; the hello is sent, then the
+      // process (the server's too: one process) is busy past the timer before it reads it.
+      const c = await RawClient.connect(server.wsUrl);
+      c.send({ op: 'hello', v: 1, recipient: 'busy-hello', subs: ['busy.*'] });
+      busy(800);
+      expect((await c.next('welcome')).recipient).toBe('busy-hello');
+      c.close();
+    } finally {
+      await server.stop();
+    }
+  });
+
   it('the command and subscriber connections answer after the process was busy for twice their socket timeout', async () => {
     // DPS_REDIS_TIMEOUT 1000: ioredis destroys a connection that waited 500 ms for any byte.
     const command = commandConnection(redis.url, 1000);
