@@ -62,9 +62,21 @@ export class FrameChecks {
 
 export interface StreamOptions {
   /** the client reads `msgs` frames (hello.batch) */
-  batch: boolean;
+  readonly batch: boolean;
   /** every replayed message is checked before it is sent (hello.checked) */
-  checked: boolean;
+  readonly checked: boolean;
+}
+
+const OPTIONS: readonly StreamOptions[] = [
+  { batch: false, checked: false },
+  { batch: false, checked: true },
+  { batch: true, checked: false },
+  { batch: true, checked: true },
+].map((o) => Object.freeze(o));
+
+/** The options of a stream: one of four shared objects, not an object per connection. */
+export function streamOptions(batch: boolean, checked: boolean): StreamOptions {
+  return OPTIONS[(batch ? 2 : 0) + (checked ? 1 : 0)] as StreamOptions;
 }
 
 interface Buffered {

@@ -17,6 +17,7 @@ import {
 import type { RawData, WebSocket } from 'ws';
 import { Connection, type ConnectionDeps, Refusal } from './connection';
 import type { BurstCorker } from './cork';
+import { streamOptions } from './handover';
 import { patternProblem } from './interest';
 import { type Bucket, takeToken } from './rate-limit';
 import { type OutletOptions, WsOutlet } from './ws-outlet';
@@ -245,7 +246,7 @@ export class Session extends Connection implements Bucket {
     this.helloTimer = undefined;
     let r: Awaited<ReturnType<Session['open']>>;
     try {
-      r = await this.open(hello, this.out, { batch: hello.batch === true, checked: hello.checked === true });
+      r = await this.open(hello, this.out, streamOptions(hello.batch === true, hello.checked === true));
     } catch (err) {
       if (!(err instanceof Refusal)) throw err;
       this.error(err.code, err.message);
