@@ -26,11 +26,14 @@ export function patternProblem(patterns: string[], limits: PatternLimits): strin
 
 /**
  * One string per distinct pattern and pattern-set key in use, not a copy per connection (each hello's JSON holds its
- * own). Only memory rides on it: when it is full it starts anew.
+ * own). Only memory rides on it: short strings only, and when it is full it starts anew, so patterns that clients
+ * chose and left hold at most ~2.5 MB (INTERNED_MAX of INTERNED_LENGTH).
  */
 const INTERNED_MAX = 10_000;
+const INTERNED_LENGTH = 256;
 const interned = new Map<string, string>();
 export function intern(s: string): string {
+  if (s.length > INTERNED_LENGTH) return s;
   const held = interned.get(s);
   if (held !== undefined) return held;
   if (interned.size >= INTERNED_MAX) interned.clear();
