@@ -44,14 +44,21 @@ export class Refusal extends DpsError {
   }
 }
 
+/** Connection ids: a random prefix per process, then the connection's number there. */
+const CONN_PREFIX = nanoid(12);
+let connections = 0;
+
 export abstract class Connection implements LiveSink, HandOverHost {
-  readonly conn = nanoid();
+  /** this connection's number in its process: its id is made from it when asked (a string each is ~40 B) */
+  readonly #seq = ++connections;
   #state: SessionState = 'hello';
   readonly interest = new Interest();
   protected readonly position: Position;
-  protected readonly credentials: Credentials;
+  /** made at the first token accepted with auth on; auth off has no token and no expiry to hold */
+  #credentials: Credentials | undefined;
   protected stream: HandOver | undefined;
-  protected readonly openedAt = Date.now();
+  /** ms since the process started, whole: a small integer, where Date.now() would box a number for each connection */
+  protected readonly openedAt = Math.trunc(performance.now());
   /** how it ended (a WebSocket close code; 1006 for a peer that vanished) */
   protected closeCode = 0;
   /** counted in `connectionsOf` its recipient (admitted, not closed yet) */
@@ -61,8 +68,14 @@ export abstract class Connection implements LiveSink, HandOverHost {
 
   constructor(protected readonly deps: ConnectionDeps) {
     countMove(deps.states, null, 'hello');
-    this.credentials = new Credentials(deps.auth, this);
     this.position = new Position(deps.store, deps.log, this);
+  }
+
+  /** This connection's credentials (with auth off, a passing one each time: nothing of it is kept). */
+  protected get credentials(): Credentials {
+    if (!this.deps.auth.enabled) return new Credentials(this.deps.auth, this);
+    this.#credentials ??= new Credentials(this.deps.auth, this);
+    return this.#credentials;
   }
 
   /** Credentials: a grant accepted (at hello, or by `auth`). */
@@ -78,6 +91,11 @@ export abstract class Connection implements LiveSink, HandOverHost {
   /** Position: the log was reset under this connection (new epoch). */
   epochGone(): void {
     this.close(CloseCode.goingAway, 'the log was reset (new epoch), reconnect');
+  }
+
+  /** This connection's id (in welcome and logs), unique across processes. */
+  get conn(): string {
+    return `${CONN_PREFIX}${this.#seq.toString(36)}`;
   }
 
   get state(): SessionState {
@@ -207,7 +225,7 @@ export abstract class Connection implements LiveSink, HandOverHost {
     if (this.closed) return;
     const greeted = this.#state !== 'hello';
     this.setState('closed');
-    this.credentials.stop();
+    this.#credentials?.stop();
     this.stream?.end();
     this.deps.bridge.remove(this, this.interest.list);
     if (this.#counted) this.deps.countRecipient(this.recipient, -1);
@@ -218,7 +236,7 @@ export abstract class Connection implements LiveSink, HandOverHost {
         kind: this.kind,
         recipient: this.recipient,
         code: this.closeCode || undefined,
-        durationMs: Date.now() - this.openedAt,
+        durationMs: Math.trunc(performance.now()) - this.openedAt,
         sentLive: this.stream?.sentLive ?? 0,
         sentReplayed: this.stream?.sentReplayed ?? 0,
         acked: this.position.acked,

@@ -62,9 +62,21 @@ export class FrameChecks {
 
 export interface StreamOptions {
   /** the client reads `msgs` frames (hello.batch) */
-  batch: boolean;
+  readonly batch: boolean;
   /** every replayed message is checked before it is sent (hello.checked) */
-  checked: boolean;
+  readonly checked: boolean;
+}
+
+const OPTIONS: readonly StreamOptions[] = [
+  { batch: false, checked: false },
+  { batch: false, checked: true },
+  { batch: true, checked: false },
+  { batch: true, checked: true },
+].map((o) => Object.freeze(o));
+
+/** The options of a stream: one of four shared objects, not an object per connection. */
+export function streamOptions(batch: boolean, checked: boolean): StreamOptions {
+  return OPTIONS[(batch ? 2 : 0) + (checked ? 1 : 0)] as StreamOptions;
 }
 
 interface Buffered {
@@ -83,8 +95,8 @@ export class HandOver {
   lastSent = 0;
   sentLive = 0;
   sentReplayed = 0;
-  /** live messages held while catching up */
-  private buffer: Buffered[] = [];
+  /** live messages held while catching up (none for a connection that is live: made when one is held) */
+  private buffer: Buffered[] | undefined;
   /** live messages may have been missed since the current pass read its head: run another */
   private dirty = false;
 
@@ -150,19 +162,20 @@ export class HandOver {
 
   /** The connection closed: nothing more is held. */
   end(): void {
-    this.buffer = [];
+    this.buffer = undefined;
   }
 
   /** Buffers a live message until the catch-up reaches it; past the buffer's size, the next pass reads the store. */
   private hold(id: number, ch: string, wire: Buffer): void {
-    const last = this.buffer[this.buffer.length - 1];
+    const buffer = (this.buffer ??= []);
+    const last = buffer[buffer.length - 1];
     if (last && id <= last.id) return;
-    if (this.buffer.length >= this.deps.config.catchUpBuffer) {
-      this.buffer = [];
+    if (buffer.length >= this.deps.config.catchUpBuffer) {
+      this.buffer = undefined;
       this.dirty = true;
       return;
     }
-    this.buffer.push({ id, ch, wire });
+    buffer.push({ id, ch, wire });
   }
 
   /**
@@ -195,13 +208,13 @@ export class HandOver {
         if (this.closed) return;
       } while (this.dirty);
       // No await from here on: nothing can arrive between the flush and going live.
-      for (const m of this.buffer) {
+      for (const m of this.buffer ?? []) {
         if (m.id > this.lastSent && this.host.interest.wants(m.ch, m.id)) {
           this.out.writeFrames(m.wire);
           this.lastSent = m.id;
         }
       }
-      this.buffer = [];
+      this.buffer = undefined;
       this.host.setState('live');
       this.out.sendText(encodeLive(Math.max(head, this.lastSent)));
     } catch (err) {

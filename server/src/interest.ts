@@ -5,6 +5,7 @@ import { matcherFor } from './matchers';
 import type { ReplayFilter } from './replay';
 
 interface Pattern {
+  pattern: string;
   matcher: Matcher;
   /** only ids above this are delivered for this pattern (one subscribed mid-connection is live from then on) */
   since: number;
@@ -23,8 +24,26 @@ export function patternProblem(patterns: string[], limits: PatternLimits): strin
   return null;
 }
 
+/**
+ * One string per distinct pattern and pattern-set key in use, not a copy per connection (each hello's JSON holds its
+ * own). Only memory rides on it: short strings only, and when it is full it starts anew, so patterns that clients
+ * chose and left hold at most ~2.5 MB (INTERNED_MAX of INTERNED_LENGTH).
+ */
+const INTERNED_MAX = 10_000;
+const INTERNED_LENGTH = 256;
+const interned = new Map<string, string>();
+export function intern(s: string): string {
+  if (s.length > INTERNED_LENGTH) return s;
+  const held = interned.get(s);
+  if (held !== undefined) return held;
+  if (interned.size >= INTERNED_MAX) interned.clear();
+  interned.set(s, s);
+  return s;
+}
+
 export class Interest implements ReplayFilter {
-  private readonly patterns = new Map<string, Pattern>();
+  /** in the order added; most connections have one (an array of one costs a third of a Map of one) */
+  private patterns: readonly Pattern[] = [];
   /** per channel, the lowest `since` of the patterns matching it (made on first use: most connections never replay) */
   private floors: Map<string, number | null> | undefined;
   /** live offers must be checked per id: a pattern has a `since`, or is being added and has none yet */
@@ -41,20 +60,24 @@ export class Interest implements ReplayFilter {
   }
 
   get list(): string[] {
-    return [...this.patterns.keys()];
+    return this.patterns.map((p) => p.pattern);
   }
 
   get size(): number {
-    return this.patterns.size;
+    return this.patterns.length;
+  }
+
+  private indexOf(pattern: string): number {
+    return this.patterns.findIndex((p) => p.pattern === pattern);
   }
 
   has(pattern: string): boolean {
-    return this.patterns.has(pattern);
+    return this.indexOf(pattern) >= 0;
   }
 
   /** The key of this set of patterns (patternSetKey): the connection's durable position is the set's. */
   setKey(): string {
-    return patternSetKey(this.patterns.keys());
+    return intern(patternSetKey(this.list));
   }
 
   /** The bridge may offer a pattern's messages before its `since` is known: from now on every offer is checked. */
@@ -64,19 +87,25 @@ export class Interest implements ReplayFilter {
 
   add(pattern: string, since: number): void {
     if (since > 0) this.filtering = true;
-    this.patterns.set(pattern, { matcher: matcherFor(pattern), since });
+    const p: Pattern = { pattern: intern(pattern), matcher: matcherFor(pattern), since };
+    const at = this.indexOf(pattern);
+    // A new array of the exact size: a push would grow its store to 17 slots for one pattern.
+    this.patterns = at >= 0 ? this.patterns.map((q, i) => (i === at ? p : q)) : this.patterns.concat([p]);
     this.floors = undefined;
   }
 
   delete(pattern: string): boolean {
     this.floors = undefined;
-    return this.patterns.delete(pattern);
+    const at = this.indexOf(pattern);
+    if (at < 0) return false;
+    this.patterns = this.patterns.filter((_, i) => i !== at);
+    return true;
   }
 
   /** The highest `since`: this connection has every message of its patterns after this point (with `from`, its resume point). */
   coveredFrom(from: number): number {
     let covered = from;
-    for (const s of this.patterns.values()) covered = Math.max(covered, s.since);
+    for (const s of this.patterns) covered = Math.max(covered, s.since);
     return covered;
   }
 
@@ -88,7 +117,7 @@ export class Interest implements ReplayFilter {
   /** Does this connection want message `id` of `ch`? */
   wants(ch: string, id: number): boolean {
     if (!this.readable(ch)) return false;
-    for (const s of this.patterns.values()) if (id > s.since && s.matcher(ch)) return true;
+    for (const s of this.patterns) if (id > s.since && s.matcher(ch)) return true;
     return false;
   }
 
@@ -102,8 +131,7 @@ export class Interest implements ReplayFilter {
     let floor = this.floors.get(ch);
     if (floor === undefined) {
       floor = null;
-      if (this.readable(ch))
-        for (const s of this.patterns.values()) if (s.matcher(ch) && (floor === null || s.since < floor)) floor = s.since;
+      if (this.readable(ch)) for (const s of this.patterns) if (s.matcher(ch) && (floor === null || s.since < floor)) floor = s.since;
       this.floors.set(ch, floor);
     }
     return floor;

@@ -2,7 +2,7 @@
 import type { ServerResponse } from 'node:http';
 import type { HelloFrame } from '@durable-pubsub/client-sdk/protocol';
 import { Connection, type ConnectionDeps } from './connection';
-import type { Outlet } from './handover';
+import { type Outlet, streamOptions } from './handover';
 import { isGapPayload } from './sse';
 import { eachPayload } from './wire';
 
@@ -59,7 +59,10 @@ class PollOutlet implements Outlet {
 }
 
 export class PollRequest extends Connection {
-  readonly kind = 'poll';
+  // On the prototype, not a field of every connection.
+  get kind(): string {
+    return 'poll';
+  }
   private readonly out = new PollOutlet(this);
   answered = false;
   private epochChanged = false;
@@ -82,7 +85,7 @@ export class PollRequest extends Connection {
 
   /** Admits and registers the poll, then collects; before that it throws (a Refusal, or the store's error) for the route. */
   async serve(hello: HelloFrame): Promise<boolean> {
-    const r = await this.open(hello, this.out, { batch: false, checked: true });
+    const r = await this.open(hello, this.out, streamOptions(false, true));
     if (!r || this.closed) return false;
     this.epochChanged = r.epochChanged;
     // With no timeout the answer goes once the catch-up is over (collected), whatever it found.

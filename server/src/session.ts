@@ -17,8 +17,9 @@ import {
 import type { RawData, WebSocket } from 'ws';
 import { Connection, type ConnectionDeps, Refusal } from './connection';
 import type { BurstCorker } from './cork';
+import { streamOptions } from './handover';
 import { patternProblem } from './interest';
-import { TokenBucket } from './rate-limit';
+import { type Bucket, takeToken } from './rate-limit';
 import { type OutletOptions, WsOutlet } from './ws-outlet';
 
 export type { SessionState } from './session-state';
@@ -54,11 +55,16 @@ function optionsOf(deps: SessionDeps): OutletOptions {
   return o;
 }
 
-export class Session extends Connection {
-  readonly kind = 'ws';
+export class Session extends Connection implements Bucket {
+  // On the prototype, not a field of every connection.
+  get kind(): string {
+    return 'ws';
+  }
   private readonly out: WsOutlet;
   private helloTimer: NodeJS.Timeout | undefined;
-  private readonly frames: TokenBucket;
+  /** the frame rate limit's bucket (rate-limit.ts) */
+  tokens: number;
+  tokensAt = Math.trunc(performance.now());
   /** the sub/unsub in progress and those behind it (patternOp) */
   private patternOps: Promise<void> | undefined;
   /** the peer answered a ping, or sent anything, since the previous heartbeat */
@@ -69,14 +75,25 @@ export class Session extends Connection {
     protected override readonly deps: SessionDeps,
   ) {
     super(deps);
-    this.frames = new TokenBucket(deps.config.maxFramesPerSec);
+    this.tokens = deps.config.maxFramesPerSec;
     this.out = new WsOutlet(ws, optionsOf(deps), this);
     (ws as Owned)[SESSION] = this;
     ws.on('message', onMessage);
     ws.on('pong', onPong);
     ws.on('close', onClose);
     ws.on('error', ignore); // 'close' follows
-    this.helloTimer = setTimeout(() => this.close(CloseCode.helloTimeout, 'no hello in time'), deps.config.helloTimeoutMs);
+    this.helloTimer = setTimeout(() => this.helloLate(), deps.config.helloTimeoutMs);
+  }
+
+  /**
+   * No hello within DPS_HELLO_TIMEOUT, as far as this process read. Timers run before the loop reads its sockets: a
+   * process busy for longer than the timeout would close a client whose hello came in time and waits unread (the
+   * server's slowness, not the client's). The sockets are read first; then a connection still without hello is closed.
+   */
+  private helloLate(): void {
+    setImmediate(() => {
+      if (this.state === 'hello') this.close(CloseCode.helloTimeout, 'no hello in time');
+    });
   }
 
   /** A frame from the peer. */
@@ -108,12 +125,20 @@ export class Session extends Connection {
    */
   override heartbeat(): void {
     if (this.closed) return;
-    if (!this.heard) {
+    if (this.heard) return this.ping();
+    // Its answer may be waiting unread (this process was busy, timers run before the loop reads its sockets): the
+    // sockets are read first, then a connection that still said nothing is dead.
+    setImmediate(() => {
+      if (this.closed) return;
+      if (this.heard) return this.ping();
       this.deps.stats.deadTerminated++;
       this.closeCode = 1006;
       this.ws.terminate();
-      return this.onClosed();
-    }
+      this.onClosed();
+    });
+  }
+
+  private ping(): void {
     this.heard = false;
     if (this.out.open) this.ws.ping();
   }
@@ -152,7 +177,7 @@ export class Session extends Connection {
   private handleFrame(data: Buffer, isBinary: boolean): void {
     if (this.closed) return;
     // A token per frame, refilled at the configured rate; a client that runs out is closed (4429).
-    if (!this.frames.take()) {
+    if (!takeToken(this, this.deps.config.maxFramesPerSec)) {
       this.error('rate_limited', `more than ${this.deps.config.maxFramesPerSec} frames per second`);
       return this.close(CloseCode.rateLimited, 'rate limited');
     }
@@ -221,7 +246,7 @@ export class Session extends Connection {
     this.helloTimer = undefined;
     let r: Awaited<ReturnType<Session['open']>>;
     try {
-      r = await this.open(hello, this.out, { batch: hello.batch === true, checked: hello.checked === true });
+      r = await this.open(hello, this.out, streamOptions(hello.batch === true, hello.checked === true));
     } catch (err) {
       if (!(err instanceof Refusal)) throw err;
       this.error(err.code, err.message);

@@ -5,7 +5,7 @@ import { CloseCode, type HelloFrame, MSG_FRAME_PREFIX } from '@durable-pubsub/cl
 import { frameId } from './bridge';
 import { Connection, type ConnectionDeps } from './connection';
 import type { BurstCorker } from './cork';
-import type { Outlet } from './handover';
+import { type Outlet, streamOptions } from './handover';
 import { drained } from './pacing';
 import { eachPayload } from './wire';
 
@@ -172,7 +172,10 @@ class SseOutlet implements Outlet {
 }
 
 export class SseStream extends Connection {
-  readonly kind = 'sse';
+  // On the prototype, not a field of every connection.
+  get kind(): string {
+    return 'sse';
+  }
   private readonly out: SseOutlet;
 
   constructor(
@@ -194,7 +197,7 @@ export class SseStream extends Connection {
    * store's error), for the route to answer with its status.
    */
   async serve(hello: HelloFrame): Promise<boolean> {
-    const r = await this.open(hello, this.out, { batch: false, checked: true });
+    const r = await this.open(hello, this.out, streamOptions(false, true));
     if (!r || this.closed) return false;
     this.res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',

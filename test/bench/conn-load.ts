@@ -25,11 +25,21 @@ export type ConnCommand = { cmd: 'open' } | { cmd: 'arm' } | { cmd: 'drop' } | {
 
 export type ConnReply =
   | { cmd: 'ready' }
-  | { cmd: 'opened'; held: number; failed: number; closed: number; first: number; last: number }
+  | { cmd: 'opened'; held: number; failed: number; closed: number; codes: Record<string, number>; first: number; last: number }
   | { cmd: 'armed' }
   | { cmd: 'arrived'; lat: number[]; missing: number }
   | { cmd: 'dropped'; at: number }
-  | { cmd: 'resumed'; first: number; last: number; live: number; got: number; bad: number; failed: number; closed: number };
+  | {
+      cmd: 'resumed';
+      first: number;
+      last: number;
+      live: number;
+      got: number;
+      bad: number;
+      failed: number;
+      closed: number;
+      codes: Record<string, number>;
+    };
 
 const spec = JSON.parse(process.argv[2] as string) as ConnLoadSpec;
 const { system, count } = spec;
@@ -53,6 +63,8 @@ const got = new Int32Array(count);
 let bad = 0;
 /** sockets the server closed (not this process): a refused or failed hello, a stalled reader */
 let closedByServer = 0;
+/** those closes per close code (the server's close frame; 1006: the socket ended without one, e.g. terminated) */
+const closeCodes: Record<string, number> = {};
 let resuming = false;
 let epoch = '';
 let onArrived = () => {};
@@ -104,11 +116,12 @@ function openWs(i: number, resume: boolean, ownPort = true): Promise<void> {
         if (at >= 0 && at < end) epoch = buf.toString('latin1', at + EPOCH.length, buf.indexOf(0x22, at + EPOCH.length));
       }
     },
-    () => {
+    (code) => {
       // A dropped socket's close may come after its successor is open.
       if (sockets[i] !== me) return;
       live[i] = 0;
       closedByServer++;
+      closeCodes[code] = (closeCodes[code] ?? 0) + 1;
     },
     resume ? spec.resumeAddress : spec.localAddress,
     ownPort ? FIRST_PORT + i : undefined,
@@ -186,7 +199,7 @@ async function openAll(resume: boolean): Promise<{ first: number; last: number; 
 process.on('message', async (m: ConnCommand) => {
   if (m.cmd === 'open') {
     const r = await openAll(false);
-    reply({ cmd: 'opened', held: live.reduce((a, b) => a + b, 0), ...r, closed: closedByServer });
+    reply({ cmd: 'opened', held: live.reduce((a, b) => a + b, 0), ...r, closed: closedByServer, codes: { ...closeCodes } });
   } else if (m.cmd === 'arm') {
     arrival.fill(Number.NaN);
     arrived = 0;
@@ -228,7 +241,15 @@ process.on('message', async (m: ConnCommand) => {
     }
     resuming = false;
     const live_ = system === 'S' ? (sockets as Socket[]).filter((s) => s.connected && s.recovered).length : live.reduce((a, b) => a + b, 0);
-    reply({ cmd: 'resumed', ...r, live: live_, got: got.reduce((a, b) => a + b, 0), bad, closed: closedByServer });
+    reply({
+      cmd: 'resumed',
+      ...r,
+      live: live_,
+      got: got.reduce((a, b) => a + b, 0),
+      bad,
+      closed: closedByServer,
+      codes: { ...closeCodes },
+    });
   } else if (m.cmd === 'exit') process.exit(0);
 });
 reply({ cmd: 'ready' });

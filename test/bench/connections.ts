@@ -122,6 +122,8 @@ interface PointResult {
   missedExpected: number;
   outOfOrder: number;
   closedByServer: number;
+  /** those closes per close code (1006: no close frame, e.g. terminated by the heartbeat) */
+  closeCodes: Record<string, number>;
   cpu: Record<'connect' | 'broadcast' | 'reconnect', { server: number; load: number; seconds: number }>;
 }
 
@@ -208,12 +210,20 @@ async function point(system: System, n: number, quick: boolean): Promise<PointRe
       missedExpected: system === 'B' ? Number.NaN : held * MISSED,
       outOfOrder: system === 'P' ? resumed.reduce((a, r) => a + r.bad, 0) : Number.NaN,
       closedByServer: resumed.reduce((a, r) => a + r.closed, 0),
+      closeCodes: sumCodes(resumed.map((r) => r.codes)),
       cpu: { connect, broadcast, reconnect },
     };
   } finally {
     loads.stop();
     await sys.stop();
   }
+}
+
+/** Close codes counted by each load process, summed. */
+function sumCodes(all: Record<string, number>[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const codes of all) for (const [code, n] of Object.entries(codes)) out[code] = (out[code] ?? 0) + n;
+  return out;
 }
 
 const fmt = (v: number) =>
@@ -242,6 +252,10 @@ export async function connections(ctx: BenchContext): Promise<void> {
       add('reconnect storm: all live and caught up', r.reconnectMs, 'ms');
       add('reconnect storm: connections back', r.reconnected, 'connections');
       add('connections closed by the server', r.closedByServer, 'connections');
+      // Which codes: 1006 (no close frame: the heartbeat terminated a silent peer), 4508 (slow consumer), 4408 (no
+      // hello in time), 1001 (the server could not serve it)... (PROTOCOL.md's close codes).
+      for (const [code, count] of Object.entries(r.closeCodes).sort())
+        add(`connections closed by the server, code ${code}`, count, 'connections');
       add('reconnect storm: missed messages delivered', r.missedDelivered, 'msgs');
       add('reconnect storm: missed messages expected', r.missedExpected, 'msgs');
       add('reconnect storm: out of order or duplicate', r.outOfOrder, 'msgs');

@@ -41,7 +41,8 @@ function frameOf(text: string | Buffer, opcode = 1): Buffer {
 export function openFastWs(
   url: string,
   onFrame: OnFrame,
-  onClose?: () => void,
+  /** the socket closed: the code of the server's close frame, 1006 when none came */
+  onClose?: (code: number) => void,
   localAddress?: string,
   localPort?: number,
 ): Promise<FastWs> {
@@ -65,6 +66,7 @@ export function openFastWs(
     req.on('upgrade', (_res, socket: Socket, head: Buffer) => {
       socket.setNoDelay(true);
       let rest: Buffer | null = null;
+      let closeCode = 1006;
       const read = (chunk: Buffer) => {
         const buf: Buffer = rest ? Buffer.concat([rest, chunk]) : chunk;
         let off = 0;
@@ -87,7 +89,10 @@ export function openFastWs(
           if ((b0 & 0x80) === 0) throw new Error('fragmented frames are not expected from these servers');
           const opcode = b0 & 0x0f;
           if (opcode === 1 || opcode === 2) onFrame(buf, off + hdr, off + hdr + len);
-          else if (opcode === 8) socket.destroy();
+          else if (opcode === 8) {
+            closeCode = len >= 2 ? buf.readUInt16BE(off + hdr) : 1005;
+            socket.destroy();
+          }
           // A server's heartbeat ping is answered, as every WebSocket stack does (idle connections stay open).
           else if (opcode === 9) socket.write(frameOf(Buffer.from(buf.subarray(off + hdr, off + hdr + len)), 0x0a));
           off += hdr + len;
@@ -104,7 +109,7 @@ export function openFastWs(
           socket.uncork();
         }
       });
-      socket.on('close', () => onClose?.());
+      socket.on('close', () => onClose?.(closeCode));
       socket.on('error', () => {});
       if (head.length) read(head);
       resolve({ send: (text) => socket.write(frameOf(text)), close: () => socket.destroy() });

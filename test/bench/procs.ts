@@ -1,7 +1,7 @@
 // Systems of `pnpm bench` run as several processes (P's `serve --workers`, B's cluster mode), unpinned: start one
 // on a fresh Redis, find its processes, and read their memory and CPU from /proc, summed.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, type ManagedRedis, startRedis } from '@durable-pubsub/server';
@@ -75,7 +75,7 @@ export async function startMulti(system: System, workers: number, env: Record<st
       ...process.env,
       PORT: String(port),
       REDIS_URL: redis.url,
-      DPS_LOG_LEVEL: 'error',
+      DPS_LOG_LEVEL: process.env.DPS_LOG_LEVEL ?? 'error',
       DPS_WORKERS: String(workers),
       BARE_WORKERS: String(workers),
       DPS_MAX_FRAMES_PER_SEC: '10000000',
@@ -85,6 +85,12 @@ export async function startMulti(system: System, workers: number, env: Record<st
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const base = `http://127.0.0.1:${port}`;
+  // DPS_BENCH_SERVER_LOG=<file>: the system's own log lines (P at DPS_LOG_LEVEL, error unless set) and how it exited.
+  const logFile = process.env.DPS_BENCH_SERVER_LOG;
+  if (logFile) {
+    child.stdout?.on('data', (d) => appendFileSync(logFile, d));
+    child.on('exit', (code, signal) => appendFileSync(logFile, `${system} exited: ${code ?? signal}\n`));
+  }
   let listening = false;
   child.stdout?.on('data', (d) => {
     if (String(d).includes('listening')) listening = true;

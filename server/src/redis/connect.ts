@@ -1,5 +1,6 @@
 // ioredis connections with the failure behaviour the guarantees need (no silent queueing or resending), for one Redis, a Cluster or Sentinel.
 import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { commandOf } from './scripts';
 
@@ -68,10 +69,45 @@ function silenceBound(timeoutMs: number): RedisOptions {
   return { socketTimeout: Math.round(timeoutMs / 2) };
 }
 
+const SOCKET_TIMEOUT = /^Socket timeout/;
+
+/**
+ * ioredis's socketTimeout is a timer, and timers run before the event loop reads its sockets: a process busy for
+ * longer than it (a connect storm of 100,000 on starved cores; 20,000 on two workers with DPS_REDIS_TIMEOUT=500)
+ * found Redis's answers waiting unread and destroyed healthy connections, failing every command in flight (the
+ * hellos then closed with 1001) and losing the subscription: the server closing connections for its own slowness.
+ * The destroy is put off until the sockets were read; a byte that came meanwhile keeps the connection (ioredis has
+ * already re-armed its timer on it). A connection that really went silent is destroyed one loop turn later.
+ */
+export function lagProof<T extends Redis>(redis: T): T {
+  redis.on('connect', () => {
+    const stream = (redis as unknown as { stream?: Socket & { [LAG_PROOF]?: true } }).stream;
+    if (!stream || stream[LAG_PROOF]) return;
+    stream[LAG_PROOF] = true;
+    let lastData = 0;
+    stream.on('data', () => {
+      lastData = performance.now();
+    });
+    const destroy = stream.destroy.bind(stream);
+    stream.destroy = (err?: Error) => {
+      if (!err || !SOCKET_TIMEOUT.test(err.message)) return destroy(err);
+      const firedAt = performance.now();
+      setImmediate(() => {
+        if (lastData < firedAt) destroy(err);
+      });
+      return stream;
+    };
+  });
+  return redis;
+}
+const LAG_PROOF = Symbol('lagProof');
+
 function redisFor(target: RedisTarget, extra: RedisOptions): Redis {
-  if (target.kind === 'single') return new Redis(target.url, { ...common, ...extra });
+  if (target.kind === 'single') return lagProof(new Redis(target.url, { ...common, ...extra }));
   if (target.kind === 'sentinel')
-    return new Redis({ ...common, ...target.options, ...extra, sentinels: target.sentinels, name: target.name, failoverDetector: true });
+    return lagProof(
+      new Redis({ ...common, ...target.options, ...extra, sentinels: target.sentinels, name: target.name, failoverDetector: true }),
+    );
   throw new Error('a Cluster has no single connection');
 }
 
@@ -102,6 +138,7 @@ export function commandConnection(url: string, timeoutMs = 5000): Redis {
       clusterRetryStrategy: (times) => Math.min(100 * times, 2000),
       redisOptions: { ...common, ...target.options, ...noQueue, ...silenceBound(timeoutMs), connectionName: 'dps-command' },
     });
+    cluster.on('+node', (node: Redis) => lagProof(node));
     return cluster as unknown as Redis;
   }
   return redisFor(target, {
@@ -210,17 +247,19 @@ class ClusterSubscriber extends EventEmitter implements Subscriber {
 
   private openOn(node: Node): void {
     if (this.closed) return;
-    const conn = new Redis({
-      ...common,
-      ...this.options,
-      ...subscriberOptions,
-      ...silenceBound(this.timeoutMs),
-      connectionName: this.name,
-      host: node.host,
-      port: node.port,
-      // A node that stops answering is left for the next one rather than retried.
-      retryStrategy: () => null,
-    });
+    const conn = lagProof(
+      new Redis({
+        ...common,
+        ...this.options,
+        ...subscriberOptions,
+        ...silenceBound(this.timeoutMs),
+        connectionName: this.name,
+        host: node.host,
+        port: node.port,
+        // A node that stops answering is left for the next one rather than retried.
+        retryStrategy: () => null,
+      }),
+    );
     this.conn = conn;
     conn.on('error', () => {});
     conn.on('pmessageBuffer', (p: Buffer, c: Buffer, m: Buffer) => this.emit('pmessageBuffer', p, c, m));
