@@ -9,7 +9,7 @@ import { RawClient } from '../support/raw-client';
 const ctx = withServer({ DPS_CATCHUP_BUFFER: '50', DPS_REPLAY_PAGE: '64', DPS_MAX_FRAMES_PER_SEC: '100000' });
 
 const CLIENTS = 50;
-const TOTAL = 30_000;
+const TOTAL = 20_000;
 const PATTERNS = [['race.*'], ['race.a'], ['race.[ab]', 'race.b'], ['*'], ['race.?', 'other']];
 
 interface Conn {
