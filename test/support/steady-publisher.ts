@@ -18,9 +18,14 @@ let longestOutageMs = 0;
 /** messages that needed more than one attempt */
 let retried = 0;
 let stopping = false;
+/** after SIGTERM a message still refused is given up this long after (its server is gone for good) */
+let giveUpAt = Number.POSITIVE_INFINITY;
 process.on('SIGTERM', () => {
   stopping = true;
+  giveUpAt = performance.now() + 15_000;
 });
+// A test that failed or was killed leaves no publisher retrying forever.
+const parent = process.ppid;
 
 for (let n = 0; !stopping; n++) {
   const ch = channels[n % channels.length] as string;
@@ -47,6 +52,8 @@ for (let n = 0; !stopping; n++) {
     failures[what] = (failures[what] ?? 0) + 1;
     slowestFailureMs = Math.max(slowestFailureMs, performance.now() - t0);
     firstFailure ||= t0;
+    if (process.ppid !== parent) process.exit(2);
+    if (performance.now() > giveUpAt) break;
     await new Promise((r) => setTimeout(r, 20));
   }
   if (pause) await new Promise((r) => setTimeout(r, pause));
