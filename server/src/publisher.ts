@@ -91,7 +91,7 @@ export class Publisher {
     if (q.items.length === 0) return;
     this.queue = { items: [], since: 0 };
     this.inFlight++;
-    void this.send(q).finally(this.answered);
+    void this.send(q);
   }
 
   private readonly endOfTurn = () => {
@@ -101,7 +101,10 @@ export class Publisher {
     else this.holdTimer ??= setTimeout(() => this.flush(), HOLD_MS);
   };
 
-  /** A call returned (or failed): what waited for it goes now. */
+  /**
+   * A call returned (or failed): what waited for it goes now, before its callers are answered, so that Redis stores
+   * the next batch (and fsyncs it) while this process writes the answers of the last.
+   */
   private readonly answered = () => {
     this.inFlight--;
     if (this.holdTimer && this.inFlight < IN_FLIGHT) this.flush();
@@ -154,6 +157,7 @@ export class Publisher {
       reply = await this.d.timed('publish', call);
     } catch (err) {
       failure = this.d.mapError(err);
+      this.answered();
       // Never sent, or refused by Redis: nothing was done, say so now. Otherwise the timer answers after the deadline.
       if (!sent || neverRan(err)) {
         clearTimeout(guardTimer);
@@ -163,6 +167,7 @@ export class Publisher {
     }
     clearTimeout(guardTimer);
     guard.observe(reply.epoch);
+    this.answered();
     // Stored before its deadline, but the answer came back too late: the caller was told `unavailable` (the outcome
     // of a failed publish is unknown; a retry with the same key is safe).
     if (answered) return;

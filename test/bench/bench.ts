@@ -183,17 +183,20 @@ function load<T>(
   });
 }
 
-/** Median over RUNS fresh runs of `fn`. */
+/** `fn` on one fresh start of `system`. */
+async function once<T>(system: System | 'H', fn: (sys: Running) => Promise<T>, env?: Record<string, string>, fsync?: Fsync): Promise<T> {
+  const sys = await start(system, env, fsync);
+  try {
+    return await fn(sys);
+  } finally {
+    await sys.stop();
+  }
+}
+
+/** `fn` on RUNS fresh starts of `system` (their median is shown). */
 async function runs<T>(system: System | 'H', fn: (sys: Running) => Promise<T>, env?: Record<string, string>, fsync?: Fsync): Promise<T[]> {
   const out: T[] = [];
-  for (let r = 0; r < RUNS; r++) {
-    const sys = await start(system, env, fsync);
-    try {
-      out.push(await fn(sys));
-    } finally {
-      await sys.stop();
-    }
-  }
+  for (let r = 0; r < RUNS; r++) out.push(await once(system, fn, env, fsync));
   return out;
 }
 
@@ -564,7 +567,8 @@ async function http() {
     quick: QUICK,
     root: ROOT,
     pin,
-    runs,
+    rounds: RUNS,
+    once,
     median,
     fmt,
     record: (system, metric, value, unit, fsync) => record('http', system, metric, value, unit, undefined, fsync),

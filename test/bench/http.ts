@@ -18,8 +18,10 @@ export interface HttpBench {
   quick: boolean;
   root: string;
   pin(cpu: number, cmd: string[]): string[];
-  /** RUNS fresh starts of `system` (its Redis append-only with `fsync`, else without persistence) */
-  runs<T>(system: 'P' | 'H', fn: (sys: Served) => Promise<T>, env?: Record<string, string>, fsync?: Fsync): Promise<T[]>;
+  /** how many times each system runs (the median is shown) */
+  rounds: number;
+  /** one fresh start of `system` (its Redis append-only with `fsync`, else without persistence) */
+  once<T>(system: 'P' | 'H', fn: (sys: Served) => Promise<T>, env?: Record<string, string>, fsync?: Fsync): Promise<T>;
   median(xs: number[]): number;
   fmt(v: number): string;
   record(system: 'P' | 'H', metric: string, value: number, unit: string, fsync?: Fsync): void;
@@ -90,12 +92,20 @@ export async function httpScenario(ctx: HttpBench): Promise<void> {
     m.set(metric, line);
     line.v[col] = v;
   };
-  for (const s of systems) {
+  // Rounds of every system in turn, not each system's runs together: a shared machine's slow minutes then fall on all
+  // of them, not on one (the ratios are what this scenario is for).
+  const results = systems.map(() => [] as HttpResult[]);
+  for (let r = 0; r < ctx.rounds; r++)
+    for (const [i, s] of systems.entries()) {
+      // The bench's Redis is P's REDIS_URL, so DPS_REDIS_FSYNC (the managed Redis's setting) is set on it at its start.
+      const fsync = 'fsync' in s ? s.fsync : undefined;
+      results[i]?.push(await ctx.once(s.system, (sys) => httpLoad(ctx, spec, sys, s.system === 'P'), {}, fsync));
+    }
+  for (const [i, s] of systems.entries()) {
     const fsync = 'fsync' in s ? s.fsync : undefined;
-    // The bench's Redis is P's REDIS_URL, so DPS_REDIS_FSYNC (the managed Redis's setting) is set on it at its start.
-    const results = await ctx.runs(s.system, (sys) => httpLoad(ctx, spec, sys, s.system === 'P'), {}, fsync);
+    const runs = results[i] as HttpResult[];
     for (const { name } of bodies) {
-      const at = (f: (r: HttpResult[string]) => number) => median(results.map((r) => f(r[name] as HttpResult[string])));
+      const at = (f: (r: HttpResult[string]) => number) => median(runs.map((r) => f(r[name] as HttpResult[string])));
       const half = at((r) => r.half.rate);
       const lines: [string, string, number][] = [
         ['max requests', 'req/s', at((r) => r.max.reqPerSec)],
