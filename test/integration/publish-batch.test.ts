@@ -72,7 +72,8 @@ async function dump(ns: string): Promise<Record<string, unknown>> {
 const item: fc.Arbitrary<Item> = fc.record(
   {
     ch: fc.constantFrom('x', 'y', 'z.é'),
-    data: fc.oneof(fc.integer(), fc.string(), fc.constant({ n: [1, null] })),
+    // Any Unicode text: the batch carries each message's data by its length in bytes.
+    data: fc.oneof(fc.integer(), fc.string(), fc.string({ unit: 'grapheme' }), fc.constant({ n: [1, null], s: 'é😀' })),
     key: fc.constantFrom('a', 'b'),
   },
   { requiredKeys: ['ch', 'data'] },

@@ -72,12 +72,14 @@ export class Scripts {
   /** publishmany-n.lua. `deadline`: ms on Redis's clock past which nothing is done (0: none). */
   async publishmany(a: { messages: readonly Outgoing[]; deadline: number; maxLen: number; idemWindowSec: number }): Promise<PublishReply> {
     const k = this.keys;
-    // Each channel once (its key, name and JSON literal), then three arguments per message.
+    // Each channel once (its key, name and JSON literal), then the messages as two arguments, whatever their number:
+    // "j n bytes " per message, and their data back to back. ioredis costs ~0.5 µs of this process's CPU per argument.
     const channelNo = new Map<string, number>();
     const chKeys: string[] = [];
     const chArgs: string[] = [];
     const idemKeys: string[] = [];
-    const msgArgs: (string | number)[] = [];
+    let layout = '';
+    let data = '';
     for (const m of a.messages) {
       let j = channelNo.get(m.ch);
       if (j === undefined) {
@@ -87,12 +89,13 @@ export class Scripts {
         chArgs.push(m.ch, JSON.stringify(m.ch));
       }
       if (m.key !== undefined) idemKeys.push(k.idem(m.key));
-      msgArgs.push(j, m.data, m.key === undefined ? 0 : idemKeys.length);
+      layout += `${j} ${m.key === undefined ? 0 : idemKeys.length} ${Buffer.byteLength(m.data)} `;
+      data += m.data;
     }
     // The script reads the pub/sub mode from the config (KEYS[5]) itself: it is the namespace's, not this node's.
     const keys = [k.seq, k.epoch, k.index, k.trimmed, k.config, ...chKeys, ...idemKeys];
     const head = [a.deadline, a.maxLen, a.idemWindowSec, nanoid(), k.livePrefix, k.liveShard, chKeys.length];
-    const reply = await this.#r.dpsPublishmany(keys.length, ...keys, ...head, ...chArgs, ...msgArgs);
+    const reply = await this.#r.dpsPublishmany(keys.length, ...keys, ...head, ...chArgs, layout, data);
     const repeated = new Map<number, number>();
     for (let p = 2; p < reply.length; p += 2) repeated.set(reply[p] as number, reply[p + 1] as number);
     return { epoch: reply[0], first: reply[1], repeated };

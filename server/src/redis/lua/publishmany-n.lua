@@ -25,11 +25,11 @@
   ARGV[7] c, the number of channels
   ARGV[8 .. 7 + 2c] per channel j (from 0): ARGV[8 + 2j] its name,
                     ARGV[9 + 2j] its name as a JSON string literal
-  then per message i (from 0), at m = 8 + 2c + 3i:
-    ARGV[m]     its channel's number j (from 0)
-    ARGV[m + 1] data as JSON text
-    ARGV[m + 2] n > 0: its idempotency key is the n-th after the channels'
-                (KEYS[5 + c + n]); 0: it has none
+  ARGV[8 + 2c] the messages' layout: per message i (from 0), "j n bytes " (each a decimal and a space):
+                j its channel's number (from 0); n > 0: its idempotency key is the n-th after the
+                channels' (KEYS[5 + c + n]), 0: it has none; bytes: the length of its data
+  ARGV[9 + 2c] the messages' data, as JSON text, back to back (two arguments for any number of
+               messages: a client's cost is per argument)
 
   A channel with a Durable Streams JSON stream of the same name (includes/ds.lua; its keys built from KEYS[1]'s
   prefix), open and not expired, gets each stored message appended to it too; each such stream's path is then
@@ -66,7 +66,6 @@ local frames, targets = {}, {}
 local keysToSet = {}
 -- idempotency keys set by this call (written after the loop): a key twice in one batch is stored once
 local setHere = {}
-local firstArg = 8 + 2 * c
 -- per channel number: the Durable Streams JSON stream of its name ({ meta key, data key, tail }), false if none
 local streams = {}
 local dsPrefix = string.sub(KEYS[1], 1, #KEYS[1] - #'seq') .. 'ds:'
@@ -80,18 +79,21 @@ local function streamOf(j)
   return s
 end
 
-for m = firstArg, #ARGV, 3 do
-  local j = tonumber(ARGV[m])
-  local n = tonumber(ARGV[m + 2])
+local all = ARGV[9 + 2 * c]
+local at, i = 1, 0
+for js, ns, bytes in string.gmatch(ARGV[8 + 2 * c], '(%d+) (%d+) (%d+) ') do
+  local j, n = tonumber(js), tonumber(ns)
+  local data = string.sub(all, at, at + tonumber(bytes) - 1)
+  at = at + tonumber(bytes)
   local idem = n > 0 and KEYS[5 + c + n]
   local prev = idem and (setHere[idem] or redis.call('GET', idem))
   if prev then
-    out[#out + 1] = (m - firstArg) / 3
+    out[#out + 1] = i
     out[#out + 1] = tonumber(prev)
   else
     seq = seq + 1
     local idText = string.format('%d', seq)
-    local frame = msgFrame(idText, ARGV[9 + 2 * j], ARGV[m + 1], ts)
+    local frame = msgFrame(idText, ARGV[9 + 2 * j], data, ts)
     local a = adds[j]
     if not a then
       a = {}
@@ -108,8 +110,9 @@ for m = firstArg, #ARGV, 3 do
     frames[#frames + 1] = frame
     if classic then targets[#targets + 1] = prefix .. ARGV[8 + 2 * j] end
     local st = streamOf(j)
-    if st then streamAppend(st, ARGV[m + 1]) end
+    if st then streamAppend(st, data) end
   end
+  i = i + 1
 end
 local woken = {}
 for j, st in pairs(streams) do
