@@ -31,6 +31,8 @@ export interface ReadsDeps {
 
 export class Reads {
   private readonly recent = new RecentReads<Chunk>();
+  /** changedSince reads of this tick, not sent yet, by their `after` */
+  private readonly asked = new Map<number, Promise<{ head: number; channels: string[] }>>();
 
   constructor(private readonly d: ReadsDeps) {}
 
@@ -43,8 +45,27 @@ export class Reads {
     return Number((await this.d.redis.get(this.d.keys.seq)) ?? 0);
   }
 
-  /** The head, and the channels whose newest message is after `after` (the channel index). */
-  async changedSince(after: number): Promise<{ head: number; channels: string[] }> {
+  /**
+   * The head, and the channels whose newest message is after `after` (the channel index). Asked again from the same
+   * point in the same tick (a reconnect storm: the hellos answered by one reply from Redis all resume from the last
+   * broadcast), it is read once: the read goes out on the next tick, so it is sent after every caller that shares it
+   * asked. A caller's head must be read after it registered for live messages (handover.ts), never before.
+   */
+  changedSince(after: number): Promise<{ head: number; channels: string[] }> {
+    let read = this.asked.get(after);
+    if (!read) {
+      read = new Promise((resolve) =>
+        process.nextTick(() => {
+          this.asked.delete(after);
+          resolve(this.changedSinceNow(after));
+        }),
+      );
+      this.asked.set(after, read);
+    }
+    return read;
+  }
+
+  private async changedSinceNow(after: number): Promise<{ head: number; channels: string[] }> {
     const { redis, keys } = this.d;
     try {
       // GET first: every message <= head is in the index by the time the index is read.

@@ -1,4 +1,4 @@
-// Replay reads asked again within a moment (clients resuming from one point) go to Redis once; never across epochs or failures.
+// Replay reads asked again within a moment (clients resuming from one point) go to Redis once; never across epochs or failures; the channel index once per tick and point.
 import { keysFor, Store } from '@durable-pubsub/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestRedis, type TestRedis } from '../support/env';
@@ -60,5 +60,24 @@ describe('recent replay reads', () => {
     await redis.client.del(key);
     const { id } = await s.publish('b', 1);
     expect((await s.readChunk('b', 0, 5, 10)).ids).toEqual([id]);
+  });
+  it('reads the channel index once for what is asked from one point in one tick, and again after', async () => {
+    const { store: s } = store('rr-changed');
+    const a = (await s.publish('a', 1)).id;
+    const b = (await s.publish('b', 2)).id;
+    const indexReads = async () => {
+      const line = /cmdstat_zrangebyscore:calls=(\d+)/.exec(await redis.client.info('commandstats'));
+      return Number(line?.[1] ?? 0);
+    };
+    await redis.client.config('RESETSTAT');
+    const [x, y, z] = await Promise.all([s.changedSince(0), s.changedSince(0), s.changedSince(a)]);
+    expect(x).toEqual({ head: b, channels: ['a', 'b'] });
+    expect(y).toBe(x);
+    expect(z).toEqual({ head: b, channels: ['b'] });
+    expect(await indexReads()).toBe(2);
+    // Asked after those were read: a read of its own, which sees what was published since.
+    const c = (await s.publish('c', 3)).id;
+    expect(await s.changedSince(0)).toEqual({ head: c, channels: ['a', 'b', 'c'] });
+    expect(await indexReads()).toBe(3);
   });
 });
