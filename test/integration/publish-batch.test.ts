@@ -72,7 +72,7 @@ async function dump(ns: string): Promise<Record<string, unknown>> {
 const item: fc.Arbitrary<Item> = fc.record(
   {
     ch: fc.constantFrom('x', 'y', 'z.é'),
-    // Any Unicode text: the batch carries each message's data by its length in bytes.
+    // Any Unicode text, as a client may publish.
     data: fc.oneof(fc.integer(), fc.string(), fc.string({ unit: 'grapheme' }), fc.constant({ n: [1, null], s: 'é😀' })),
     key: fc.constantFrom('a', 'b'),
   },

@@ -25,11 +25,11 @@
   ARGV[7] c, the number of channels
   ARGV[8 .. 7 + 2c] per channel j (from 0): ARGV[8 + 2j] its name,
                     ARGV[9 + 2j] its name as a JSON string literal
-  ARGV[8 + 2c] the messages' layout: per message i (from 0), "j n bytes " (each a decimal and a space):
+  ARGV[8 + 2c] the messages' layout: per message i (from 0), "j n " (each a decimal and a space):
                 j its channel's number (from 0); n > 0: its idempotency key is the n-th after the
-                channels' (KEYS[5 + c + n]), 0: it has none; bytes: the length of its data
-  ARGV[9 + 2c] the messages' data, as JSON text, back to back (two arguments for any number of
-               messages: a client's cost is per argument)
+                channels' (KEYS[5 + c + n]), 0: it has none (one argument, not two per message: a
+                client's cost is per argument)
+  ARGV[9 + 2c + i] the data of message i, as JSON text
 
   A channel with a Durable Streams JSON stream of the same name (includes/ds.lua; its keys built from KEYS[1]'s
   prefix), open and not expired, gets each stored message appended to it too; each such stream's path is then
@@ -79,12 +79,10 @@ local function streamOf(j)
   return s
 end
 
-local all = ARGV[9 + 2 * c]
-local at, i = 1, 0
-for js, ns, bytes in string.gmatch(ARGV[8 + 2 * c], '(%d+) (%d+) (%d+) ') do
+local i = 0
+for js, ns in string.gmatch(ARGV[8 + 2 * c], '(%d+) (%d+) ') do
   local j, n = tonumber(js), tonumber(ns)
-  local data = string.sub(all, at, at + tonumber(bytes) - 1)
-  at = at + tonumber(bytes)
+  local data = ARGV[9 + 2 * c + i]
   local idem = n > 0 and KEYS[5 + c + n]
   local prev = idem and (setHere[idem] or redis.call('GET', idem))
   if prev then
