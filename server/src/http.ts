@@ -37,7 +37,11 @@ export interface HttpDeps {
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
+  jsonText(res, status, JSON.stringify(body));
+}
+
+/** Answers JSON already written as text. */
+function jsonText(res: ServerResponse, status: number, text: string): void {
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
   res.end(text);
 }
@@ -131,9 +135,7 @@ function publishBody(req: IncomingMessage, res: ServerResponse, deps: HttpDeps, 
       if (!grant.canPublish(item.ch)) throw new DpsError('forbidden', `publishing on ${JSON.stringify(item.ch)} is not granted`);
       deps.store.publishThen(item.ch, item.data, item.key, (err, id, dup) => {
         if (err) return fail(err);
-        const text = dup ? `{"id":${id},"dup":true}` : `{"id":${id}}`;
-        res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': text.length });
-        res.end(text);
+        jsonText(res, 200, dup ? `{"id":${id},"dup":true}` : `{"id":${id}}`);
       });
     } catch (err) {
       fail(err);

@@ -105,7 +105,7 @@ export class Publisher {
    * A call returned (or failed): what waited for it goes now, before its callers are answered, so that Redis stores
    * the next batch (and fsyncs it) while this process writes the answers of the last.
    */
-  private readonly answered = () => {
+  private readonly callReturned = () => {
     this.inFlight--;
     if (this.holdTimer && this.inFlight < IN_FLIGHT) this.flush();
   };
@@ -157,7 +157,7 @@ export class Publisher {
       reply = await this.d.timed('publish', call);
     } catch (err) {
       failure = this.d.mapError(err);
-      this.answered();
+      this.callReturned();
       // Never sent, or refused by Redis: nothing was done, say so now. Otherwise the timer answers after the deadline.
       if (!sent || neverRan(err)) {
         clearTimeout(guardTimer);
@@ -167,7 +167,7 @@ export class Publisher {
     }
     clearTimeout(guardTimer);
     guard.observe(reply.epoch);
-    this.answered();
+    this.callReturned();
     // Stored before its deadline, but the answer came back too late: the caller was told `unavailable` (the outcome
     // of a failed publish is unknown; a retry with the same key is safe).
     if (answered) return;
