@@ -223,8 +223,7 @@ export async function durablePubsub(opts: DurablePubsubOptions): Promise<Durable
     connectionsByState: () => states,
     topLag: async () => {
       if (!config.metricsLagTop) return [];
-      const all = await store.subscriptions.stats(await store.channels(), connections());
-      return all.sort((a, b) => b.lag - a.lag).slice(0, config.metricsLagTop);
+      return store.subscriptions.furthestBehind(config.metricsLagTop, await store.channels());
     },
   });
   const { peers } = opts;
