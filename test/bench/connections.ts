@@ -28,6 +28,8 @@ export interface BenchContext {
 const PER_PROCESS = 15_000;
 const S_LIMIT = 18_000;
 const MISSED = 10;
+/** the RSS is settled this long after the connect storm (V8's memory reducer has run: see point()) */
+const SETTLED_MS = 60_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const LOAD = new URL('./conn-load.ts', import.meta.url).pathname;
 
@@ -109,7 +111,10 @@ const median = (xs: number[]) => xs.toSorted((a, b) => a - b)[Math.floor((xs.len
 interface PointResult {
   workers: number;
   held: number;
+  /** settled (SETTLED_MS after the storm) */
   rssPerConnKb: number;
+  /** 5 s after the storm */
+  rssAfterStormKb: number;
   rssTotalMb: number;
   acceptRate: number;
   p50: number;
@@ -154,6 +159,18 @@ async function point(system: System, n: number, quick: boolean): Promise<PointRe
 
     await sleep(settle);
     const rss1 = rssKb(sys.pids);
+    // Settled: V8 keeps the storm's garbage and a young generation grown to 32 MB per process until its memory reducer
+    // runs, once a process has allocated little for a while (~40 s after the storm here, in every process alike; the
+    // heap spaces in `mem-probe.ts`'s PROBE_TRACE). The RSS a connection costs is what is left then.
+    const trace = [rss1];
+    for (let t = settle; t < (quick ? settle : SETTLED_MS); t += 5000) {
+      await sleep(5000);
+      trace.push(rssKb(sys.pids));
+    }
+    const rssSettled = trace[trace.length - 1] as number;
+    console.log(
+      `  ${system} ${n}: RSS per connection every 5 s after the storm (KB): ${trace.map((r) => ((r - rss0) / held).toFixed(2)).join(' ')}`,
+    );
 
     const pub = await publisher(system, sys.base, sys.redis.url);
     const p50s: number[] = [];
@@ -197,8 +214,9 @@ async function point(system: System, n: number, quick: boolean): Promise<PointRe
     return {
       workers,
       held,
-      rssPerConnKb: (rss1 - rss0) / held,
-      rssTotalMb: rss1 / 1024,
+      rssPerConnKb: (rssSettled - rss0) / held,
+      rssAfterStormKb: (rss1 - rss0) / held,
+      rssTotalMb: rssSettled / 1024,
       acceptRate,
       p50: median(p50s),
       p99: median(p99s),
@@ -243,6 +261,7 @@ export async function connections(ctx: BenchContext): Promise<void> {
         ctx.rows.push({ scenario: 'connections', system, metric, value, unit, point: n, workers: r.workers });
       add('connections held', r.held, 'connections');
       add('server RSS per connection', r.rssPerConnKb, 'KB');
+      add('server RSS per connection, 5 s after the storm', r.rssAfterStormKb, 'KB');
       add('server RSS total', r.rssTotalMb, 'MB');
       add('accept rate', r.acceptRate, 'connections/s');
       add('broadcast p50', r.p50, 'ms');

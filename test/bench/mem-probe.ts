@@ -64,6 +64,20 @@ try {
       kbPerConn: +((rss1 - rss0) / opened.held).toFixed(3),
     }),
   );
+  // PROBE_TRACE=1: every 5 s for a minute, the RSS and V8's heap spaces (the server's /metrics), to see what settles.
+  if (process.env.PROBE_TRACE) {
+    for (let k = 1; k <= 12; k++) {
+      await sleep(5000);
+      const text = await (await fetch(`${sys.base}/metrics`)).text();
+      const spaces = [...text.matchAll(/^nodejs_heap_space_size_total_bytes\{space="(\w+)"\S*\} (\d+)/gm)]
+        .map((m) => `${m[1]}=${(Number(m[2]) / 1048576).toFixed(1)}`)
+        .join(' ');
+      const used = /^nodejs_heap_size_used_bytes\S* (\d+)/m.exec(text)?.[1];
+      console.log(
+        `+${8 + 5 * k}s rss/conn ${((rssKb(sys.pids) - rss0) / opened.held).toFixed(2)} KB heapUsed ${(Number(used) / 1048576).toFixed(1)} MB total: ${spaces}`,
+      );
+    }
+  }
   // PROBE_STOP_MS: the server is stopped (SIGSTOP) this long, as a starved machine would hold it, then resumed.
   const stopMs = Number(process.env.PROBE_STOP_MS ?? 0);
   if (stopMs) {
