@@ -16,6 +16,7 @@ import type { System, Transport } from './clients';
 import { connections } from './connections';
 import { type Fsync, httpScenario } from './http';
 import type { Spec } from './load';
+import { netdevBacklog } from './procs';
 import { workers } from './workers';
 
 const { values } = parseArgs({
@@ -583,6 +584,7 @@ const machine = {
   node: process.version,
   redis: redisVersion,
   pinning: PINNING ? 'servers on CPU 0; Redis and load generators on CPU 1 (taskset)' : 'none',
+  netdevMaxBacklog: netdevBacklog(),
   runs: RUNS,
   quick: QUICK,
 };
@@ -590,6 +592,8 @@ console.log(
   `machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGb} GiB, Node ${machine.node}, ${redisVersion.split(' ').slice(0, 3).join(' ')}`,
 );
 console.log(`pinning: ${machine.pinning}; ${RUNS} run(s) per system and scenario, medians shown`);
+// Loopback traffic queues on the kernel's per-CPU backlog: past this many packets it drops (connections: a row).
+console.log(`net.core.netdev_max_backlog: ${machine.netdevMaxBacklog}`);
 
 const dir = join(ROOT, 'test/bench/results');
 mkdirSync(dir, { recursive: true });

@@ -6,7 +6,7 @@ import { type ChildProcess, fork } from 'node:child_process';
 import type { System } from './clients';
 import { publisher } from './clients';
 import type { ConnCommand, ConnLoadSpec, ConnReply } from './conn-load';
-import { cpuSeconds, type Multi, openConnections, rssKb, startMulti } from './procs';
+import { cpuSeconds, loopbackDrops, type Multi, openConnections, rssKb, startMulti } from './procs';
 
 export interface BenchRow {
   scenario: string;
@@ -129,7 +129,8 @@ interface PointResult {
   closedByServer: number;
   /** those closes per close code (1006: no close frame, e.g. terminated by the heartbeat) */
   closeCodes: Record<string, number>;
-  cpu: Record<'connect' | 'broadcast' | 'reconnect', { server: number; load: number; seconds: number }>;
+  /** per phase; drops: packets the kernel dropped meanwhile (loopbackDrops: the machine's, not only this point's) */
+  cpu: Record<'connect' | 'broadcast' | 'reconnect', { server: number; load: number; seconds: number; drops: number }>;
 }
 
 /** One system at one point: start it, storm it, measure, stop it. */
@@ -145,9 +146,15 @@ async function point(system: System, n: number, quick: boolean): Promise<PointRe
     const phase = async (fn: () => Promise<void>) => {
       const s0 = cpuSeconds(sys.pids);
       const l0 = cpuSeconds(loads.pids);
+      const d0 = loopbackDrops();
       const t0 = performance.now();
       await fn();
-      return { server: cpuSeconds(sys.pids) - s0, load: cpuSeconds(loads.pids) - l0, seconds: (performance.now() - t0) / 1000 };
+      return {
+        server: cpuSeconds(sys.pids) - s0,
+        load: cpuSeconds(loads.pids) - l0,
+        seconds: (performance.now() - t0) / 1000,
+        drops: loopbackDrops() - d0,
+      };
     };
 
     let opened: Extract<ConnReply, { cmd: 'opened' }>[] = [];
@@ -282,6 +289,7 @@ export async function connections(ctx: BenchContext): Promise<void> {
         add(`server CPU, ${ph}`, r.cpu[ph].server, 'CPU s');
         add(`load CPU, ${ph}`, r.cpu[ph].load, 'CPU s');
         add(`wall time, ${ph}`, r.cpu[ph].seconds, 's');
+        add(`packets the kernel dropped, ${ph}`, r.cpu[ph].drops, 'packets');
       }
       // Each system's column as soon as it is measured (a point of 100k takes minutes per system).
       if (system !== ctx.systems.at(-1)) printPoint(ctx, n, results);

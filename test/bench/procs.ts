@@ -38,6 +38,31 @@ export function rssKb(pids: number[]): number {
 }
 
 /** CPU time (user + system) of these processes, summed, in seconds. */
+/**
+ * Packets the kernel dropped from its per-CPU input queues since boot (/proc/net/softnet_stat, all CPUs): on loopback
+ * every packet a process writes goes through them, and past `net.core.netdev_max_backlog` queued (1,000 by default)
+ * the next ones are dropped and wait for TCP's retransmission (200 ms at least, doubling).
+ */
+export function loopbackDrops(): number {
+  try {
+    return readFileSync('/proc/net/softnet_stat', 'utf8')
+      .trim()
+      .split('\n')
+      .reduce((a, line) => a + Number.parseInt(line.split(' ')[1] ?? '0', 16), 0);
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** `net.core.netdev_max_backlog`, or NaN where it cannot be read. */
+export function netdevBacklog(): number {
+  try {
+    return Number(readFileSync('/proc/sys/net/core/netdev_max_backlog', 'utf8'));
+  } catch {
+    return Number.NaN;
+  }
+}
+
 export function cpuSeconds(pids: number[]): number {
   let ticks = 0;
   for (const pid of pids)
