@@ -28,7 +28,7 @@ export interface BenchContext {
 const PER_PROCESS = 15_000;
 const S_LIMIT = 18_000;
 const MISSED = 10;
-/** the RSS is settled this long after the connect storm (V8's memory reducer has run: see point()) */
+/** the RSS is read as settled this long after the connect storm (see point()) */
 const SETTLED_MS = 60_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const LOAD = new URL('./conn-load.ts', import.meta.url).pathname;
@@ -167,8 +167,9 @@ async function point(system: System, n: number, quick: boolean): Promise<PointRe
     await sleep(settle);
     const rss1 = rssKb(sys.pids);
     // Settled: V8 keeps the storm's garbage and a young generation grown to 32 MB per process until its memory reducer
-    // runs, once a process has allocated little for a while (~40 s after the storm here, in every process alike; the
-    // heap spaces in `mem-probe.ts`'s PROBE_TRACE). The RSS a connection costs is what is left then.
+    // runs, once a process has allocated little for a while (30-40 s after the storm for one process at 10k; at 50k and
+    // 100k not in every process within the minute; the heap spaces in `mem-probe.ts`'s PROBE_TRACE). What is left at
+    // SETTLED_MS is the figure; the first reading (`settle` after the storm: 5 s, 1 s with --quick) is kept beside it.
     const trace = [rss1];
     for (let t = settle; t < (quick ? settle : SETTLED_MS); t += 5000) {
       await sleep(5000);

@@ -37,7 +37,6 @@ export function rssKb(pids: number[]): number {
   return kb;
 }
 
-/** CPU time (user + system) of these processes, summed, in seconds. */
 /**
  * Packets the kernel dropped from its per-CPU input queues since boot (/proc/net/softnet_stat, all CPUs): on loopback
  * every packet a process writes goes through them, and past `net.core.netdev_max_backlog` queued (1,000 by default)
@@ -63,6 +62,7 @@ export function netdevBacklog(): number {
   }
 }
 
+/** CPU time (user + system) of these processes, summed, in seconds. */
 export function cpuSeconds(pids: number[]): number {
   let ticks = 0;
   for (const pid of pids)
