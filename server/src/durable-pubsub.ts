@@ -210,11 +210,20 @@ export async function durablePubsub(opts: DurablePubsubOptions): Promise<Durable
     for (const s of sessions) s.keepAlive();
   }, config.sseKeepAliveMs);
   const janitor = new Janitor(store, config, log, () => new Set(connections().keys()));
-  const touch = setInterval(
-    () => {
-      store.subscriptions.touch(connections().keys()).catch(() => {});
-    },
+  // The last-seen time of every (recipient, pattern set) with a connection here, so that no node forgets it: each once
+  // per period, a slice at a time (sweep.ts). One ZADD of all of them at once allocated ~20 MB per 14,000 connections
+  // every 30 s: V8 grew its young generation again each time and returned the memory of a connect storm late.
+  let touched: string[] = [];
+  const stopTouch = sweep(
+    sessions,
     Math.min(TOUCH_EVERY_MS, (config.recipientTtlSec * 1000) / 4),
+    (s) => {
+      if (s.recipient && !s.closed) touched.push(subMember(s.setKey, s.recipient));
+    },
+    () => {
+      if (touched.length) store.subscriptions.touch(touched).catch(() => {});
+      touched = [];
+    },
   );
   const registry = createMetrics({
     stats,
@@ -324,7 +333,7 @@ export async function durablePubsub(opts: DurablePubsubOptions): Promise<Durable
 
   const close = () => {
     closing ??= (async () => {
-      clearInterval(touch);
+      stopTouch();
       clearInterval(modePoll);
       stopHeartbeat();
       clearInterval(keepAlive);

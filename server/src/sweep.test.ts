@@ -39,4 +39,26 @@ describe('sweep', () => {
     expect(seen).toEqual(['a', 'a']);
     stop();
   });
+
+  it('calls `ticked` after each tick that visited someone, once those visits are done', () => {
+    vi.useFakeTimers();
+    const set = new Set(Array.from({ length: 4 }, (_, i) => i));
+    const ticks: number[][] = [];
+    let gathered: number[] = [];
+    const stop = sweep(
+      set,
+      100, // 10 ticks of 10 ms: one member each, then nothing until the round's end
+      (m) => gathered.push(m),
+      () => {
+        ticks.push(gathered);
+        gathered = [];
+      },
+    );
+    vi.advanceTimersByTime(100);
+    expect(ticks).toEqual([[0], [1], [2], [3]]);
+    set.clear();
+    vi.advanceTimersByTime(200);
+    expect(ticks).toHaveLength(4);
+    stop();
+  });
 });

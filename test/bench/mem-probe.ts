@@ -64,10 +64,15 @@ try {
       kbPerConn: +((rss1 - rss0) / opened.held).toFixed(3),
     }),
   );
-  // PROBE_TRACE=1: every 5 s for a minute, the RSS and V8's heap spaces (the server's /metrics), to see what settles.
+  // PROBE_TRACE=1: every 5 s for PROBE_TRACE_MS (a minute), the RSS and V8's heap spaces (the server's /metrics);
+  // PROBE_TRACE=rss: the RSS alone (reading /metrics allocates in the server, which delays V8's memory reducer).
   if (process.env.PROBE_TRACE) {
-    for (let k = 1; k <= 12; k++) {
+    for (let k = 1; k <= Number(process.env.PROBE_TRACE_MS ?? 60_000) / 5000; k++) {
       await sleep(5000);
+      if (process.env.PROBE_TRACE === 'rss') {
+        console.log(`+${8 + 5 * k}s rss/conn ${((rssKb(sys.pids) - rss0) / opened.held).toFixed(2)} KB`);
+        continue;
+      }
       const text = await (await fetch(`${sys.base}/metrics`)).text();
       const spaces = [...text.matchAll(/^nodejs_heap_space_size_total_bytes\{space="(\w+)"\S*\} (\d+)/gm)]
         .map((m) => `${m[1]}=${(Number(m[2]) / 1048576).toFixed(1)}`)
