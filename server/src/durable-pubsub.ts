@@ -30,7 +30,7 @@ import { stateCounts } from './session-state';
 import { SseCache, SseStream } from './sse';
 import { Store } from './store';
 import { nodeStreams } from './streams/node';
-import { sweep } from './sweep';
+import { startUpkeep } from './upkeep';
 import { MsgsCache } from './wire';
 
 /** Every setting of the server (each DPS_* variable as its camelCase field of Config), and where Redis is. */
@@ -89,8 +89,6 @@ export interface DurablePubsub {
   /** open connections: WebSocket sessions, SSE streams and long-polls */
   readonly sessions: ReadonlySet<Connection>;
 }
-
-const TOUCH_EVERY_MS = 30_000;
 
 /** how long a graceful stop waits for acks to be stored before it closes the sockets anyway */
 const SHUTDOWN_ACK_WAIT_MS = 3000;
@@ -202,29 +200,8 @@ export async function durablePubsub(opts: DurablePubsubOptions): Promise<Durable
     }
     return counts;
   };
-  // Dead connections (their peer vanished without a close) are gone within two intervals. One timer for all, each
-  // connection visited once per interval, a slice of them at a time (sweep.ts).
-  const stopHeartbeat = sweep(sessions, config.heartbeatIntervalMs, (s) => s.heartbeat());
-  // An idle SSE stream gets a comment now and then, so proxies do not close it.
-  const keepAlive = setInterval(() => {
-    for (const s of sessions) s.keepAlive();
-  }, config.sseKeepAliveMs);
+  const stopUpkeep = startUpkeep(sessions, config, store);
   const janitor = new Janitor(store, config, log, () => new Set(connections().keys()));
-  // The last-seen time of every (recipient, pattern set) with a connection here, so that no node forgets it: each once
-  // per period, a slice at a time (sweep.ts). One ZADD of all of them at once allocated ~20 MB per 14,000 connections
-  // every 30 s: V8 grew its young generation again each time and returned the memory of a connect storm late.
-  let touched: string[] = [];
-  const stopTouch = sweep(
-    sessions,
-    Math.min(TOUCH_EVERY_MS, (config.recipientTtlSec * 1000) / 4),
-    (s) => {
-      if (s.recipient && !s.closed) touched.push(subMember(s.setKey, s.recipient));
-    },
-    () => {
-      if (touched.length) store.subscriptions.touch(touched).catch(() => {});
-      touched = [];
-    },
-  );
   const registry = createMetrics({
     stats,
     // The relay is made below, once the server's parts are: read when /metrics is asked for.
@@ -333,10 +310,8 @@ export async function durablePubsub(opts: DurablePubsubOptions): Promise<Durable
 
   const close = () => {
     closing ??= (async () => {
-      stopTouch();
+      stopUpkeep();
       clearInterval(modePoll);
-      stopHeartbeat();
-      clearInterval(keepAlive);
       liveness.stop();
       await outbox?.stop();
       const closed = [...servers].map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
