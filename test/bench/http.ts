@@ -134,11 +134,11 @@ export async function httpScenario(ctx: HttpBench): Promise<void> {
       // The ratio to H within each cycle (the same minute of the machine), median over the cycles: the table's P/H of
       // the maxima (the other ratios are of the medians).
       if (c.system === 'P') {
-        const same = median(cycles.map((cy) => (cy[c.col] as HttpRun).reqPerSec / (cy.H as HttpRun).reqPerSec));
+        const ratios = cycles.map((cy) => (cy[c.col] as HttpRun).reqPerSec / (cy.H as HttpRun).reqPerSec);
+        const same = median(ratios);
         ctx.record('P', `HTTP ${name}: max requests per H request, same cycle`, same, '×', fsync);
         sameCycle.set(`${name} ${c.col}`, same);
-        const each = cycles.map((cy) => ((cy[c.col] as HttpRun).reqPerSec / (cy.H as HttpRun).reqPerSec).toFixed(2));
-        perCycle.push(`${name}, ${c.col}: ${each.join(' ')}`);
+        perCycle.push(`${name}, ${c.col}: ${ratios.map((r) => r.toFixed(2)).join(' ')}`);
       }
       for (const [metric, unit, v] of lines) {
         if (c.system === 'H' && (metric.startsWith('Redis') || metric.includes('script'))) continue;
